@@ -1,0 +1,83 @@
+"""The exception tree. Every failure pyrunc reports is one of these.
+
+A leaf module: stdlib only, importable from anywhere. `str(error)` is the one
+line the user sees (no trailing period, no traceback).
+"""
+
+from __future__ import annotations
+
+
+class PyruncError(Exception):
+    """Base of every error pyrunc reports as a one-line message and exit 1."""
+
+
+class UsageError(PyruncError):
+    """Bad command line: unknown flag, missing argument, bad value."""
+
+
+class ConfigError(PyruncError):
+    """An invalid bundle or config.json.
+
+    `problems` holds every (json_path, message) found; str() shows the first,
+    as `config.json: process.args: must not be empty`.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], file: str = "config.json"):
+        self.problems = problems
+        self.file = file
+        super().__init__(self.lines()[0])
+
+    def lines(self) -> list[str]:
+        return [format_problem(self.file, path, msg) for path, msg in self.problems]
+
+
+def format_problem(file: str, path: str, msg: str) -> str:
+    return f"{file}: {path}: {msg}" if path else f"{file}: {msg}"
+
+
+class ContainerError(PyruncError):
+    """A lifecycle error about one container, worded as runc words it where
+    engines match on the text ("container does not exist", "container not running")."""
+
+    def __init__(self, container_id: str, msg: str):
+        self.container_id = container_id
+        super().__init__(f"{container_id}: {msg}" if container_id else msg)
+
+
+class ContainerNotFound(ContainerError):
+    def __init__(self, container_id: str):
+        super().__init__(container_id, "container does not exist")
+
+
+class ContainerExists(ContainerError):
+    def __init__(self, container_id: str):
+        super().__init__(container_id, "container with this id already exists")
+
+
+class InvalidID(ContainerError):
+    def __init__(self, container_id: str, why: str):
+        super().__init__("", f"invalid container id {container_id!r}: {why}")
+
+
+class InvalidStatus(ContainerError):
+    """An operation not allowed in the container's current status."""
+
+
+class KernelError(PyruncError):
+    """A system call failed: `mount "proc" on "/proc": operation not permitted`."""
+
+    def __init__(self, op: str, target: str, errno: int, detail: str = ""):
+        import os
+
+        self.op = op
+        self.target = target
+        self.errno = errno
+        what = f"{op} {target}" if target else op
+        msg = f"{what}: {os.strerror(errno).lower()}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(msg)
+
+
+class InitError(PyruncError):
+    """An error the container init reported over the sync socket."""

@@ -1,0 +1,36 @@
+"""What the forked init processes need, gathered by the launcher before fork."""
+
+from __future__ import annotations
+
+
+class InitContext:
+    __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
+                 "no_new_keyring", "preserve_fds", "wait_for_init", "exec_path")
+
+    def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
+                 no_new_keyring=False, preserve_fds=0, wait_for_init=False):
+        self.container_id = container_id
+        self.config = config
+        self.sock = sock
+        self.fifo_fd = fifo_fd
+        self.cgroups = cgroups
+        self.cgroup_layout = cgroup_layout
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        # stage1 stays the init's parent and relays its exit status
+        # (`run --no-subreaper` in the foreground).
+        self.wait_for_init = wait_for_init
+        self.exec_path = ""
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for an exception raised while setting up the container."""
+    from pyrunc.errors import PyruncError
+
+    if isinstance(err, PyruncError):
+        return str(err)
+    if isinstance(err, OSError):
+        where = f" {err.filename}" if err.filename else ""
+        return f"{(err.strerror or str(err)).lower()}{where}"
+    return f"internal error: {type(err).__name__}: {err}"

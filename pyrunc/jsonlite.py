@@ -1,0 +1,135 @@
+"""JSON without the `json` package's import cost.
+
+`import json` pulls in `re` and `enum` (about 5 ms here), more than `pyrunc state`
+may spend in total. The C accelerator `_json` that `json` itself uses is cheap to
+import, so decode with its scanner and encode with a small writer.
+
+Only the happy path lives here: when a document does not parse, `loads` falls
+back to the real `json` module so the error names line and column.
+"""
+
+from __future__ import annotations
+
+import _json
+
+__all__ = ["loads", "dumps", "JSONError"]
+
+
+class JSONError(ValueError):
+    """Malformed JSON; `str()` reads like `line 3 column 5: Expecting ',' delimiter`."""
+
+    def __init__(self, msg: str, lineno: int = 0, colno: int = 0):
+        self.lineno = lineno
+        self.colno = colno
+        super().__init__(f"line {lineno} column {colno}: {msg}" if lineno else msg)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class _Context:
+    # The attributes `_json.make_scanner` reads from a `json.JSONDecoder`.
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_reject_constant)
+    memo: dict = {}
+
+
+_scan = _json.make_scanner(_Context())
+_WS = " \t\n\r"
+
+
+def loads(text: str | bytes):
+    """Parse one JSON document; raise JSONError with line and column if malformed."""
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise JSONError(f"not valid UTF-8 at byte {err.start}") from None
+    try:
+        start = len(text) - len(text.lstrip(_WS))
+        value, end = _scan(text, start)
+        if text[end:].strip(_WS):
+            raise ValueError("trailing data")
+        return value
+    except (StopIteration, ValueError, RecursionError):
+        pass
+    return _slow_loads(text)
+
+
+def _slow_loads(text: str):
+    import json
+
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as err:
+        raise JSONError(err.msg, err.lineno, err.colno) from None
+    except (ValueError, RecursionError) as err:
+        raise JSONError(str(err) or "too deeply nested") from None
+
+
+_encode_str = _json.encode_basestring_ascii
+
+
+def dumps(value, indent: int | None = None) -> str:
+    """Serialise dicts, lists, str, int, float, bool and None as JSON.
+
+    indent=None gives runc's compact form (`{"a":1}`); an int gives one
+    member per line, like Go's json.MarshalIndent.
+    """
+    parts: list[str] = []
+    _write(value, parts, indent, 0)
+    return "".join(parts)
+
+
+def _write(value, out: list[str], indent: int | None, level: int) -> None:
+    if isinstance(value, str):
+        out.append(_encode_str(value))
+    elif value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError("cannot encode NaN or infinity as JSON")
+        out.append(float.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        sep, close = _separators(indent, level)
+        out.append("{")
+        first = True
+        for key, item in value.items():
+            out.append(sep if first else "," + sep)
+            first = False
+            out.append(_encode_str(str(key)))
+            out.append(": " if indent is not None else ":")
+            _write(item, out, indent, level + 1)
+        out.append(close + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            out.append("[]")
+            return
+        sep, close = _separators(indent, level)
+        out.append("[")
+        for i, item in enumerate(value):
+            out.append(sep if i == 0 else "," + sep)
+            _write(item, out, indent, level + 1)
+        out.append(close + "]")
+    else:
+        raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _separators(indent: int | None, level: int) -> tuple[str, str]:
+    if indent is None:
+        return "", ""
+    return "\n" + " " * (indent * (level + 1)), "\n" + " " * (indent * level)

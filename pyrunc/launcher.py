@@ -1,0 +1,107 @@
+"""The parent side of `create`: fork the container's processes and drive the
+handshake until its init waits for `start`.
+
+    pyrunc create ──fork──▶ stage1 ──fork──▶ init (stage2)
+         │  ◀── pid ──────────┘ (exits)          │
+         │  ◀── hooks? / hooks-done ──▶          │
+         │  ◀── ready ───────────────────────────┘ (waits on exec.fifo)
+
+Undo is the caller's job: `launch` registers what it made on an ExitStack.
+Imports: sync, init.*, linux.proc, errors.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log, sync
+from pyrunc.errors import InitError
+from pyrunc.init.context import InitContext
+
+
+class Launched:
+    __slots__ = ("init_pid", "start_time", "pidfd", "stage1_pid")
+
+    def __init__(self, init_pid: int, start_time: int, pidfd: int, stage1_pid: int):
+        self.init_pid = init_pid
+        self.start_time = start_time
+        self.pidfd = pidfd
+        self.stage1_pid = stage1_pid
+
+
+def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=()) -> Launched:
+    """Fork stage1 and wait until the init reports "ready".
+
+    `undo` is a contextlib.ExitStack-like object: callbacks pushed here kill
+    the init if a later step fails. `run_hooks()` runs the runtime-namespace
+    hooks (prestart, createRuntime) when the init asks for them.
+    """
+    parent_sock, child_sock = sync.socketpair()
+    ctx.sock = child_sock
+    stage1_pid = os.fork()
+    if stage1_pid == 0:
+        # In the child: drop what only the parent may hold (the container lock
+        # above all, or the waiting init would keep it for its whole life).
+        parent_sock.close()
+        for fd in close_in_child:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        from pyrunc.init import stage1
+
+        stage1.run(ctx)
+        os._exit(1)
+    child_sock.close()
+    os.close(ctx.fifo_fd)
+    stage1_reaped = [False]
+
+    def reap_stage1():
+        if not stage1_reaped[0]:
+            stage1_reaped[0] = True
+            try:
+                os.waitpid(stage1_pid, 0)
+            except ChildProcessError:
+                pass
+
+    try:
+        message = sync.expect(parent_sock, "pid", "container setup failed before the init process started")
+        init_pid = int(message["pid"])
+        pidfd = os.pidfd_open(init_pid)
+        undo.callback(_kill_init, pidfd, init_pid)
+        if not ctx.wait_for_init:
+            reap_stage1()
+        log.phase("namespaces")
+        while True:
+            message = sync.expect_any(parent_sock, ("hooks", "ready"))
+            if message["type"] == "ready":
+                break
+            if run_hooks is not None:
+                run_hooks(init_pid)
+            sync.send(parent_sock, "hooks-done")
+        log.phase("init ready")
+    except BaseException:
+        parent_sock.close()
+        if not ctx.wait_for_init:
+            reap_stage1()
+        raise
+    parent_sock.close()
+    from pyrunc.linux import proc
+
+    start_time = proc.read_start_time(init_pid)
+    if start_time is None:
+        raise InitError("container init exited right after setup")
+    return Launched(init_pid, start_time, pidfd, stage1_pid)
+
+
+def _kill_init(pidfd: int, init_pid: int) -> None:
+    import _signal
+
+    try:
+        _signal.pidfd_send_signal(pidfd, 9)
+    except ProcessLookupError:
+        pass
+    except OSError as err:
+        log.warning(f"kill container init {init_pid}: {err.strerror.lower()}")
+    finally:
+        os.close(pidfd)

@@ -1,0 +1,223 @@
+"""The one ctypes module: thin, typed wrappers over the system calls `os` lacks.
+
+Each wrapper raises OSError(errno, strerror, target) on failure, so callers can
+turn it into a KernelError naming the operation and its target.
+Imports: ctypes only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+# Syscall numbers the C library does not wrap, per architecture.
+_SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+}
+ARCH = os.uname().machine
+_NR = _SYSCALLS.get(ARCH, {})
+
+# mount(2) flags (linux/mount.h)
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
+
+# clone(2) namespace flags (linux/sched.h)
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# openat2(2) resolve flags (linux/openat2.h)
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+# mount_setattr(2) (linux/mount.h)
+AT_RECURSIVE = 0x8000
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+# prctl(2)
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+
+_c_char_p = ctypes.c_char_p
+_c_int = ctypes.c_int
+_c_ulong = ctypes.c_ulong
+_c_long = ctypes.c_long
+
+_mount = _libc.mount
+_mount.argtypes = (_c_char_p, _c_char_p, _c_char_p, _c_ulong, _c_char_p)
+_mount.restype = _c_int
+_umount2 = _libc.umount2
+_umount2.argtypes = (_c_char_p, _c_int)
+_umount2.restype = _c_int
+_unshare = _libc.unshare
+_unshare.argtypes = (_c_int,)
+_unshare.restype = _c_int
+_setns = _libc.setns
+_setns.argtypes = (_c_int, _c_int)
+_setns.restype = _c_int
+_sethostname = _libc.sethostname
+_sethostname.argtypes = (_c_char_p, ctypes.c_size_t)
+_sethostname.restype = _c_int
+_setdomainname = _libc.setdomainname
+_setdomainname.argtypes = (_c_char_p, ctypes.c_size_t)
+_setdomainname.restype = _c_int
+_prctl = _libc.prctl
+_prctl.argtypes = (_c_int, _c_ulong, _c_ulong, _c_ulong, _c_ulong)
+_prctl.restype = _c_int
+_syscall = _libc.syscall
+_syscall.restype = _c_long
+
+
+def _fail(target: str | None = None):
+    err = ctypes.get_errno()
+    raise OSError(err, os.strerror(err), target)
+
+
+def _b(value: str | bytes | None) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return os.fsencode(value)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
+    if _mount(_b(source), _b(target), _b(fstype), flags, _b(data)) != 0:
+        _fail(target)
+
+
+def umount2(target: str, flags: int = 0) -> None:
+    if _umount2(_b(target), flags) != 0:
+        _fail(target)
+
+
+def unshare(flags: int) -> None:
+    if _unshare(flags) != 0:
+        _fail()
+
+
+def setns(fd: int, nstype: int = 0) -> None:
+    if _setns(fd, nstype) != 0:
+        _fail()
+
+
+def sethostname(name: str) -> None:
+    raw = name.encode()
+    if _sethostname(raw, len(raw)) != 0:
+        _fail()
+
+
+def setdomainname(name: str) -> None:
+    raw = name.encode()
+    if _setdomainname(raw, len(raw)) != 0:
+        _fail()
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+    result = _prctl(option, arg2, arg3, arg4, arg5)
+    if result < 0:
+        _fail()
+    return result
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    if _syscall(_c_long(_NR["pivot_root"]), _b(new_root), _b(put_old)) != 0:
+        _fail(new_root)
+
+
+def close_range(first: int, last: int, flags: int = 0) -> None:
+    if _syscall(_c_long(_NR["close_range"]), ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags)) != 0:
+        _fail()
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): open `path` relative to `dir_fd` under the `resolve` rules."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    fd = _syscall(_c_long(_NR["openat2"]), _c_int(dir_fd), _b(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        _fail(path)
+    return fd
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
+
+
+def mount_setattr(dir_fd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0, propagation: int = 0) -> None:
+    attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+    result = _syscall(
+        _c_long(_NR["mount_setattr"]), _c_int(dir_fd), _b(path), ctypes.c_uint(flags),
+        ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    if result != 0:
+        _fail(path)
+
+
+_KEYCTL = {"x86_64": 250, "aarch64": 219}
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> int:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING): a fresh session keyring, so the
+    container does not share the caller's keys."""
+    nr = _KEYCTL.get(ARCH)
+    if nr is None:
+        raise OSError(38, os.strerror(38))
+    result = _syscall(_c_long(nr), _c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name))
+    if result < 0:
+        _fail()
+    return result

@@ -1,0 +1,159 @@
+"""A container's cgroups on the filesystem: create, join, list, kill, remove.
+
+One manager for v1 and v2 directories alike (the operations this module does
+are the same on both); resource limits are a separate concern.
+Imports: errors.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+from pyrunc.errors import KernelError
+
+
+class CgroupDirs:
+    """The directories of one container's cgroup, one per hierarchy.
+
+    `created` lists the directories this container made (outermost first),
+    so destroy removes those and never one that existed before.
+    """
+
+    __slots__ = ("paths", "created")
+
+    def __init__(self, paths: dict[str, str], created: list[str] | None = None):
+        self.paths = paths
+        self.created = list(created or ())
+
+    def to_state(self) -> dict:
+        return {"paths": self.paths, "created": self.created}
+
+    @classmethod
+    def from_state(cls, data: dict | None) -> "CgroupDirs":
+        data = data or {}
+        return cls(dict(data.get("paths") or {}), list(data.get("created") or ()))
+
+    # ---- create and join
+
+    def create(self) -> None:
+        for key, path in self.paths.items():
+            self._make_dirs(key, path)
+
+    def _make_dirs(self, key: str, path: str) -> None:
+        missing = []
+        current = path
+        while not os.path.isdir(current):
+            missing.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        for directory in reversed(missing):
+            try:
+                os.mkdir(directory, 0o755)
+            except FileExistsError:
+                continue
+            except OSError as err:
+                raise KernelError("create cgroup", directory, err.errno) from None
+            self.created.append(directory)
+            if "cpuset" in key.split(","):
+                _inherit_cpuset(directory)
+
+    def add(self, pid: int) -> None:
+        """Move `pid` into every hierarchy of this cgroup."""
+        data = str(pid).encode()
+        for path in self.paths.values():
+            target = os.path.join(path, "cgroup.procs")
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+            except OSError as err:
+                raise KernelError("join cgroup", path, err.errno) from None
+            try:
+                os.write(fd, data)
+            except OSError as err:
+                raise KernelError("join cgroup", path, err.errno) from None
+            finally:
+                os.close(fd)
+
+    # ---- inspect
+
+    def pids(self) -> list[int]:
+        """Every process in the cgroup (its whole subtree), from one hierarchy."""
+        path = self.paths.get("") or next(iter(self.paths.values()), None)
+        if path is None:
+            return []
+        result = []
+        for directory, _, _ in os.walk(path):
+            try:
+                with open(os.path.join(directory, "cgroup.procs")) as f:
+                    result.extend(int(line) for line in f if line.strip())
+            except OSError:
+                continue
+        return result
+
+    # ---- tear down
+
+    def kill_all(self, signal_number: int = 9, wait: float = 2.0) -> None:
+        """Signal every process in the cgroup; with SIGKILL, wait until empty."""
+        deadline = time.monotonic() + wait
+        while True:
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal_number)
+                except ProcessLookupError:
+                    pass
+            if signal_number != 9 or time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
+
+    def destroy(self) -> list[str]:
+        """Remove the directories this container created (deepest first).
+
+        Returns a warning per directory that could not be removed; directories
+        that were already gone, or parents another cgroup still uses, are fine.
+        """
+        problems = []
+        leaves = set(self.paths.values())
+        for directory in sorted(self.created, key=len, reverse=True):
+            if not _rmdir_retrying(directory):
+                if directory in leaves:
+                    problems.append(f"remove cgroup {directory}: still busy")
+        return problems
+
+
+def _rmdir_retrying(directory: str, attempts: int = 50) -> bool:
+    for _ in range(attempts):
+        try:
+            os.rmdir(directory)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError as err:
+            if err.errno == errno.ENOTEMPTY:
+                return False  # a parent another container still uses
+            if err.errno != errno.EBUSY:
+                return False
+            time.sleep(0.01)
+    return False
+
+
+def _inherit_cpuset(directory: str) -> None:
+    # A new v1 cpuset cgroup starts with empty cpus/mems and rejects tasks
+    # until they are set: copy them from the parent.
+    parent = os.path.dirname(directory)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        try:
+            with open(os.path.join(directory, name)) as f:
+                if f.read().strip():
+                    continue
+            with open(os.path.join(parent, name)) as f:
+                value = f.read().strip()
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(value)
+        except OSError as err:
+            raise KernelError("set up cpuset cgroup", directory, err.errno) from None

@@ -1,0 +1,295 @@
+"""Mount options and mount operations that never leave the container's root.
+
+`parse_mount_options` is pure: OCI option strings → a MountPlan of mount(2)
+flags, propagation changes, recursive attributes (mount_setattr) and the data
+string for the filesystem. The operations resolve every destination inside the
+root with openat2(RESOLVE_IN_ROOT) and mount onto /proc/self/fd/N, so a symlink
+in the rootfs cannot send a mount to the host (CVE-2021-30465).
+Imports: errors, linux._libc.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from pyrunc.errors import KernelError
+from pyrunc.linux import _libc
+from pyrunc.linux._libc import (
+    MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC,
+    MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED,
+    MS_SILENT, MS_SLAVE, MS_STRICTATIME, MS_SYNCHRONOUS, MS_UNBINDABLE,
+)
+
+MS_I_VERSION = 1 << 23
+
+# option → (set?, flag). "set" False means the option clears the flag.
+_FLAG_OPTIONS = {
+    "async": (False, MS_SYNCHRONOUS), "atime": (False, MS_NOATIME), "bind": (True, MS_BIND),
+    "defaults": (True, 0), "dev": (False, MS_NODEV), "diratime": (False, MS_NODIRATIME),
+    "dirsync": (True, MS_DIRSYNC), "exec": (False, MS_NOEXEC), "iversion": (True, MS_I_VERSION),
+    "lazytime": (True, MS_LAZYTIME), "loud": (False, MS_SILENT), "mand": (True, MS_MANDLOCK),
+    "noatime": (True, MS_NOATIME), "nodev": (True, MS_NODEV), "nodiratime": (True, MS_NODIRATIME),
+    "noexec": (True, MS_NOEXEC), "noiversion": (False, MS_I_VERSION), "nolazytime": (False, MS_LAZYTIME),
+    "nomand": (False, MS_MANDLOCK), "norelatime": (False, MS_RELATIME), "nostrictatime": (False, MS_STRICTATIME),
+    "nosuid": (True, MS_NOSUID), "nosymfollow": (True, MS_NOSYMFOLLOW), "rbind": (True, MS_BIND | MS_REC),
+    "relatime": (True, MS_RELATIME), "remount": (True, MS_REMOUNT), "ro": (True, MS_RDONLY),
+    "rw": (False, MS_RDONLY), "silent": (True, MS_SILENT), "strictatime": (True, MS_STRICTATIME),
+    "suid": (False, MS_NOSUID), "sync": (True, MS_SYNCHRONOUS), "symfollow": (False, MS_NOSYMFOLLOW),
+}
+_PROPAGATION_OPTIONS = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC,
+    "shared": MS_SHARED, "rshared": MS_SHARED | MS_REC,
+    "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+# Recursive mount attributes (mount_setattr(2) with AT_RECURSIVE): option → (set?, attr)
+_RECURSIVE_OPTIONS = {
+    "rro": (True, _libc.MOUNT_ATTR_RDONLY), "rrw": (False, _libc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (True, _libc.MOUNT_ATTR_NOSUID), "rsuid": (False, _libc.MOUNT_ATTR_NOSUID),
+    "rnodev": (True, _libc.MOUNT_ATTR_NODEV), "rdev": (False, _libc.MOUNT_ATTR_NODEV),
+    "rnoexec": (True, _libc.MOUNT_ATTR_NOEXEC), "rexec": (False, _libc.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (True, _libc.MOUNT_ATTR_NODIRATIME), "rdiratime": (False, _libc.MOUNT_ATTR_NODIRATIME),
+    "rnosymfollow": (True, _libc.MOUNT_ATTR_NOSYMFOLLOW), "rsymfollow": (False, _libc.MOUNT_ATTR_NOSYMFOLLOW),
+}
+# Access-time options replace each other as one group.
+_RECURSIVE_ATIME = {
+    "rrelatime": _libc.MOUNT_ATTR_RELATIME, "rnoatime": _libc.MOUNT_ATTR_NOATIME,
+    "rstrictatime": _libc.MOUNT_ATTR_STRICTATIME,
+}
+# Options pyrunc understands that are not passed to the kernel.
+_IGNORED_OPTIONS = frozenset(("tmpcopyup", "idmap", "ridmap"))
+
+KNOWN_OPTIONS = frozenset(_FLAG_OPTIONS) | frozenset(_PROPAGATION_OPTIONS) | frozenset(_RECURSIVE_OPTIONS) \
+    | frozenset(_RECURSIVE_ATIME) | _IGNORED_OPTIONS
+
+
+class MountPlan:
+    """What one mounts[] entry's options mean to the kernel."""
+
+    __slots__ = ("flags", "propagation", "attr_set", "attr_clr", "data", "extensions")
+
+    def __init__(self):
+        self.flags = 0
+        self.propagation: list[int] = []
+        self.attr_set = 0
+        self.attr_clr = 0
+        self.data: list[str] = []
+        self.extensions: list[str] = []
+
+    @property
+    def is_bind(self) -> bool:
+        return bool(self.flags & MS_BIND)
+
+    @property
+    def is_recursive_bind(self) -> bool:
+        return self.flags & (MS_BIND | MS_REC) == MS_BIND | MS_REC
+
+
+def parse_mount_options(options: list[str]) -> MountPlan:
+    plan = MountPlan()
+    for option in options:
+        flag = _FLAG_OPTIONS.get(option)
+        if flag is not None:
+            is_set, value = flag
+            if is_set:
+                plan.flags |= value
+            else:
+                plan.flags &= ~value
+            continue
+        propagation = _PROPAGATION_OPTIONS.get(option)
+        if propagation is not None:
+            plan.propagation.append(propagation)
+            continue
+        recursive = _RECURSIVE_OPTIONS.get(option)
+        if recursive is not None:
+            is_set, value = recursive
+            if is_set:
+                plan.attr_set |= value
+                plan.attr_clr &= ~value
+            else:
+                plan.attr_clr |= value
+                plan.attr_set &= ~value
+            continue
+        atime = _RECURSIVE_ATIME.get(option)
+        if atime is not None:
+            plan.attr_clr |= _libc.MOUNT_ATTR__ATIME
+            plan.attr_set = (plan.attr_set & ~_libc.MOUNT_ATTR__ATIME) | atime
+            continue
+        if option in _IGNORED_OPTIONS:
+            plan.extensions.append(option)
+            continue
+        plan.data.append(option)
+    return plan
+
+
+# ---------------------------------------------------------------- in-root paths
+
+IN_ROOT = _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_MAGICLINKS
+
+
+def fd_path(fd: int) -> str:
+    return f"/proc/self/fd/{fd}"
+
+
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
+    """Open `path` as seen from `root_fd` (symlinks cannot leave the root)."""
+    return _libc.openat2(root_fd, path.lstrip("/") or ".", flags | os.O_NOFOLLOW, IN_ROOT)
+
+
+def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+    """mkdir -p `path` inside the root; return an O_PATH fd on the directory."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    current = os.dup(root_fd)
+    try:
+        for i, part in enumerate(parts):
+            prefix = "/".join(parts[: i + 1])
+            try:
+                fd = _libc.openat2(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+            except FileNotFoundError:
+                # Create one component at a time, relative to the directory
+                # already resolved, so nothing outside the root is touched.
+                try:
+                    os.mkdir(part, mode, dir_fd=current)
+                except FileExistsError:
+                    pass
+                fd = _libc.openat2(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+            os.close(current)
+            current = fd
+        return current
+    except BaseException:
+        os.close(current)
+        raise
+
+
+def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
+    """Make sure a file exists at `path` inside the root; return an O_PATH fd."""
+    try:
+        return open_in_root(root_fd, path)
+    except FileNotFoundError:
+        pass
+    parent, _, name = path.rstrip("/").rpartition("/")
+    parent_fd = mkdirs_in_root(root_fd, parent)
+    try:
+        try:
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, mode,
+                         dir_fd=_reopen_dir(parent_fd))
+            os.close(fd)
+        except FileExistsError:
+            pass
+    finally:
+        os.close(parent_fd)
+    return open_in_root(root_fd, path)
+
+
+_reopened: dict[int, int] = {}
+
+
+def _reopen_dir(path_fd: int) -> int:
+    # O_PATH fds cannot be used as dir_fd for creating files on every kernel;
+    # a real directory fd opened through the magic link can.
+    fd = os.open(fd_path(path_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    old = _reopened.pop(path_fd, None)
+    if old is not None:
+        os.close(old)
+    _reopened[path_fd] = fd
+    return fd
+
+
+def close_reopened() -> None:
+    for fd in _reopened.values():
+        os.close(fd)
+    _reopened.clear()
+
+
+def make_mountpoint(root_fd: int, destination: str, as_file: bool) -> int:
+    """Create the mount point (directory, or empty file for a file bind
+    mount) unless it exists; return an O_PATH fd on it."""
+    try:
+        return open_in_root(root_fd, destination)
+    except FileNotFoundError:
+        pass
+    if as_file:
+        return create_file_in_root(root_fd, destination)
+    return mkdirs_in_root(root_fd, destination)
+
+
+# ---------------------------------------------------------------- mount calls
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
+          what: str = "") -> None:
+    try:
+        _libc.mount(source, target, fstype, flags, data)
+    except OSError as err:
+        raise KernelError("mount", what or f"{fstype or source} on {target}", err.errno) from None
+
+
+def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
+                  source_is_dir: bool = True) -> None:
+    """Mount one entry at `destination` inside the root, then apply its
+    read-only/nosuid/... remount, propagation and recursive attributes."""
+    label = f'"{source or fstype}" on "{destination}"'
+    target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir)
+    try:
+        data = ",".join(plan.data) or None
+        if plan.is_bind:
+            mount(source, fd_path(target_fd), None, plan.flags & (MS_BIND | MS_REC), None, what=label)
+        else:
+            flags = plan.flags & ~(MS_REMOUNT | MS_BIND | MS_REC)
+            mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
+    finally:
+        os.close(target_fd)
+    # The fd above points at the covered directory; reopen to reach the new mount.
+    if plan.is_bind:
+        extra = plan.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+        if extra:
+            remount(root_fd, destination, MS_BIND | MS_REMOUNT | extra, label)
+    if plan.propagation or plan.attr_set or plan.attr_clr:
+        fd = open_in_root(root_fd, destination)
+        try:
+            for flag in plan.propagation:
+                mount(None, fd_path(fd), None, flag, None, what=label)
+            if plan.attr_set or plan.attr_clr:
+                try:
+                    _libc.mount_setattr(fd, "", os.AT_EMPTY_PATH | _libc.AT_RECURSIVE, plan.attr_set, plan.attr_clr)
+                except OSError as err:
+                    raise KernelError("mount_setattr", label, err.errno) from None
+        finally:
+            os.close(fd)
+
+
+def remount(root_fd: int, destination: str, flags: int, label: str = "") -> None:
+    """Change the flags of the mount at `destination`, keeping the flags the
+    kernel locked (in a user namespace, dropping nosuid/nodev/... is EPERM)."""
+    fd = open_in_root(root_fd, destination)
+    try:
+        try:
+            _libc.mount(None, fd_path(fd), None, flags, None)
+        except OSError as err:
+            if err.errno != errno.EPERM:
+                raise KernelError("remount", label or destination, err.errno) from None
+            locked = locked_flags(fd_path(fd))
+            try:
+                _libc.mount(None, fd_path(fd), None, flags | locked, None)
+            except OSError as err2:
+                raise KernelError("remount", label or destination, err2.errno) from None
+    finally:
+        os.close(fd)
+
+
+_STATVFS_TO_MS = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
+                  (os.ST_NOEXEC, MS_NOEXEC), (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME),
+                  (os.ST_RELATIME, MS_RELATIME))
+
+
+def locked_flags(path: str) -> int:
+    flags = os.statvfs(path).f_flag
+    return sum(ms for st, ms in _STATVFS_TO_MS if flags & st)
+
+
+def is_directory_source(source: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(source).st_mode)
+    except OSError:
+        return True

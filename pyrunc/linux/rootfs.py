@@ -1,0 +1,296 @@
+"""The container's root filesystem, set up inside its new mount namespace.
+
+Order matters, and each step says why it sits where it does. Everything that
+touches a path inside the rootfs resolves it with openat2(RESOLVE_IN_ROOT)
+(see linux.mounts), so the rootfs's own symlinks cannot reach the host.
+Imports: errors, spec.model (types only), linux.{_libc, mounts, proc}.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from pyrunc.errors import KernelError, PyruncError
+from pyrunc.linux import _libc, mounts
+from pyrunc.linux._libc import MNT_DETACH, MS_BIND, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE
+
+PROPAGATION = {
+    "": MS_SLAVE | MS_REC,
+    "slave": MS_SLAVE | MS_REC,
+    "private": MS_PRIVATE | MS_REC,
+    "shared": _libc.MS_SHARED | MS_REC,
+    "unbindable": _libc.MS_UNBINDABLE | MS_REC,
+}
+
+# The devices runtime-linux.md requires in every container: (name, major, minor).
+DEFAULT_DEVICES = (("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9),
+                   ("tty", 5, 0))
+DEV_SYMLINKS = (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/self/fd/1", "stdout"),
+                ("/proc/self/fd/2", "stderr"))
+
+
+def set_root_propagation(propagation: str) -> None:
+    """Step 1: before any mount, make "/" slave (or rootfsPropagation), so
+    nothing the container mounts propagates back to the host."""
+    mounts.mount(None, "/", None, PROPAGATION[propagation], what='propagation of "/"')
+
+
+def make_parent_private(rootfs: str) -> None:
+    """pivot_root fails when the new root's parent mount is shared: make the
+    mount holding the rootfs private (only needed with rootfsPropagation shared)."""
+    from pyrunc.linux import proc
+
+    best = None
+    for m in proc.read_mountinfo("self"):
+        point = m["mount_point"]
+        if (rootfs == point or rootfs.startswith(point.rstrip("/") + "/")) and (
+            best is None or len(point) >= len(best["mount_point"])
+        ):
+            best = m
+    if best and any(o.startswith("shared:") for o in best["optional"]):
+        mounts.mount(None, best["mount_point"], None, MS_PRIVATE, what=f'propagation of "{best["mount_point"]}"')
+
+
+def bind_rootfs(rootfs: str) -> None:
+    """Step 2: bind the rootfs onto itself: pivot_root needs a mount point,
+    and the bind keeps our later changes off the host's view of the directory."""
+    mounts.mount(rootfs, rootfs, None, MS_BIND | MS_REC, what=f'rootfs "{rootfs}"')
+
+
+def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None) -> None:
+    """Step 3: every mounts[] entry, in order, destinations resolved in the root."""
+    for entry in entries:
+        plan = mounts.parse_mount_options(entry.options)
+        if entry.type == "bind":
+            plan.flags |= MS_BIND
+        if entry.type == "cgroup" and cgroup_mount is not None:
+            cgroup_mount(root_fd, entry, plan)
+            continue
+        source = entry.source
+        if plan.is_bind:
+            if not os.path.isabs(source):
+                source = os.path.join(bundle, source)
+            if not os.path.lexists(source):
+                raise PyruncError(f'mount "{entry.source}" on "{entry.destination}": source does not exist')
+            mounts.mount_in_root(root_fd, entry.destination, source, None, plan,
+                                 source_is_dir=mounts.is_directory_source(source))
+            continue
+        fstype = entry.type or None
+        try:
+            mounts.mount_in_root(root_fd, entry.destination, source or fstype, fstype, plan)
+        except KernelError as err:
+            # sysfs cannot be mounted without a network namespace of our own
+            # (or in a user namespace): bind the host's /sys read-only instead.
+            if fstype == "sysfs" and err.errno in (errno.EPERM, errno.EBUSY):
+                plan.flags |= MS_BIND | MS_REC | MS_RDONLY
+                mounts.mount_in_root(root_fd, entry.destination, "/sys", None, plan)
+            else:
+                raise
+
+
+def needs_dev_setup(entries) -> bool:
+    """/dev gets default devices unless the config bind-mounts a /dev in."""
+    for entry in entries:
+        if entry.destination.rstrip("/") == "/dev" and (entry.type == "bind" or
+                                                        "bind" in entry.options or "rbind" in entry.options):
+            return False
+    return True
+
+
+def create_devices(root_fd: int, devices, use_bind: bool) -> None:
+    """Step 4: the default devices plus linux.devices, by mknod (or, inside
+    a user namespace where mknod is not allowed, bind mounts of the host's)."""
+    wanted = {f"/dev/{name}": ("c", major, minor, 0o666, 0, 0) for name, major, minor in DEFAULT_DEVICES}
+    for d in devices:
+        mode = d.file_mode if d.file_mode is not None else 0o666
+        wanted[d.path] = (d.type, d.major, d.minor, mode, d.uid or 0, d.gid or 0)
+    old_umask = os.umask(0)
+    try:
+        for path, (kind, major, minor, mode, uid, gid) in wanted.items():
+            _create_device(root_fd, path, kind, major, minor, mode & 0o7777, uid, gid, use_bind)
+    finally:
+        os.umask(old_umask)
+
+
+_TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
+def _create_device(root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int,
+                   use_bind: bool) -> None:
+    parent, _, name = path.rstrip("/").rpartition("/")
+    parent_fd = mounts.mkdirs_in_root(root_fd, parent or "/")
+    try:
+        dir_fd = os.open(mounts.fd_path(parent_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(parent_fd)
+    try:
+        try:
+            os.unlink(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass
+        except IsADirectoryError:
+            raise PyruncError(f'device "{path}": a directory is in the way') from None
+        if use_bind and kind != "p":
+            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o000,
+                         dir_fd=dir_fd)
+            os.close(fd)
+            target = mounts.open_in_root(root_fd, path)
+            try:
+                mounts.mount(path, mounts.fd_path(target), None, MS_BIND, what=f'device "{path}"')
+            finally:
+                os.close(target)
+            return
+        try:
+            os.mknod(name, _TYPE_BITS[kind] | mode, os.makedev(major, minor), dir_fd=dir_fd)
+        except OSError as err:
+            raise KernelError("mknod", f'"{path}"', err.errno) from None
+        os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
+    finally:
+        os.close(dir_fd)
+
+
+def create_dev_symlinks(root_fd: int, has_devpts: bool) -> None:
+    """/dev/fd, /dev/std{in,out,err} (runtime-linux.md), /dev/core, and
+    /dev/ptmx → pts/ptmx when the container has its own devpts."""
+    links = list(DEV_SYMLINKS)
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "core"))
+    dev_fd = mounts.mkdirs_in_root(root_fd, "/dev")
+    try:
+        dir_fd = os.open(mounts.fd_path(dev_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    finally:
+        os.close(dev_fd)
+    try:
+        for target, name in links:
+            try:
+                os.symlink(target, name, dir_fd=dir_fd)
+            except FileExistsError:
+                pass
+        if has_devpts:
+            try:
+                os.unlink("ptmx", dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+            os.symlink("pts/ptmx", "ptmx", dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def pivot_root(rootfs: str) -> None:
+    """Step 6: make the rootfs "/" and detach the old root entirely.
+
+    pivot_root(".", ".") stacks the old root on top of the new one; after
+    fchdir to the old root it is "." and can be lazily unmounted (made slave
+    first so the unmount does not propagate to the host)."""
+    old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new_root = os.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fchdir(new_root)
+        try:
+            _libc.pivot_root(".", ".")
+        except OSError as err:
+            raise KernelError("pivot_root", f'"{rootfs}"', err.errno) from None
+        os.fchdir(old_root)
+        mounts.mount(None, ".", None, MS_SLAVE | MS_REC, what="old root propagation")
+        try:
+            _libc.umount2(".", MNT_DETACH)
+        except OSError as err:
+            raise KernelError("unmount", "old root", err.errno) from None
+        os.chdir("/")
+    finally:
+        os.close(old_root)
+        os.close(new_root)
+
+
+def move_root(rootfs: str) -> None:
+    """--no-pivot: move the rootfs over "/" and chroot into it (for a rootfs
+    on a ramdisk, where pivot_root is impossible). Weaker isolation."""
+    os.chdir(rootfs)
+    mounts.mount(rootfs, "/", None, _libc.MS_MOVE, what=f'rootfs "{rootfs}" onto "/"')
+    os.chroot(".")
+    os.chdir("/")
+
+
+def mask_paths(paths: list[str]) -> None:
+    """Step 7: hide each masked path: files under a bind of /dev/null,
+    directories under an empty read-only tmpfs. Missing paths are skipped.
+
+    The /dev/null used is checked to be the real null device first, so a
+    container cannot turn the mask into a bind of a host file (CVE-2025-31133)."""
+    if not paths:
+        return
+    null_fd = _open_real_null()
+    try:
+        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for path in paths:
+                try:
+                    fd = mounts.open_in_root(root_fd, path)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                except OSError as err:
+                    raise KernelError("mask", f'"{path}"', err.errno) from None
+                try:
+                    target = mounts.fd_path(fd)
+                    if stat.S_ISDIR(os.fstat(fd).st_mode):
+                        mounts.mount("tmpfs", target, "tmpfs", MS_RDONLY, None, what=f'mask "{path}"')
+                    else:
+                        mounts.mount(mounts.fd_path(null_fd), target, None, MS_BIND, what=f'mask "{path}"')
+                finally:
+                    os.close(fd)
+        finally:
+            os.close(root_fd)
+    finally:
+        os.close(null_fd)
+
+
+def _open_real_null() -> int:
+    fd = os.open("/dev/null", os.O_PATH | os.O_CLOEXEC | os.O_NOFOLLOW)
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or os.major(st.st_rdev) != 1 or os.minor(st.st_rdev) != 3:
+        os.close(fd)
+        raise PyruncError("masked paths: /dev/null in the container is not the null device (1:3); refusing to mask with it")
+    return fd
+
+
+def readonly_paths(paths: list[str]) -> None:
+    """Step 7b: bind each path onto itself, then remount it read-only."""
+    if not paths:
+        return
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for path in paths:
+            try:
+                fd = mounts.open_in_root(root_fd, path)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            try:
+                target = mounts.fd_path(fd)
+                mounts.mount(target, target, None, MS_BIND | MS_REC, what=f'readonly "{path}"')
+            finally:
+                os.close(fd)
+            mounts.remount(root_fd, path, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, f'readonly "{path}"')
+    finally:
+        os.close(root_fd)
+
+
+def readonly_root() -> None:
+    """Step 7c (root.readonly): last, since masking needs a writable /."""
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        mounts.remount(root_fd, "/", MS_BIND | MS_REMOUNT | MS_RDONLY, 'readonly root "/"')
+    finally:
+        os.close(root_fd)
+
+
+def make_directory(path: str) -> None:
+    """mkdir -p inside the (already pivoted) root."""
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.close(mounts.mkdirs_in_root(root_fd, path))
+    except OSError as err:
+        raise KernelError("mkdir", f'"{path}"', err.errno) from None
+    finally:
+        os.close(root_fd)

@@ -1,0 +1,131 @@
+"""Log records to `--log FILE` (appended) or stderr, as text or JSON lines.
+
+JSON lines carry `level`, `msg` and `time` (RFC 3339, UTC): containerd's shim
+decodes every line of the log and keeps the last error, and a `time` that does
+not parse as RFC 3339 fails the whole decode. Text lines in a file look like
+logrus's (`time="…" level=error msg="…"`); on a terminal or pipe they are
+plain `pyrunc: …` lines.
+
+The file is opened on first use, so a command that succeeds quietly never
+touches it. Imports: stdlib only (time, os).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+class _Config:
+    path: str | None = None
+    json = False
+    debug = False
+    fd: int | None = None
+
+
+_config = _Config()
+
+
+def configure(path: str | None = None, fmt: str = "text", debug: bool = False) -> None:
+    _config.path = path or None
+    _config.json = fmt == "json"
+    _config.debug = debug
+    _config.fd = None
+
+
+def debug_enabled() -> bool:
+    return _config.debug
+
+
+def _timestamp() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _quote(text: str) -> str:
+    from pyrunc.jsonlite import dumps
+
+    return dumps(text)
+
+
+def format_record(level: str, msg: str, as_json: bool, stamp: str) -> str:
+    if as_json:
+        from pyrunc.jsonlite import dumps
+
+        return dumps({"level": level, "msg": msg, "time": stamp}) + "\n"
+    return f"time={_quote(stamp)} level={level} msg={_quote(msg)}\n"
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    while data:
+        try:
+            written = os.write(fd, data)
+        except InterruptedError:
+            continue
+        data = data[written:]
+
+
+def _emit(level: str, msg: str) -> None:
+    msg = " ".join(msg.splitlines()) if "\n" in msg else msg
+    if _config.path:
+        if _config.fd is None:
+            try:
+                _config.fd = os.open(_config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as err:
+                _config.path = None
+                _stderr(f"pyrunc: cannot open log file: {err}\n")
+                _emit(level, msg)
+                return
+        _write_fd(_config.fd, format_record(level, msg, _config.json, _timestamp()).encode())
+        # runc's fatal(): the error also reaches stderr, for callers that do not read the log.
+        if level == "error":
+            _stderr(f"pyrunc: {msg}\n")
+        return
+    if _config.json:
+        _stderr(format_record(level, msg, True, _timestamp()))
+    elif level == "error":
+        _stderr(f"pyrunc: {msg}\n")
+    else:
+        _stderr(f"pyrunc: {level}: {msg}\n")
+
+
+def _stderr(text: str) -> None:
+    try:
+        _write_fd(2, text.encode("utf-8", "replace"))
+    except OSError:
+        pass
+
+
+def debug(msg: str) -> None:
+    if _config.debug:
+        _emit("debug", msg)
+
+
+def info(msg: str) -> None:
+    if _config.debug:
+        _emit("info", msg)
+
+
+def warning(msg: str) -> None:
+    _emit("warning", msg)
+
+
+def error(msg: str) -> None:
+    _emit("error", msg)
+
+
+_phase_start = [0.0]
+
+
+def phase(name: str) -> None:
+    """Under --debug, log the time since the previous phase (and since the
+    interpreter started) so `--debug create` shows where the time goes."""
+    if not _config.debug:
+        return
+    now = time.perf_counter()
+    if not _phase_start[0]:
+        _phase_start[0] = now
+    _emit("debug", f"phase {name}: +{(now - _phase_start[0]) * 1000:.2f} ms")
+    _phase_start[0] = now

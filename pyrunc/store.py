@@ -1,0 +1,273 @@
+"""The state store: one directory per container under the runtime root.
+
+    <root>/<id>/             mode 0711, created by mkdir (EEXIST: id taken)
+    <root>/<id>/state.json   written to a temp file, then renamed
+    <root>/<id>/exec.fifo    exists while the container is created, not started
+
+Status is derived, never trusted: a dead pid, or a live pid whose start time
+differs from the recorded one (pid reuse), means stopped; the fifo means
+created. Mutating commands take an flock on the container directory, so
+concurrent commands on one container are serialised.
+Imports: errors, jsonlite, linux.proc.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+
+from pyrunc import jsonlite
+from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
+from pyrunc.linux import proc
+
+DEFAULT_ROOT = "/run/pyrunc"
+STATE_FILE = "state.json"
+FIFO_FILE = "exec.fifo"
+MAX_ID_LENGTH = 1024
+
+CREATING = "creating"
+CREATED = "created"
+RUNNING = "running"
+PAUSED = "paused"
+STOPPED = "stopped"
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+def validate_id(container_id: str) -> None:
+    """runc's rule: letters, digits, `_ + - .`, not `.` or `..`, sane length."""
+    if not container_id:
+        raise InvalidID(container_id, "must not be empty")
+    if container_id in (".", ".."):
+        raise InvalidID(container_id, "must not be . or ..")
+    if len(container_id) > MAX_ID_LENGTH:
+        raise InvalidID(container_id[:40] + "...", f"longer than {MAX_ID_LENGTH} characters")
+    if not _ID_CHARS.issuperset(container_id):
+        raise InvalidID(container_id, "may contain only letters, digits, '_', '+', '-' and '.'")
+
+
+def rfc3339_nano(ns: int) -> str:
+    """Go's time.RFC3339Nano in UTC, trailing zeros of the fraction trimmed."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if frac:
+        stamp += "." + f"{frac:09d}".rstrip("0")
+    return stamp + "Z"
+
+
+class Store:
+    def __init__(self, root: str = DEFAULT_ROOT):
+        self.root = os.path.abspath(root)
+
+    def path(self, container_id: str, *names: str) -> str:
+        return os.path.join(self.root, container_id, *names)
+
+    # ---- creation and removal
+
+    def create(self, container_id: str) -> "Lock":
+        """Claim `container_id`: mkdir its directory and lock it.
+
+        Raises ContainerExists if the id is taken. The caller owns the
+        directory from here on and must remove it if create fails.
+        """
+        validate_id(container_id)
+        try:
+            os.makedirs(self.root, mode=0o711, exist_ok=True)
+        except OSError as err:
+            raise PyruncError(f"cannot create state root {self.root}: {err.strerror.lower()}") from None
+        directory = self.path(container_id)
+        try:
+            os.mkdir(directory, 0o711)
+        except FileExistsError:
+            raise ContainerExists(container_id) from None
+        except OSError as err:
+            raise PyruncError(f"cannot create state directory {directory}: {err.strerror.lower()}") from None
+        return Lock(directory, container_id, blocking=False)
+
+    def remove(self, container_id: str) -> None:
+        """Remove the container's directory and everything in it."""
+        remove_tree(self.path(container_id))
+
+    # ---- reading
+
+    def exists(self, container_id: str) -> bool:
+        return os.path.isdir(self.path(container_id))
+
+    def load(self, container_id: str) -> dict:
+        """The saved state of `container_id`; ContainerNotFound if there is none.
+
+        A directory without state.json whose creator still holds the lock is
+        a container being created: it loads as {"id": ..., "creating": True}.
+        """
+        validate_id(container_id)
+        try:
+            with open(self.path(container_id, STATE_FILE), "rb") as f:
+                data = f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            if self.is_locked(container_id):
+                return {"id": container_id, "creating": True}
+            raise ContainerNotFound(container_id) from None
+        try:
+            state = jsonlite.loads(data)
+        except ValueError as err:
+            raise PyruncError(f"{container_id}: corrupt {STATE_FILE}: {err}") from None
+        if not isinstance(state, dict):
+            raise PyruncError(f"{container_id}: corrupt {STATE_FILE}: not an object")
+        return state
+
+    def list_ids(self) -> list[str]:
+        try:
+            entries = os.scandir(self.root)
+        except FileNotFoundError:
+            return []
+        with entries:
+            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+
+    def is_locked(self, container_id: str) -> bool:
+        try:
+            fd = os.open(self.path(container_id), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    # ---- writing
+
+    def save(self, container_id: str, state: dict) -> None:
+        write_atomic(self.path(container_id, STATE_FILE), jsonlite.dumps(state).encode())
+
+    def lock(self, container_id: str, timeout: float = 30.0) -> "Lock":
+        validate_id(container_id)
+        directory = self.path(container_id)
+        if not os.path.isdir(directory):
+            raise ContainerNotFound(container_id)
+        return Lock(directory, container_id, blocking=True, timeout=timeout)
+
+    # ---- status
+
+    def status(self, state: dict) -> str:
+        """The container's current status, derived from the kernel's view."""
+        if state.get("creating"):
+            return CREATING
+        pid = state.get("pid", 0)
+        if not proc.is_alive(pid, state.get("startTime", -1)):
+            return STOPPED
+        freezer = state.get("freezerState")
+        if freezer and _is_frozen(freezer):
+            return PAUSED
+        if os.path.lexists(self.path(state["id"], FIFO_FILE)):
+            return CREATED
+        return RUNNING
+
+
+def _is_frozen(freezer_path: str) -> bool:
+    try:
+        with open(freezer_path) as f:
+            value = f.read().strip()
+    except OSError:
+        return False
+    return value in ("FROZEN", "FREEZING", "1")
+
+
+class Lock:
+    """An flock held on a container directory (released by close or exit).
+
+    The fd is close-on-exec and must be closed in forked children, or a
+    waiting container init would keep the lock for its whole life.
+    """
+
+    def __init__(self, directory: str, container_id: str, blocking: bool, timeout: float = 30.0):
+        self.fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not blocking:
+                os.close(self.fd)
+                raise ContainerExists(container_id) from None
+            self._wait(container_id, timeout)
+
+    def _wait(self, container_id: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            time.sleep(delay)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    raise PyruncError(f"{container_id}: container is busy: another pyrunc command holds its lock") from None
+                delay = min(delay * 2, 0.05)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write `path` so readers see the old content or the new, never a part.
+
+    No fsync: state lives on tmpfs (/run) and means nothing after a reboot;
+    the rename alone is what makes concurrent readers safe.
+    """
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except BaseException:
+        os.close(fd)
+        _unlink_quietly(tmp)
+        raise
+    os.close(fd)
+    try:
+        os.rename(tmp, path)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def remove_tree(path: str) -> None:
+    """rm -r without following symlinks; missing is fine."""
+    try:
+        entries = list(os.scandir(path))
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        _unlink_quietly(path)
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            remove_tree(entry.path)
+        else:
+            _unlink_quietly(entry.path)
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        if err.errno != errno.ENOENT:
+            raise
