@@ -1,0 +1,45 @@
+# pyrunc: `make demo` sets everything up and runs a container; `make test` runs every test.
+# Both install what is missing first (Debian packages, then a venv in .venv/).
+
+PYTHON_BASE ?= /usr/bin/python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYRUNC := $(VENV)/bin/pyrunc
+DEMO_BUNDLE ?= demo-bundle
+PYTEST_ARGS ?=
+
+.PHONY: all setup deps demo test test-unit test-root bench clean
+
+all: setup
+
+deps:
+	tools/install-deps
+
+# The venv is made from the system's real interpreter (not a shell shim);
+# the editable install in "compat" mode is a plain path entry, which keeps
+# interpreter start-up cheap.
+$(VENV)/.installed: setup.cfg pyproject.toml | deps
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	touch $@
+
+setup: deps $(VENV)/.installed
+
+demo: setup
+	@tools/demo $(PYRUNC) $(PY) $(DEMO_BUNDLE)
+
+test: setup
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-root: setup
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+bench: setup
+	tools/install-deps runc time
+	PYRUNC=$(PYRUNC) PYTHON=$(PY) bench/run.sh
+
+clean:
+	rm -rf $(VENV) $(DEMO_BUNDLE) .pytest_cache

@@ -1,0 +1,169 @@
+"""Integration tests: real containers, as root, with a real kernel.
+
+Every test gets its own state root and container ids, and every container
+its own cgroup under /pyrunc-test-<pid>/. After each test, everything is
+force-deleted and the test fails if anything was left behind: a state
+directory, a cgroup, or a mount naming the test's bundle.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.busybox import Bundle, base_config, make_rootfs
+
+CGROUP_PARENT = f"pyrunc-test-{os.getpid()}"
+_counter = itertools.count(1)
+
+
+def _can_run_containers() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root"
+    if subprocess.run(["unshare", "-m", "-p", "-f", "true"], capture_output=True).returncode != 0:
+        return "needs namespaces (unshare failed)"
+    if not shutil.which("busybox"):
+        return "needs busybox (apt-get install busybox-static)"
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    reason = _can_run_containers()
+    for item in items:
+        if "integration" in str(item.fspath):
+            item.add_marker(pytest.mark.root)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess):
+        self.returncode = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+
+    def __repr__(self):
+        return f"Result(rc={self.returncode}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+class Runtime:
+    """Runs `python -m pyrunc --root <tmp> ...` and tracks container ids."""
+
+    def __init__(self, root: str):
+        self.root = root
+        self.cmd = [sys.executable, "-m", "pyrunc", "--root", root]
+
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 60, global_args=(),
+                 **kwargs) -> Result:
+        # Output goes to files, not pipes: a detached container inherits
+        # pyrunc's stdio, and a pipe would stay open until it exits.
+        import tempfile
+
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.run([*self.cmd[:3], *global_args, *self.cmd[3:], *args], input=input, stdout=out,
+                                  stderr=err, text=True, timeout=timeout, **kwargs)
+            out.seek(0)
+            err.seek(0)
+            proc.stdout, proc.stderr = out.read(), err.read()
+        return Result(proc)
+
+    def ok(self, *args: str, **kwargs) -> Result:
+        result = self(*args, **kwargs)
+        assert result.returncode == 0, result
+        return result
+
+    def state(self, container_id: str) -> dict:
+        import json
+
+        return json.loads(self.ok("state", container_id).stdout)
+
+    def ids(self) -> list[str]:
+        try:
+            return sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    """The runtime under test, with a private --root. Afterwards every
+    container is force-deleted, and the test fails if a state dir, a cgroup
+    or a mount under its tmp_path was left behind."""
+    root = str(tmp_path / "state")
+    rt = Runtime(root)
+    yield rt
+    for container_id in rt.ids():
+        rt("delete", "--force", container_id)
+    leftovers = rt.ids()
+    assert leftovers == [], f"state dirs left behind: {leftovers}"
+    left = leftover_cgroups()
+    assert left == [], f"cgroups left behind: {left}"
+    mounts = [line for line in open("/proc/self/mountinfo") if str(tmp_path) in line]
+    assert mounts == [], f"mounts left on the host: {mounts}"
+
+
+@pytest.fixture
+def new_id():
+    def make(prefix: str = "c") -> str:
+        return f"{prefix}{os.getpid()}-{next(_counter)}"
+
+    return make
+
+
+@pytest.fixture
+def bundle(tmp_path, new_id):
+    """A busybox bundle; `bundle.config` is the dict to edit, then `write()`."""
+    path = tmp_path / "bundle"
+    path.mkdir()
+    make_rootfs(str(path / "rootfs"))
+    container_id = new_id()
+    b = Bundle(str(path), base_config(["true"], f"/{CGROUP_PARENT}/{container_id}"))
+    b.id = container_id
+    b.write()
+    return b
+
+
+def cgroup_hierarchies() -> list[str]:
+    base = "/sys/fs/cgroup"
+    return [os.path.join(base, n) for n in sorted(os.listdir(base)) if os.path.ismount(os.path.join(base, n))]
+
+
+def cgroup_dir(hierarchy: str, container_id: str) -> str:
+    return os.path.join(hierarchy, CGROUP_PARENT, container_id)
+
+
+def leftover_cgroups() -> list[str]:
+    """Container cgroups under this session's parent that still exist."""
+    left = []
+    for hierarchy in cgroup_hierarchies():
+        parent = os.path.join(hierarchy, CGROUP_PARENT)
+        if os.path.isdir(parent):
+            left += [os.path.join(parent, d) for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))]
+    return left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_cgroup_parent():
+    yield
+    base = "/sys/fs/cgroup"
+    if not os.path.isdir(base):
+        return
+    for name in os.listdir(base):
+        parent = os.path.join(base, name, CGROUP_PARENT)
+        if os.path.isdir(parent):
+            for child in os.listdir(parent):
+                child_path = os.path.join(parent, child)
+                if os.path.isdir(child_path):
+                    try:
+                        os.rmdir(child_path)
+                    except OSError:
+                        pass
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass

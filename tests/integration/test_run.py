@@ -1,0 +1,233 @@
+"""`pyrunc run`: output, exit codes, and what the container sees."""
+
+from __future__ import annotations
+
+import os
+
+from tests.integration.conftest import CGROUP_PARENT
+
+
+def sh(bundle, script: str, **process):
+    bundle.config["process"]["args"] = ["sh", "-c", script]
+    bundle.config["process"].update(process)
+    bundle.write()
+
+
+def test_run_echo_prints_and_exits_zero(runtime, bundle):
+    sh(bundle, "echo hi there")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 0, result
+    assert result.stdout == "hi there\n"
+    assert result.stderr == ""
+    assert runtime.ids() == []
+
+
+def test_run_exit_code_is_the_containers(runtime, bundle):
+    sh(bundle, "exit 3")
+    assert runtime("run", "--bundle", bundle.path, bundle.id).returncode == 3
+
+
+def test_run_killed_by_signal_exits_128_plus_signal(runtime, bundle):
+    # Without a pid namespace of its own the process is not an init, so the
+    # kernel lets it kill itself.
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    sh(bundle, "kill -9 $$")
+    assert runtime("run", "--bundle", bundle.path, bundle.id).returncode == 137
+
+
+def test_run_flag_equals_form_works(runtime, bundle):
+    sh(bundle, "echo ok")
+    result = runtime("run", f"--bundle={bundle.path}", bundle.id)
+    assert result.stdout == "ok\n", result
+
+
+def test_run_keep_leaves_stopped_container(runtime, bundle):
+    sh(bundle, "true")
+    runtime.ok("run", "--keep", "--bundle", bundle.path, bundle.id)
+    state = runtime.state(bundle.id)
+    assert state["status"] == "stopped"
+    assert state["pid"] == 0
+    runtime.ok("delete", bundle.id)
+
+
+def test_run_detach_returns_while_container_runs(runtime, bundle):
+    sh(bundle, "sleep 30")
+    pid_file = os.path.join(bundle.path, "pid")
+    runtime.ok("run", "--detach", "--pid-file", pid_file, "--bundle", bundle.path, bundle.id)
+    state = runtime.state(bundle.id)
+    assert state["status"] == "running"
+    assert open(pid_file).read() == str(state["pid"])
+    runtime.ok("delete", "--force", bundle.id)
+
+
+def test_container_sees_pid_1_and_its_hostname(runtime, bundle):
+    bundle.config["hostname"] = "box-one"
+    sh(bundle, "echo $$; hostname; cat /proc/sys/kernel/hostname")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["1", "box-one", "box-one"]
+
+
+def test_container_sees_configured_user_cwd_env_umask(runtime, bundle):
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [1002, 1003], "umask": 0o027}
+    bundle.config["process"]["env"] = ["PATH=/bin", "GREETING=hello world"]
+    bundle.config["process"]["cwd"] = "/work/dir"
+    sh(bundle, 'id -u; id -g; id -G; pwd; echo "$GREETING"; umask')
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.splitlines() == ["1000", "1001", "1001 1002 1003", "/work/dir", "hello world", "0027"]
+
+
+def test_container_sees_only_its_own_mounts(runtime, bundle):
+    sh(bundle, "cat /proc/self/mountinfo")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    mount_points = [line.split()[4] for line in result.stdout.splitlines()]
+    assert mount_points[0] == "/"
+    assert "/proc" in mount_points and "/dev" in mount_points and "/sys" in mount_points
+    host_only = [m for m in mount_points if m.startswith(("/work", "/tmp/", "/run", "/home", "/boot"))]
+    assert host_only == [], host_only
+
+
+def test_container_has_required_dev_entries(runtime, bundle):
+    sh(bundle, "for f in null zero full random urandom tty; do [ -c /dev/$f ] && echo $f; done; "
+               "for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["null", "zero", "full", "random", "urandom", "tty", "/proc/self/fd",
+                                     "/proc/self/fd/0", "/proc/self/fd/1", "/proc/self/fd/2", "pts/ptmx"]
+
+
+def test_container_runs_in_its_cgroup(runtime, bundle):
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    pid = runtime.state(bundle.id)["pid"]
+    host_view = open(f"/proc/{pid}/cgroup").read()
+    assert f"memory:/{CGROUP_PARENT}/{bundle.id}\n" in host_view
+    assert f"pids:/{CGROUP_PARENT}/{bundle.id}\n" in host_view
+    runtime.ok("delete", "--force", bundle.id)
+
+
+def test_container_has_own_cgroup_namespace(runtime, bundle):
+    sh(bundle, "cat /proc/self/cgroup")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert all(line.endswith(":/") for line in result.stdout.splitlines()), result.stdout
+
+
+def test_stdin_is_inherited(runtime, bundle):
+    sh(bundle, "read line; echo got $line")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id, input="ping\n")
+    assert result.stdout == "got ping\n"
+
+
+def test_readonly_root_refuses_writes(runtime, bundle):
+    sh(bundle, "touch /newfile 2>/dev/null && echo wrote || echo refused; touch /tmp/x && echo tmp-ok")
+    bundle.config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"})
+    bundle.write()
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["refused", "tmp-ok"]
+
+
+def test_writable_root_when_not_readonly(runtime, bundle):
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "touch /newfile && echo wrote")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == "wrote\n"
+    assert os.path.exists(os.path.join(bundle.rootfs, "newfile"))
+
+
+def test_no_pivot_runs_the_container(runtime, bundle):
+    sh(bundle, "echo $$; ls /bin/busybox")
+    result = runtime.ok("run", "--no-pivot", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["1", "/bin/busybox"]
+
+
+def test_masked_and_readonly_paths(runtime, bundle):
+    os.makedirs(os.path.join(bundle.rootfs, "secret-dir"))
+    for name in ("secret.txt", "secret-dir/inner.txt"):
+        with open(os.path.join(bundle.rootfs, name), "w") as f:
+            f.write("secret\n")
+    bundle.config["linux"]["maskedPaths"] += ["/secret.txt", "/secret-dir", "/does/not/exist"]
+    bundle.config["linux"]["readonlyPaths"] += ["/tmp", "/missing"]
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "wc -c < /secret.txt; ls /secret-dir | wc -l; "
+               "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo writable || echo readonly; "
+               "touch /tmp/x 2>/dev/null && echo writable || echo readonly; touch /ok && echo root-writable")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["0", "0", "readonly", "readonly", "root-writable"]
+
+
+def test_capabilities_are_exactly_the_configured_ones(runtime, bundle):
+    sh(bundle, "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb)' /proc/self/status")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    caps = dict(line.split(":\t") for line in result.stdout.splitlines())
+    # CAP_KILL (5), CAP_NET_BIND_SERVICE (10), CAP_AUDIT_WRITE (29)
+    expected = f"{(1 << 5) | (1 << 10) | (1 << 29):016x}"
+    assert caps == {"CapInh": "0" * 16, "CapPrm": expected, "CapEff": expected, "CapBnd": expected,
+                    "CapAmb": "0" * 16}
+
+
+def test_rlimits_and_no_new_privileges(runtime, bundle):
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 768},
+                                           {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]
+    sh(bundle, "ulimit -n; ulimit -Hn; ulimit -c; grep NoNewPrivs /proc/self/status")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["512", "768", "0", "NoNewPrivs:", "1"]
+
+
+def test_time_namespace_offsets_shift_boottime(runtime, bundle):
+    if not os.path.exists("/proc/self/ns/time"):
+        import pytest
+
+        pytest.skip("kernel has no time namespaces")
+    bundle.config["linux"]["namespaces"].append({"type": "time"})
+    bundle.config["linux"]["timeOffsets"] = {"boottime": {"secs": 864000, "nanosecs": 0}}
+    sh(bundle, "cut -d. -f1 /proc/uptime")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert int(result.stdout) >= 864000
+
+
+def test_joins_uts_namespace_by_path(runtime, bundle, tmp_path):
+    import subprocess
+
+    holder = subprocess.Popen(["unshare", "--uts", "sh", "-c", "hostname joined-uts; echo ready; exec sleep 60"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "ready\n"
+        bundle.config.pop("hostname")
+        for ns in bundle.config["linux"]["namespaces"]:
+            if ns["type"] == "uts":
+                ns["path"] = f"/proc/{holder.pid}/ns/uts"
+        sh(bundle, "hostname")
+        result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+        assert result.stdout == "joined-uts\n"
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_no_network_namespace_shares_host_network(runtime, bundle):
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "network"]
+    sh(bundle, "cat /proc/net/dev | wc -l")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    host_lines = len(open("/proc/net/dev").read().splitlines())
+    assert int(result.stdout) == host_lines
+
+
+def test_bind_mount_from_host_dir(runtime, bundle, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "in.txt").write_text("from host\n")
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(shared),
+                                    "options": ["rbind", "rw"]})
+    sh(bundle, "cat /data/in.txt; echo from container > /data/out.txt")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == "from host\n"
+    assert (shared / "out.txt").read_text() == "from container\n"
+
+
+def test_readonly_bind_mount_refuses_writes(runtime, bundle, tmp_path):
+    shared = tmp_path / "ro"
+    shared.mkdir()
+    bundle.config["mounts"].append({"destination": "/ro", "type": "bind", "source": str(shared),
+                                    "options": ["bind", "ro"]})
+    sh(bundle, "touch /ro/x 2>/dev/null && echo wrote || echo refused")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == "refused\n"
+    assert not (shared / "x").exists()
