@@ -56,7 +56,9 @@ def loads(text: str | bytes):
         if text[end:].strip(_WS):
             raise ValueError("trailing data")
         return value
-    except (StopIteration, ValueError, RecursionError):
+    except (StopIteration, ValueError, RecursionError, SystemError):
+        # Malformed (the C scanner signals some errors only half-way, as a
+        # bare SystemError): let the json module find and describe the error.
         pass
     return _slow_loads(text)
 

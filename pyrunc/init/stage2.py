@@ -90,6 +90,10 @@ def setup(ctx: InitContext) -> None:
         os.chdir(process.cwd)
     except OSError as err:
         raise PyruncError(f'process.cwd: chdir to "{process.cwd}": {err.strerror.lower()}') from None
+    # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
+    # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
+    if not os.getcwd().startswith("/"):
+        raise PyruncError(f'process.cwd: "{process.cwd}" is outside the container\'s root')
 
     # Resolve the program now, so "not found" is a create-time error (as in runc).
     ctx.exec_path = _look_path(process.args[0], process)
@@ -132,14 +136,13 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             rootfs.create_dev_symlinks(root_fd, has_devpts)
     finally:
         os.close(root_fd)
-        mounts.close_reopened()
     if ctx.no_pivot:
         rootfs.move_root(root)
     else:
         rootfs.pivot_root(root)
     # cwd must exist; create it as root while "/" is still writable (runc does too).
     if cfg.process.cwd != "/":
-        rootfs.make_directory(cfg.process.cwd)
+        rootfs.make_directory(cfg.process.cwd, "process.cwd")
     rootfs.mask_paths(cfg.linux.masked_paths)
     rootfs.readonly_paths(cfg.linux.readonly_paths)
     if cfg.root_readonly:

@@ -134,13 +134,51 @@ def fd_path(fd: int) -> str:
 
 
 def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
-    """Open `path` as seen from `root_fd` (symlinks cannot leave the root)."""
-    return _libc.openat2(root_fd, path.lstrip("/") or ".", flags | os.O_NOFOLLOW, IN_ROOT)
+    """Open `path` as seen from `root_fd`: symlinks are followed, but as if
+    the root were "/", so they cannot leave it; /proc magic links are refused."""
+    return _libc.openat2(root_fd, path.lstrip("/") or ".", flags, IN_ROOT)
+
+
+MAX_SYMLINKS = 40
+
+
+def resolve_in_root(root_fd: int, path: str) -> str:
+    """`path` with every symlink in its existing part resolved inside the
+    root (as runc's securejoin does); the missing tail is kept, so the
+    result names where a mount point must be created. Relative to the root."""
+    pending = [c for c in path.split("/") if c]
+    resolved: list[str] = []
+    links = 0
+    while pending:
+        part = pending.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = "/".join(resolved + [part])
+        try:
+            st = os.stat(candidate, dir_fd=root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            resolved.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+            target = os.readlink(candidate, dir_fd=root_fd)
+            if target.startswith("/"):
+                resolved = []
+            pending = [c for c in target.split("/") if c] + pending
+            continue
+        resolved.append(part)
+    return "/".join(resolved)
 
 
 def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
     """mkdir -p `path` inside the root; return an O_PATH fd on the directory."""
-    parts = [p for p in path.split("/") if p and p != "."]
+    parts = [p for p in resolve_in_root(root_fd, path).split("/") if p]
     current = os.dup(root_fd)
     try:
         for i, part in enumerate(parts):
@@ -169,38 +207,18 @@ def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
         return open_in_root(root_fd, path)
     except FileNotFoundError:
         pass
-    parent, _, name = path.rstrip("/").rpartition("/")
+    parent, _, name = resolve_in_root(root_fd, path).rpartition("/")
     parent_fd = mkdirs_in_root(root_fd, parent)
     try:
         try:
             fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, mode,
-                         dir_fd=_reopen_dir(parent_fd))
+                         dir_fd=parent_fd)
             os.close(fd)
         except FileExistsError:
             pass
     finally:
         os.close(parent_fd)
     return open_in_root(root_fd, path)
-
-
-_reopened: dict[int, int] = {}
-
-
-def _reopen_dir(path_fd: int) -> int:
-    # O_PATH fds cannot be used as dir_fd for creating files on every kernel;
-    # a real directory fd opened through the magic link can.
-    fd = os.open(fd_path(path_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    old = _reopened.pop(path_fd, None)
-    if old is not None:
-        os.close(old)
-    _reopened[path_fd] = fd
-    return fd
-
-
-def close_reopened() -> None:
-    for fd in _reopened.values():
-        os.close(fd)
-    _reopened.clear()
 
 
 def make_mountpoint(root_fd: int, destination: str, as_file: bool) -> int:

@@ -285,12 +285,12 @@ def readonly_root() -> None:
         os.close(root_fd)
 
 
-def make_directory(path: str) -> None:
-    """mkdir -p inside the (already pivoted) root."""
+def make_directory(path: str, field: str) -> None:
+    """mkdir -p inside the (already pivoted) root; errors name `field`."""
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.close(mounts.mkdirs_in_root(root_fd, path))
     except OSError as err:
-        raise KernelError("mkdir", f'"{path}"', err.errno) from None
+        raise PyruncError(f'{field}: cannot create "{path}": {err.strerror.lower()}') from None
     finally:
         os.close(root_fd)

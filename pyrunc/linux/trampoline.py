@@ -12,8 +12,9 @@ tiny static ELF program from a sealed memfd, which then execs the program.
 While that stub runs, /proc/self/exe is the sealed memfd: the only thing a
 `/proc/self/exe` in the container can reach, and it cannot be written.
 
-The stub takes argv = [name, path, arg0, arg1, ...] and calls
+The stub takes argv = [NAME, path, arg0, arg1, ...] and calls
 execve(path, &argv[2], envp); if that fails it exits 127 (ENOENT) or 126.
+Called with any other argv[0] it exits 126 at once.
 Imports: stdlib only.
 """
 
@@ -26,21 +27,32 @@ import struct
 NAME = "pyrunc-exec"
 
 # x86_64 machine code, assembled by hand:
+#   mov  rsi, [rsp+8]           ; argv[0]
+#   test rsi, rsi
+#   jz   fail
+#   mov  rax, "pyrunc-e"        ; argv[0] must be exactly "pyrunc-exec": run any
+#   cmp  [rsi], rax             ; other way (a container's `#!/proc/self/exe`
+#   jne  fail                   ; script, or /proc/self/exe itself) the stub
+#   cmp  dword [rsi+8], "xec\0" ; refuses, instead of looping on itself
+#   jne  fail
 #   mov  rdi, [rsp+16]          ; path = argv[1]
 #   lea  rsi, [rsp+24]          ; argv = &argv[2]
 #   mov  rax, [rsp]             ; argc
 #   lea  rdx, [rsp+rax*8+16]    ; envp = &argv[argc+1]
 #   mov  eax, 59                ; execve
 #   syscall
-#   mov  edi, 126
-#   cmp  rax, -2                ; -ENOENT?
-#   jne  1f
 #   mov  edi, 127
-# 1:mov  eax, 231               ; exit_group
+#   cmp  rax, -2                ; -ENOENT: 127, anything else: 126
+#   je   exit
+# fail:
+#   mov  edi, 126
+# exit:
+#   mov  eax, 231               ; exit_group
 #   syscall
 _X86_64 = bytes.fromhex(
+    "488b742408" "4885f6" "743d" "48b87079727563" "2d65" "483906" "752e" "817e0878656300" "7525"
     "488b7c2410" "488d742418" "488b0424" "488d54c410" "b83b000000" "0f05"
-    "bf7e000000" "4883f8fe" "7505" "bf7f000000" "b8e7000000" "0f05"
+    "bf7f000000" "4883f8fe" "7405" "bf7e000000" "b8e7000000" "0f05"
 )
 _MACHINES = {"x86_64": (62, _X86_64)}
 

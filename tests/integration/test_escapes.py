@@ -1,0 +1,159 @@
+"""Guards against the known runtime escapes (see the CVE in each test).
+
+Each test builds the hostile container and checks from the host that
+nothing outside the container changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+
+import pytest
+
+import pyrunc
+from tests.integration.test_run import sh
+
+
+def digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def runtime_files() -> list[str]:
+    """The host files a container must never be able to change: the
+    interpreter pyrunc runs on and pyrunc's own modules."""
+    files = [os.path.realpath(sys.executable)]
+    package = os.path.dirname(pyrunc.__file__)
+    for directory, _, names in os.walk(package):
+        files += [os.path.join(directory, n) for n in names if n.endswith(".py")]
+    return files
+
+
+def test_cve_2019_5736_proc_self_exe_is_not_the_host_interpreter(runtime, bundle):
+    # CVE-2019-5736: a container whose program is /proc/self/exe would run
+    # the runtime's own binary (here: the host's Python) and could rewrite it.
+    before = {f: digest(f) for f in runtime_files()}
+    bundle.config["process"]["args"] = ["/proc/self/exe"]
+    bundle.write()
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 126, result
+    # The same through a script whose interpreter is /proc/self/exe.
+    with open(os.path.join(bundle.rootfs, "evil"), "w") as f:
+        f.write("#!/proc/self/exe\nprint('host python reached')\n")
+    os.chmod(os.path.join(bundle.rootfs, "evil"), 0o755)
+    bundle.config["process"]["args"] = ["/evil"]
+    bundle.write()
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 126, result
+    assert "host python reached" not in result.stdout
+    assert {f: digest(f) for f in runtime_files()} == before
+
+
+def test_cve_2019_5736_waiting_init_is_not_dumpable(runtime, bundle):
+    # While the init is still the host's interpreter, processes without
+    # CAP_SYS_PTRACE (every container process) must not open its /proc
+    # entries: /proc/<init>/exe would lead to the host's interpreter.
+    import subprocess
+
+    sh(bundle, "sleep 30")
+    runtime.ok("create", "--bundle", bundle.path, bundle.id)
+    init_pid = runtime.state(bundle.id)["pid"]
+    probe = """
+import os, sys, prctl
+prctl.cap_effective.sys_ptrace = False
+for pid in sys.argv[1:]:
+    try:
+        os.readlink(f"/proc/{pid}/exe")
+        print("readable")
+    except PermissionError:
+        print("denied")
+"""
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        result = subprocess.run([sys.executable, "-c", probe, str(init_pid), str(other.pid)],
+                                capture_output=True, text=True, timeout=30)
+    finally:
+        other.kill()
+        other.wait()
+    assert result.stdout.split() == ["denied", "readable"], result
+
+
+def test_cve_2024_21626_no_leaked_fd_can_become_the_cwd(runtime, bundle):
+    # CVE-2024-21626: a leaked host directory fd as process.cwd
+    # (/proc/self/fd/N) put the container's cwd on the host.
+    for fd in range(3, 21):
+        bundle.config["process"]["cwd"] = f"/proc/self/fd/{fd}"
+        sh(bundle, "pwd; ls ../../../../ | head -3")
+        result = runtime("run", "--bundle", bundle.path, f"{bundle.id}-{fd}")
+        if result.returncode == 0:
+            assert not result.stdout.startswith("(unreachable)"), result
+        else:
+            assert result.returncode == 1 and "process.cwd" in result.stderr, result
+    assert runtime.ids() == []
+
+
+def test_cve_2021_30465_symlinked_mount_destination_stays_in_root(runtime, bundle, tmp_path):
+    # CVE-2021-30465: a mount destination that is a symlink to a host path
+    # must resolve inside the rootfs, never on the host.
+    host_target = tmp_path / "host-target"
+    host_target.mkdir()
+    (host_target / "keep.txt").write_text("host data\n")
+    os.symlink(str(host_target), os.path.join(bundle.rootfs, "abs-link"))
+    os.symlink("../../../../../../../../" + str(host_target).lstrip("/"), os.path.join(bundle.rootfs, "rel-link"))
+    bundle.config["mounts"] += [
+        {"destination": "/abs-link", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/rel-link", "type": "tmpfs", "source": "tmpfs"},
+    ]
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "grep -c tmpfs /proc/self/mountinfo >/dev/null; touch /abs-link/new1 /rel-link/new2; echo done")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == "done\n"
+    assert sorted(os.listdir(host_target)) == ["keep.txt"]
+    # Both landed inside the rootfs (the symlinks resolved against it).
+    inside = os.path.join(bundle.rootfs, str(host_target).lstrip("/"))
+    assert os.path.isdir(inside)
+
+
+def test_cve_2025_31133_fake_dev_null_cannot_redirect_masking(runtime, bundle, tmp_path):
+    # CVE-2025-31133: masking binds /dev/null over each masked file; a /dev/null
+    # that is really a host file would be bound read-write instead.
+    host_file = tmp_path / "host-file"
+    host_file.write_text("host secret\n")
+    dev = os.path.join(bundle.rootfs, "dev")
+    os.symlink(str(host_file), os.path.join(dev, "null"))
+    with open(os.path.join(bundle.rootfs, "masked.txt"), "w") as f:
+        f.write("masked\n")
+    # No tmpfs on /dev: the rootfs's own /dev is used as it is.
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if not m["destination"].startswith("/dev")]
+    bundle.config["linux"]["maskedPaths"] = ["/masked.txt"]
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "cat /masked.txt; echo end; echo pwned > /masked.txt 2>/dev/null; true")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert host_file.read_text() == "host secret\n"
+    if result.returncode == 0:
+        assert result.stdout == "end\n"
+    else:
+        assert "null" in result.stderr
+
+
+def test_symlinked_rootfs_dev_cannot_point_devices_at_host(runtime, bundle, tmp_path):
+    host_dir = tmp_path / "host-dev"
+    host_dir.mkdir()
+    os.rmdir(os.path.join(bundle.rootfs, "dev"))
+    os.symlink(str(host_dir), os.path.join(bundle.rootfs, "dev"))
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "ls /dev/null >/dev/null && echo ok")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert os.listdir(host_dir) == []
+    assert result.returncode in (0, 1), result
+
+
+@pytest.mark.parametrize("target", ["/proc/self/root", "/proc/1/root"])
+def test_magic_link_mount_destinations_are_refused(runtime, bundle, target):
+    bundle.config["mounts"].append({"destination": target + "/x", "type": "tmpfs", "source": "tmpfs"})
+    bundle.write()
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1, result
+    assert runtime.ids() == []
