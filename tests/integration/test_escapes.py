@@ -70,7 +70,9 @@ for pid in sys.argv[1:]:
     except PermissionError:
         print("denied")
 """
-    other = subprocess.Popen(["sleep", "30"])
+    # The control: a dumpable process with no capabilities, which the probe
+    # (root without CAP_SYS_PTRACE) may inspect.
+    other = subprocess.Popen(["setpriv", "--bounding-set=-all", "sleep", "30"])
     try:
         result = subprocess.run([sys.executable, "-c", probe, str(init_pid), str(other.pid)],
                                 capture_output=True, text=True, timeout=30)
