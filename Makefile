@@ -8,7 +8,7 @@ PYRUNC := $(VENV)/bin/pyrunc
 DEMO_BUNDLE ?= demo-bundle
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps demo test test-unit test-root bench clean
+.PHONY: all setup deps compile demo test test-unit test-root bench clean
 
 all: setup
 
@@ -23,7 +23,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml | deps
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
 	touch $@
 
-setup: deps $(VENV)/.installed
+# Bytecode ahead of time: with PYTHONDONTWRITEBYTECODE set, Python would
+# otherwise recompile every module on every call.
+compile:
+	$(PY) -m compileall -q pyrunc
+
+setup: deps $(VENV)/.installed compile
 
 demo: setup
 	@tools/demo $(PYRUNC) $(PY) $(DEMO_BUNDLE)
@@ -38,8 +43,8 @@ test-root: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 bench: setup
-	tools/install-deps runc time
-	PYRUNC=$(PYRUNC) PYTHON=$(PY) bench/run.sh
+	tools/install-deps runc crun
+	$(PY) bench/lifecycle.py --pyrunc $(PYRUNC) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_BUNDLE) .pytest_cache

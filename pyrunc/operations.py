@@ -10,7 +10,6 @@ Imports: errors, log, store, spec.*, launcher, init.context, linux.*.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 
@@ -100,6 +99,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     _check_terminal(cfg, opts)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
+
+    import contextlib
 
     from pyrunc.init.context import InitContext
     from pyrunc.launcher import launch
