@@ -116,7 +116,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
     if not os.path.isdir(root):
         raise PyruncError(f'root.path: "{root}" is not a directory')
     rootfs.set_root_propagation(cfg.linux.rootfs_propagation)
-    if cfg.linux.rootfs_propagation == "shared":
+    if "shared" in cfg.linux.rootfs_propagation:
         rootfs.make_parent_private(root)
     rootfs.bind_rootfs(root)
     root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -147,6 +147,8 @@ def _prepare_rootfs(ctx: InitContext) -> None:
     rootfs.readonly_paths(cfg.linux.readonly_paths)
     if cfg.root_readonly:
         rootfs.readonly_root()
+    # Last: an unbindable root would refuse the binds that masking makes.
+    rootfs.apply_root_propagation(cfg.linux.rootfs_propagation)
 
 
 def _has_new_ns(cfg, kind: str) -> bool:

@@ -16,12 +16,17 @@ from pyrunc.errors import KernelError, PyruncError
 from pyrunc.linux import _libc, mounts
 from pyrunc.linux._libc import MNT_DETACH, MS_BIND, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE
 
+# linux.rootfsPropagation → mount(2) flags; applied recursively either way.
 PROPAGATION = {
     "": MS_SLAVE | MS_REC,
     "slave": MS_SLAVE | MS_REC,
+    "rslave": MS_SLAVE | MS_REC,
     "private": MS_PRIVATE | MS_REC,
+    "rprivate": MS_PRIVATE | MS_REC,
     "shared": _libc.MS_SHARED | MS_REC,
+    "rshared": _libc.MS_SHARED | MS_REC,
     "unbindable": _libc.MS_UNBINDABLE | MS_REC,
+    "runbindable": _libc.MS_UNBINDABLE | MS_REC,
 }
 
 # The devices runtime-linux.md requires in every container: (name, major, minor).
@@ -33,13 +38,23 @@ DEV_SYMLINKS = (("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"), ("/proc/s
 
 def set_root_propagation(propagation: str) -> None:
     """Step 1: before any mount, make "/" slave (or rootfsPropagation), so
-    nothing the container mounts propagates back to the host."""
-    mounts.mount(None, "/", None, PROPAGATION[propagation], what='propagation of "/"')
+    nothing the container mounts propagates back to the host. An unbindable
+    root waits until after pivot_root: the rootfs must be bound first."""
+    flags = PROPAGATION[""] if "unbindable" in propagation else PROPAGATION[propagation]
+    mounts.mount(None, "/", None, flags, what='propagation of "/"')
+
+
+def apply_root_propagation(propagation: str) -> None:
+    """After pivot_root: give the new "/" the configured propagation (the
+    first call changed the host's "/" as seen from this namespace)."""
+    if propagation:
+        mounts.mount(None, "/", None, PROPAGATION[propagation], what='propagation of "/"')
 
 
 def make_parent_private(rootfs: str) -> None:
-    """pivot_root fails when the new root's parent mount is shared: make the
-    mount holding the rootfs private (only needed with rootfsPropagation shared)."""
+    """pivot_root fails when the new root's parent mount is shared, and a
+    shared parent would carry our rootfs bind to other namespaces: make the
+    mount holding the rootfs private if it is shared."""
     from pyrunc.linux import proc
 
     best = None

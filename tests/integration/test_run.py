@@ -231,3 +231,45 @@ def test_readonly_bind_mount_refuses_writes(runtime, bundle, tmp_path):
     result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
     assert result.stdout == "refused\n"
     assert not (shared / "x").exists()
+
+
+def test_run_no_subreaper_still_returns_exit_code(runtime, bundle):
+    sh(bundle, "exit 7")
+    assert runtime("run", "--no-subreaper", "--bundle", bundle.path, bundle.id).returncode == 7
+
+
+def test_delete_force_kills_every_process_without_pid_namespace(runtime, bundle):
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    sh(bundle, "sleep 30 & sleep 30 & exec sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    import time
+
+    time.sleep(0.3)
+    state = runtime.state(bundle.id)
+    procs = f"/sys/fs/cgroup/pids/{CGROUP_PARENT}/{bundle.id}/cgroup.procs"
+    pids = [int(p) for p in open(procs).read().split()]
+    assert len(pids) == 3 and state["pid"] in pids
+    runtime.ok("delete", "--force", bundle.id)
+    for pid in pids:
+        try:
+            assert open(f"/proc/{pid}/stat").read().split(")")[-1].split()[0] == "Z"
+        except FileNotFoundError:
+            pass
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("propagation", ["shared", "rshared", "slave", "rslave", "private", "unbindable"])
+def test_rootfs_propagation_applies_to_container_root(runtime, bundle, propagation):
+    bundle.config["linux"]["rootfsPropagation"] = propagation
+    sh(bundle, "head -1 /proc/self/mountinfo")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    optional = result.stdout.split(" - ")[0].split()[6:]
+    if "shared" in propagation:
+        assert any(o.startswith("shared:") for o in optional), result.stdout
+    elif "unbindable" in propagation:
+        assert "unbindable" in optional, result.stdout
+    else:
+        # A slave of a private host mount has no master: private either way.
+        assert not any(o.startswith("shared:") for o in optional), result.stdout
