@@ -193,7 +193,11 @@ def parse(argv: list[str]) -> Parsed:
         return Parsed(globals_, None, {}, [])
     verb = argv[i]
     if verb == "help":
-        target = COMMANDS.get(argv[i + 1]) if i + 1 < len(argv) else None
+        target = None
+        if i + 1 < len(argv):
+            target = COMMANDS.get(argv[i + 1])
+            if target is None:
+                raise UsageError(f"no help topic for {argv[i + 1]!r}; run `pyrunc --help` to see the commands")
         globals_["help"] = True
         return Parsed(globals_, target, {"help": True}, [])
     command = COMMANDS.get(verb)
@@ -300,10 +304,29 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
+def _configure_log_early(argv: list[str]) -> None:
+    """Honour --log/--log-format even when the rest of the line is wrong, so
+    an engine reading the log file sees usage errors too."""
+    path, fmt = None, "text"
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        name, sep, value = argv[i].partition("=")
+        if not sep and name in ("--log", "--log-format", "--root") and i + 1 < len(argv):
+            value = argv[i + 1]
+            i += 1
+        if name == "--log":
+            path = value
+        elif name == "--log-format" and value in ("text", "json"):
+            fmt = value
+        i += 1
+    log.configure(path, fmt)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one pyrunc command; return its exit code (never raises)."""
     if argv is None:
         argv = sys.argv[1:]
+    _configure_log_early(argv)
     try:
         parsed = parse(argv)
     except UsageError as err:

@@ -49,7 +49,8 @@ def loads(text: str | bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as err:
-            raise JSONError(f"not valid UTF-8 at byte {err.start}") from None
+            line, column = _position(text[: err.start].decode("utf-8", "replace"), None)
+            raise JSONError(f"not valid UTF-8 at byte {err.start}", line, column) from None
     try:
         start = len(text) - len(text.lstrip(_WS))
         value, end = _scan(text, start)
@@ -70,8 +71,37 @@ def _slow_loads(text: str):
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as err:
         raise JSONError(err.msg, err.lineno, err.colno) from None
-    except (ValueError, RecursionError) as err:
-        raise JSONError(str(err) or "too deeply nested") from None
+    except RecursionError:
+        raise JSONError("too deeply nested") from None
+    except ValueError as err:
+        # NaN/Infinity: parse_constant is not told where the token was.
+        line, column = _position(text, _bare_constant_offset(text))
+        raise JSONError(str(err), line, column) from None
+
+
+def _position(text: str, offset: int | None) -> tuple[int, int]:
+    """(line, column), 1-based, of `offset` in `text` (its end when None)."""
+    if offset is None:
+        offset = len(text)
+    return text.count("\n", 0, offset) + 1, offset - text.rfind("\n", 0, offset)
+
+
+def _bare_constant_offset(text: str) -> int | None:
+    """Offset of the first NaN/Infinity outside a string literal."""
+    in_string = escaped = False
+    for i, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif text.startswith(("NaN", "Infinity", "-Infinity"), i):
+            return i
+    return None
 
 
 _encode_str = _json.encode_basestring_ascii

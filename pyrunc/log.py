@@ -30,6 +30,8 @@ _config = _Config()
 
 
 def configure(path: str | None = None, fmt: str = "text", debug: bool = False) -> None:
+    if _config.fd is not None:
+        os.close(_config.fd)
     _config.path = path or None
     _config.json = fmt == "json"
     _config.debug = debug

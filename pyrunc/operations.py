@@ -113,6 +113,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         undo.callback(lock.close)
         layout = cgroups.detect_layout()
         cgroup_dirs = CgroupDirs(cgroups.resolve_paths(layout, cfg.linux.cgroups_path, container_id))
+        cgroups.refuse_shared_cgroup(layout, cgroup_dirs.paths)
         undo.callback(_destroy_cgroups, cgroup_dirs)
         cgroup_dirs.create()
         log.phase("state dir and cgroups")
@@ -168,7 +169,9 @@ def _shares_pid_namespace(cfg) -> bool:
 
 
 def _destroy_cgroups(cgroup_dirs) -> None:
-    cgroup_dirs.kill_all()
+    # Only directories this create made: any process in them is ours.
+    if cgroup_dirs.created:
+        cgroup_dirs.kill_all()
     for problem in cgroup_dirs.destroy():
         log.warning(problem)
 
@@ -356,8 +359,10 @@ def destroy_container(st: Store, state: dict) -> None:
 
     cgroup_dirs = CgroupDirs.from_state(state.get("cgroups"))
     # Without a pid namespace of its own, the container's processes outlive
-    # its init; with one, the kernel kills them, and kill_all only waits.
-    cgroup_dirs.kill_all()
+    # its init (as in runc, only then are they killed: with a pid namespace
+    # the kernel already did, and a shared cgroup must not lose its others).
+    if state.get("sharedPidNamespace", True):
+        cgroup_dirs.kill_all()
     for problem in cgroup_dirs.destroy():
         log.warning(f"{state['id']}: {problem}")
     st.remove(state["id"])

@@ -222,11 +222,21 @@ class Lock:
 def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     """Write `path` so readers see the old content or the new, never a part.
 
-    No fsync: state lives on tmpfs (/run) and means nothing after a reboot;
-    the rename alone is what makes concurrent readers safe.
+    The temporary name is unpredictable and created with O_EXCL|O_NOFOLLOW,
+    so a symlink planted beside `path` (a pid file in a shared directory)
+    cannot redirect the write. No fsync: state lives on tmpfs (/run) and
+    means nothing after a reboot; the rename alone is what makes concurrent
+    readers safe.
     """
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    directory, name = os.path.split(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            fd = os.open(tmp, flags, mode)
+            break
+        except FileExistsError:
+            continue
     try:
         view = memoryview(data)
         while view:
@@ -243,31 +253,52 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str, dir_fd: int | None = None) -> None:
     try:
-        os.unlink(path)
+        os.unlink(path, dir_fd=dir_fd)
     except FileNotFoundError:
         pass
 
 
 def remove_tree(path: str) -> None:
-    """rm -r without following symlinks; missing is fine."""
+    """rm -r without ever following a symlink (not even `path` itself);
+    missing is fine. Walks by directory fd, so nothing can be swapped for a
+    symlink between the check and the removal."""
     try:
-        entries = list(os.scandir(path))
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         return
-    except NotADirectoryError:
-        _unlink_quietly(path)
-        return
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            remove_tree(entry.path)
-        else:
-            _unlink_quietly(entry.path)
+    except (NotADirectoryError, OSError) as err:
+        if isinstance(err, NotADirectoryError) or err.errno == errno.ELOOP:
+            _unlink_quietly(path)
+            return
+        raise
+    try:
+        _remove_contents(fd)
+    finally:
+        os.close(fd)
     try:
         os.rmdir(path)
     except FileNotFoundError:
         pass
-    except OSError as err:
-        if err.errno != errno.ENOENT:
+
+
+def _remove_contents(dir_fd: int) -> None:
+    for entry in list(os.scandir(dir_fd)):
+        try:
+            child = os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            if isinstance(err, NotADirectoryError) or err.errno == errno.ELOOP:
+                _unlink_quietly(entry.name, dir_fd)
+                continue
             raise
+        try:
+            _remove_contents(child)
+        finally:
+            os.close(child)
+        try:
+            os.rmdir(entry.name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            pass

@@ -148,3 +148,11 @@ def test_invalid_container_ids_are_refused(runtime, bundle):
         assert result.returncode == 1, bad
         assert "invalid container id" in result.stderr
     assert runtime.ids() == []
+
+
+@pytest.mark.parametrize("cgroups_path", ["/", "/.."])
+def test_cgroups_path_at_hierarchy_root_is_refused(runtime, bundle, cgroups_path):
+    bundle.config["linux"]["cgroupsPath"] = cgroups_path
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert_clean_failure(result, runtime, bundle, "linux.cgroupsPath: resolves to the root")

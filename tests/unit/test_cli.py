@@ -644,3 +644,17 @@ def test_cli_import_no_heavy_modules():
 def test_cli_parse_and_help_no_heavy_modules():
     assert _newly_imported("import pyrunc.cli as c; c.parse(['--root', '/x', 'kill', '-a', 'c', 'KILL']); "
                            "c.format_help(None); c.format_help(c.COMMANDS['create'])") == []
+
+
+def test_main_usage_error_reaches_log_file(tmp_path, capfd):
+    import json
+
+    log_file = tmp_path / "log.json"
+    assert cli.main(["--log", str(log_file), "--log-format", "json", "create", "--bogus", "x"]) == 1
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert len(records) == 1 and "flag provided but not defined: --bogus" in records[0]["msg"]
+
+
+def test_main_help_unknown_topic_fails(capfd):
+    assert cli.main(["help", "nope"]) == 1
+    assert "no help topic" in capfd.readouterr().err

@@ -168,8 +168,6 @@ def test_loads_nan_infinity_rejected(text):
         jsonlite.loads(text)
 
 
-@pytest.mark.xfail(reason="bug: NaN/Infinity errors come from parse_constant, which gets no position, "
-                          "so the JSONError has no line and column", strict=True)
 @pytest.mark.parametrize("text, line, column", [("[1,\n NaN]", 2, 2), ('{"a": Infinity}', 1, 7)])
 def test_loads_nan_infinity_error_has_line_column(text, line, column):
     with pytest.raises(JSONError) as info:
@@ -188,8 +186,6 @@ def test_loads_invalid_utf8_error_names_byte_offset():
         jsonlite.loads(b'{"ab": \xff}')
 
 
-@pytest.mark.xfail(reason="bug: invalid UTF-8 gives a byte offset but no line/column (lineno stays 0)",
-                   strict=True)
 def test_loads_invalid_utf8_error_has_line_column():
     with pytest.raises(JSONError) as info:
         jsonlite.loads(b'{\n  "a": "\xff"\n}')

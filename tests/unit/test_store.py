@@ -158,9 +158,6 @@ def test_write_atomic_concurrent_reader_never_sees_partial(tmp_path):
     assert os.listdir(tmp_path) == ["state.json"]
 
 
-@pytest.mark.xfail(reason="bug: write_atomic opens its predictable temp name (path.PID.tmp) without "
-                          "O_EXCL|O_NOFOLLOW, so a planted symlink makes it truncate and write the link's target",
-                   strict=True)
 def test_write_atomic_planted_temp_symlink_not_followed(tmp_path):
     victim = tmp_path / "victim"
     victim.write_bytes(b"precious")
@@ -476,9 +473,6 @@ def test_remove_tree_inner_symlink_not_followed(tmp_path):
     assert (outside / "sub" / "keep2").read_text() == "keep"
 
 
-@pytest.mark.xfail(reason="bug: remove_tree(path) lists path with os.scandir, which follows a symlink, "
-                          "so when the path itself is a symlink the target directory's contents are deleted",
-                   strict=True)
 def test_remove_tree_path_itself_symlink_target_survives(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

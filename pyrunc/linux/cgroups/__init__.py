@@ -23,34 +23,47 @@ from pyrunc.linux import proc
 V2_KEY = ""
 
 
+# cgroup v1 mount options that are not controller names.
+_NOT_CONTROLLERS = frozenset(("rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "favordynmods",
+                              "nsdelegate", "memory_recursiveprot", "memory_localevents", "memory_hugetlb_accounting"))
+
+
 class Layout:
-    """The host's cgroup mounts: {hierarchy key: mount point}."""
+    """The host's cgroup mounts: {hierarchy key: mount point}, and for each
+    the cgroup its mount shows as root (not "/" when this runtime itself
+    runs in a container whose cgroupfs is a bind of its own cgroup)."""
 
-    __slots__ = ("mounts", "mode")
+    __slots__ = ("mounts", "roots", "mode")
 
-    def __init__(self, mounts: dict[str, str], mode: str):
+    def __init__(self, mounts: dict[str, str], mode: str, roots: dict[str, str] | None = None):
         self.mounts = mounts
+        self.roots = roots or {}
         self.mode = mode  # "legacy", "hybrid", "unified" or "none"
 
 
 def parse_layout(mountinfo: list[dict]) -> Layout:
     """The cgroup hierarchies in `mountinfo` (as parsed by linux.proc)."""
     mounts: dict[str, str] = {}
+    roots: dict[str, str] = {}
     for m in mountinfo:
         if m["fstype"] == "cgroup2":
-            mounts.setdefault(V2_KEY, m["mount_point"])
+            key = V2_KEY
         elif m["fstype"] == "cgroup":
-            controllers = [o for o in m["super_options"].split(",") if o not in ("rw", "ro") and "=" not in o[:5]]
-            named = [o[5:] for o in m["super_options"].split(",") if o.startswith("name=")]
+            options = m["super_options"].split(",")
+            controllers = [o for o in options if o not in _NOT_CONTROLLERS and "=" not in o]
+            named = [o[5:] for o in options if o.startswith("name=")]
             key = ",".join(controllers) or (named[0] if named else "")
-            if key:
-                mounts.setdefault(key, m["mount_point"])
+        else:
+            continue
+        if (key or m["fstype"] == "cgroup2") and key not in mounts:
+            mounts[key] = m["mount_point"]
+            roots[key] = m["root"]
     has_v1 = any(k != V2_KEY for k in mounts)
     if V2_KEY in mounts:
         mode = "hybrid" if has_v1 else "unified"
     else:
         mode = "legacy" if has_v1 else "none"
-    return Layout(mounts, mode)
+    return Layout(mounts, mode, roots)
 
 
 def detect_layout() -> Layout:
@@ -59,7 +72,7 @@ def detect_layout() -> Layout:
 
 def clean_path(path: str) -> str:
     """Normalise a cgroup path so it stays under its hierarchy's root."""
-    return posixpath.normpath("/" + path)
+    return posixpath.normpath("/" + path.lstrip("/"))
 
 
 def resolve_paths(layout: Layout, cgroups_path: str, container_id: str,
@@ -76,7 +89,33 @@ def resolve_paths(layout: Layout, cgroups_path: str, container_id: str,
         base = "/"
         if relative_to is not None:
             base = clean_path(relative_to.get(key.split(",")[0], relative_to.get(key, "/")))
-        paths[key] = mount_point + clean_path(posixpath.join(base, sub.lstrip("/")))
+            # /proc/self/cgroup names cgroups from the hierarchy's true root;
+            # the mount may show a subtree of it as its root.
+            mount_root = clean_path(layout.roots.get(key, "/"))
+            if mount_root != "/" and (base == mount_root or base.startswith(mount_root + "/")):
+                base = "/" + base[len(mount_root):].lstrip("/")
+        joined = clean_path(posixpath.join(base, sub.lstrip("/")))
+        paths[key] = mount_point.rstrip("/") + (joined if joined != "/" else "")
     if not paths:
         raise PyruncError("cgroups: no cgroup hierarchy is mounted on this host")
     return paths
+
+
+def refuse_shared_cgroup(layout: Layout, paths: dict[str, str], own: dict[str, str] | None = None) -> None:
+    """A container's cgroup must not be a hierarchy's root, nor the runtime's
+    own cgroup or one of its ancestors: destroying the container would kill
+    or move processes that are not the container's."""
+    own = own if own is not None else proc.read_cgroup("self")
+    for key, path in paths.items():
+        mount_point = layout.mounts[key].rstrip("/")
+        relative = path[len(mount_point):] or "/"
+        if relative == "/":
+            raise PyruncError(f'linux.cgroupsPath: resolves to the root of the {key or "v2"} cgroup hierarchy; '
+                              "give the container a cgroup of its own")
+        mine = clean_path(own.get(key.split(",")[0], own.get(key, "/")))
+        mount_root = clean_path(layout.roots.get(key, "/"))
+        if mount_root != "/" and mine.startswith(mount_root):
+            mine = "/" + mine[len(mount_root):].lstrip("/")
+        if mine == relative or mine.startswith(relative.rstrip("/") + "/"):
+            raise PyruncError(f'linux.cgroupsPath: "{relative}" holds pyrunc\'s own cgroup ({key or "v2"}: {mine}); '
+                              "give the container a cgroup of its own")
