@@ -6,12 +6,11 @@ options may come before or after the container id, and `--` ends them.
 
 This is the only module that writes to stdout or decides the exit code:
 every PyruncError becomes one log line and exit 1. Imports flow one way:
-cli → operations (imported per verb, so each verb loads only what it needs).
+cli → ops.* (imported per verb, so each verb loads only what it needs).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
 from pyrunc import log
@@ -115,15 +114,15 @@ COMMANDS = {
 
 # Which module implements each verb: imported on demand.
 _HANDLERS = {
-    "create": ("pyrunc.operations", "cmd_create"),
-    "start": ("pyrunc.operations", "cmd_start"),
-    "state": ("pyrunc.operations", "cmd_state"),
-    "kill": ("pyrunc.operations", "cmd_kill"),
-    "delete": ("pyrunc.operations", "cmd_delete"),
-    "run": ("pyrunc.operations", "cmd_run"),
-    "list": ("pyrunc.operations", "cmd_list"),
+    "create": ("pyrunc.ops.create", "cmd_create"),
+    "start": ("pyrunc.ops.lifecycle", "cmd_start"),
+    "state": ("pyrunc.ops.lifecycle", "cmd_state"),
+    "kill": ("pyrunc.ops.lifecycle", "cmd_kill"),
+    "delete": ("pyrunc.ops.lifecycle", "cmd_delete"),
+    "run": ("pyrunc.ops.run", "cmd_run"),
+    "list": ("pyrunc.ops.listing", "cmd_list"),
     "spec": ("pyrunc.spec.defaults", "cmd_spec"),
-    "check": ("pyrunc.operations", "cmd_check"),
+    "check": ("pyrunc.ops.check", "cmd_check"),
 }
 
 

@@ -13,7 +13,6 @@ touches it. Imports: stdlib only (time, os).
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}

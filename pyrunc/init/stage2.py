@@ -23,7 +23,7 @@ import _signal
 from pyrunc import sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init.context import InitContext, describe_error
-from pyrunc.linux import _libc, capabilities, fds, mounts, rootfs, trampoline
+from pyrunc.linux import _libc, capabilities, fds, rootfs, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 

@@ -14,7 +14,6 @@ Imports: errors, linux.proc.
 
 from __future__ import annotations
 
-import os
 import posixpath
 
 from pyrunc.errors import PyruncError

@@ -1,0 +1,50 @@
+"""Shared by the verbs: the store from --root, the container id argument,
+and reading + validating a bundle's config.json.
+Imports: errors, log, store, spec.*.
+"""
+
+from __future__ import annotations
+
+from pyrunc import log
+from pyrunc.errors import ConfigError, UsageError
+from pyrunc.store import Store
+
+
+def store_for(parsed) -> Store:
+    return Store(parsed.globals["root"])
+
+
+def one_id(parsed, extra_ok: int = 0) -> str:
+    args = parsed.args
+    name = parsed.command.name
+    if not args:
+        raise UsageError(f"{name}: requires a container id; see `pyrunc {name} --help`")
+    if len(args) > 1 + extra_ok:
+        raise UsageError(f"{name}: unexpected arguments after the container id: {' '.join(args[1 + extra_ok:])}")
+    return args[0]
+
+
+def load_config(bundle: str | None):
+    """Read, validate and model a bundle's config.json (no side effects)."""
+    from pyrunc.linux.capabilities import read_cap_last_cap
+    from pyrunc.spec import check, load, model
+
+    bundle_dir = load.resolve_bundle(bundle)
+    doc = load.read_config(bundle_dir)
+    problems = validate_config(doc)
+    if problems:
+        raise ConfigError(problems)
+    for path, message in check.warnings(doc, read_cap_last_cap()):
+        log.warning(f"config.json: {path}: {message}" if path else f"config.json: {message}")
+    return model.Config(doc, bundle_dir)
+
+
+def validate_config(doc: dict) -> list[tuple[str, str]]:
+    """Schema problems first; the semantic checks need a schema-valid document."""
+    from pyrunc.spec import check, schema
+
+    problems = schema.validate(doc)
+    log.phase("schema validation")
+    if problems:
+        return problems
+    return check.check(doc)

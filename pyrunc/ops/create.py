@@ -1,0 +1,131 @@
+"""`create`: validate, then build the container and leave its init waiting.
+
+Everything made is registered on an undo stack (contextlib.ExitStack), so a
+failure at any step leaves nothing behind: no state dir, cgroup, mount or
+process.
+Imports: errors, log, store, ops.common, launcher, init.context, linux.cgroups.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from pyrunc import log, store as store_mod
+from pyrunc.errors import PyruncError
+from pyrunc.ops.common import load_config, one_id, store_for
+from pyrunc.store import Store
+
+
+class CreateOptions:
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
+                 "wait_for_init")
+
+    def __init__(self, opts: dict, wait_for_init: bool = False):
+        self.bundle = opts.get("bundle")
+        self.pid_file = opts.get("pid_file")
+        self.console_socket = opts.get("console_socket")
+        self.no_pivot = bool(opts.get("no_pivot"))
+        self.no_new_keyring = bool(opts.get("no_new_keyring"))
+        self.preserve_fds = int(opts.get("preserve_fds") or 0)
+        self.wait_for_init = wait_for_init
+
+
+def cmd_create(parsed) -> int:
+    container_id = one_id(parsed)
+    create_container(store_for(parsed), container_id, CreateOptions(parsed.options))
+    return 0
+
+
+def create_container(st: Store, container_id: str, opts: CreateOptions):
+    """Create the container and leave its init waiting for `start`.
+
+    Returns the Launched record (init pid, its pidfd). On failure everything
+    made so far is undone and the error propagates.
+    """
+    log.phase("interpreter and imports")
+    store_mod.validate_id(container_id)
+    if st.exists(container_id):
+        from pyrunc.errors import ContainerExists
+
+        raise ContainerExists(container_id)
+    cfg = load_config(opts.bundle)
+    log.phase("config loaded and validated")
+    _check_terminal(cfg, opts)
+    listen_fds = _listen_fds()
+    preserve = opts.preserve_fds + listen_fds
+
+    import contextlib
+
+    from pyrunc.init.context import InitContext
+    from pyrunc.launcher import launch
+    from pyrunc.linux import cgroups
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    with contextlib.ExitStack() as undo:
+        lock = st.create(container_id)
+        undo.callback(st.remove, container_id)
+        undo.callback(lock.close)
+        layout = cgroups.detect_layout()
+        cgroup_dirs = CgroupDirs(cgroups.resolve_paths(layout, cfg.linux.cgroups_path, container_id))
+        cgroups.refuse_shared_cgroup(layout, cgroup_dirs.paths)
+        undo.callback(_destroy_cgroups, cgroup_dirs)
+        cgroup_dirs.create()
+        log.phase("state dir and cgroups")
+        fifo_path = st.path(container_id, store_mod.FIFO_FILE)
+        os.mkfifo(fifo_path, 0o600)
+        fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        ctx = InitContext(container_id, cfg, None, fifo_fd, cgroup_dirs, layout, no_pivot=opts.no_pivot,
+                          no_new_keyring=opts.no_new_keyring, preserve_fds=preserve,
+                          wait_for_init=opts.wait_for_init)
+        launched = launch(ctx, undo, close_in_child=(lock.fd,))
+        state = {
+            "ociVersion": cfg.oci_version,
+            "id": container_id,
+            "pid": launched.init_pid,
+            "bundle": cfg.bundle,
+            "rootfs": cfg.root_path,
+            "created": store_mod.rfc3339_nano(time.time_ns()),
+            "annotations": cfg.annotations,
+            "startTime": launched.start_time,
+            "cgroups": cgroup_dirs.to_state(),
+            "sharedPidNamespace": _shares_pid_namespace(cfg),
+            "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
+        }
+        st.save(container_id, state)
+        if opts.pid_file:
+            store_mod.write_atomic(os.path.abspath(opts.pid_file), str(launched.init_pid).encode(), 0o644)
+        log.phase("state saved")
+        undo.pop_all()
+    lock.close()
+    return launched
+
+
+def _check_terminal(cfg, opts: CreateOptions) -> None:
+    if cfg.process is not None and cfg.process.terminal:
+        if not opts.console_socket:
+            raise PyruncError("process.terminal is true, so --console-socket is required")
+        raise PyruncError("process.terminal: terminals are not supported yet")
+    if opts.console_socket:
+        raise PyruncError("--console-socket given, but process.terminal is false in config.json")
+
+
+def _listen_fds() -> int:
+    """Socket activation: LISTEN_FDS fds after stdio are passed on too."""
+    value = os.environ.get("LISTEN_FDS", "")
+    if value.isdigit() and os.environ.get("LISTEN_PID", str(os.getpid())) == str(os.getpid()):
+        return int(value)
+    return 0
+
+
+def _shares_pid_namespace(cfg) -> bool:
+    ns = cfg.linux.namespace("pid")
+    return ns is None or bool(ns.path)
+
+
+def _destroy_cgroups(cgroup_dirs) -> None:
+    # Only directories this create made: any process in them is ours.
+    if cgroup_dirs.created:
+        cgroup_dirs.kill_all()
+    for problem in cgroup_dirs.destroy():
+        log.warning(problem)

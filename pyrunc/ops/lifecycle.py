@@ -1,0 +1,200 @@
+"""`start`, `state`, `kill`, `delete`: the OCI lifecycle after create.
+
+Status is derived from the kernel on every call (see store.Store.status);
+signals go through a pidfd after a start-time check, so a reused pid is
+never signalled.
+Imports: errors, log, store, ops.common, linux.{proc, signals, cgroups}.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log, store as store_mod
+from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
+from pyrunc.ops.common import one_id, store_for
+from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, Store
+
+
+def cmd_start(parsed) -> int:
+    container_id = one_id(parsed)
+    start_container(store_for(parsed), container_id)
+    return 0
+
+
+def start_container(st: Store, container_id: str) -> None:
+    with st.lock(container_id):
+        state = st.load(container_id)
+        status = st.status(state)
+        if status == STOPPED:
+            raise InvalidStatus(container_id, "cannot start a container that has stopped")
+        if status in (RUNNING, PAUSED):
+            raise InvalidStatus(container_id, "cannot start an already running container")
+        if status != CREATED:
+            raise InvalidStatus(container_id, f"cannot start a container in the {status} state")
+        fifo = st.path(container_id, store_mod.FIFO_FILE)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as err:
+            # ENXIO: no reader, so the init is gone.
+            raise InvalidStatus(container_id, f"cannot start container: its init process is gone ({err.strerror.lower()})") from None
+        try:
+            os.unlink(fifo)
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+
+
+def cmd_state(parsed) -> str:
+    from pyrunc import jsonlite
+
+    container_id = one_id(parsed)
+    st = store_for(parsed)
+    state = st.load(container_id)
+    return jsonlite.dumps(public_state(st, state), indent=2) + "\n"
+
+
+def public_state(st: Store, state: dict, owner: str = "") -> dict:
+    """The state JSON runc prints: OCI fields plus rootfs, created, owner."""
+    status = st.status(state)
+    if status == CREATING:
+        return {"ociVersion": state.get("ociVersion", ""), "id": state["id"], "pid": 0, "status": CREATING,
+                "bundle": state.get("bundle", ""), "rootfs": "", "created": "", "owner": owner}
+    out = {
+        "ociVersion": state.get("ociVersion", ""),
+        "id": state["id"],
+        "pid": 0 if status == STOPPED else state.get("pid", 0),
+        "status": status,
+        "bundle": state.get("bundle", ""),
+        "rootfs": state.get("rootfs", ""),
+        "created": state.get("created", ""),
+    }
+    if state.get("annotations"):
+        out["annotations"] = state["annotations"]
+    out["owner"] = owner
+    return out
+
+
+def cmd_kill(parsed) -> int:
+    from pyrunc.linux.signals import parse_signal
+
+    container_id = one_id(parsed, extra_ok=1)
+    raw = parsed.args[1] if len(parsed.args) > 1 else "SIGTERM"
+    try:
+        signal_number = parse_signal(raw)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    st = store_for(parsed)
+    state = st.load(container_id)
+    status = st.status(state)
+    if status not in (CREATED, RUNNING, PAUSED):
+        raise InvalidStatus(container_id, "container not running")
+    if parsed.options.get("all"):
+        from pyrunc.linux.cgroups.fs import CgroupDirs
+
+        CgroupDirs.from_state(state.get("cgroups")).kill_all(signal_number, wait=0)
+        return 0
+    send_signal(container_id, state, signal_number)
+    return 0
+
+
+def send_signal(container_id: str, state: dict, signal_number: int) -> None:
+    """Signal the init, making sure first that its pid was not reused."""
+    import _signal
+
+    from pyrunc.linux import proc
+
+    pid = state.get("pid", 0)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise InvalidStatus(container_id, "container not running") from None
+    try:
+        # The pidfd pins the process: if the start time still matches now,
+        # the signal cannot reach a stranger that reused the pid.
+        if not proc.is_alive(pid, state.get("startTime", -1)):
+            raise InvalidStatus(container_id, "container not running")
+        try:
+            _signal.pidfd_send_signal(pidfd, signal_number)
+        except ProcessLookupError:
+            raise InvalidStatus(container_id, "container not running") from None
+    finally:
+        os.close(pidfd)
+
+
+def cmd_delete(parsed) -> int:
+    container_id = one_id(parsed)
+    delete_container(store_for(parsed), container_id, force=bool(parsed.options.get("force")))
+    return 0
+
+
+def delete_container(st: Store, container_id: str, force: bool = False) -> None:
+    store_mod.validate_id(container_id)
+    if not st.exists(container_id):
+        if force:
+            return
+        raise ContainerNotFound(container_id)
+    try:
+        lock = st.lock(container_id)
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    with lock:
+        try:
+            state = st.load(container_id)
+        except ContainerNotFound:
+            # A directory without state.json: a create that died half-way.
+            st.remove(container_id)
+            if force:
+                return
+            raise
+        status = st.status(state)
+        if status in (RUNNING, PAUSED) and not force:
+            raise InvalidStatus(container_id, f"cannot delete container {container_id} that is not stopped: {status}")
+        if status != STOPPED:
+            # created (as runc: no --force needed), or running with --force.
+            _kill_and_wait(state)
+        destroy_container(st, state)
+
+
+def _kill_and_wait(state: dict, timeout: float = 10.0) -> None:
+    import _signal
+    import select
+
+    from pyrunc.linux import proc
+
+    pid = state.get("pid", 0)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not proc.is_alive(pid, state.get("startTime", -1)):
+            return
+        try:
+            _signal.pidfd_send_signal(pidfd, 9)
+        except ProcessLookupError:
+            return
+        # A pidfd polls readable once the process has exited: no sleep loop.
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(int(timeout * 1000)):
+            raise PyruncError(f"{state['id']}: container init did not die within {timeout:.0f}s of SIGKILL")
+    finally:
+        os.close(pidfd)
+
+
+def destroy_container(st: Store, state: dict) -> None:
+    """Remove what `create` made: leftover processes, cgroups, the state dir."""
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    cgroup_dirs = CgroupDirs.from_state(state.get("cgroups"))
+    # Without a pid namespace of its own, the container's processes outlive
+    # its init (as in runc, only then are they killed: with a pid namespace
+    # the kernel already did, and a shared cgroup must not lose its others).
+    if state.get("sharedPidNamespace", True):
+        cgroup_dirs.kill_all()
+    for problem in cgroup_dirs.destroy():
+        log.warning(f"{state['id']}: {problem}")
+    st.remove(state["id"])

@@ -1,0 +1,63 @@
+"""`list`: every container under the root, as runc prints them.
+Imports: errors, log, store, ops.{common, lifecycle}.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log
+from pyrunc.errors import ContainerError, PyruncError, UsageError
+from pyrunc.ops.common import store_for
+from pyrunc.ops.lifecycle import public_state
+
+
+def cmd_list(parsed):
+    from pyrunc import jsonlite
+
+    fmt = parsed.options.get("format") or "table"
+    if fmt not in ("table", "json"):
+        raise UsageError(f"list: invalid format {fmt!r}: must be table or json")
+    if parsed.args:
+        raise UsageError("list: takes no arguments")
+    st = store_for(parsed)
+    entries = []
+    for container_id in st.list_ids():
+        try:
+            state = st.load(container_id)
+        except (ContainerError, PyruncError) as err:
+            log.warning(f"load container {container_id}: {err}")
+            continue
+        if state.get("creating"):
+            continue
+        entries.append(public_state(st, state, owner=_owner(st.path(container_id))))
+    if parsed.options.get("quiet"):
+        return "".join(e["id"] + "\n" for e in entries)
+    if fmt == "json":
+        return (jsonlite.dumps(entries) if entries else "null") + "\n"
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    rows += [(e["id"], str(e["pid"]), e["status"], e["bundle"], e["created"], e["owner"]) for e in entries]
+    return _tabulate(rows)
+
+
+def _tabulate(rows: list[tuple]) -> str:
+    # Go's tabwriter(minwidth 12, padding 3), as runc's list uses.
+    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
+    lines = []
+    for row in rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        lines.append("".join(cells) + row[-1])
+    return "\n".join(lines) + "\n"
+
+
+def _owner(path: str) -> str:
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        return ""
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return f"#{uid}"

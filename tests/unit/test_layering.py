@@ -1,0 +1,86 @@
+"""Imports flow one way: cli → ops → {store, spec, launcher} → {sync, init} → linux.
+
+Walks every module's imports (top level and inside functions) with `ast` and
+checks them against the layer table, so a shortcut that makes the layers
+depend on each other in a circle fails here, not in review.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+
+import pyrunc
+
+PACKAGE_DIR = os.path.dirname(pyrunc.__file__)
+
+# module prefix → pyrunc modules (prefixes) it may import
+ALLOWED = {
+    "pyrunc.cli": ("pyrunc.log", "pyrunc.errors", "pyrunc"),
+    "pyrunc.__main__": ("pyrunc.cli",),
+    "pyrunc.ops": ("pyrunc.ops", "pyrunc.errors", "pyrunc.log", "pyrunc.store", "pyrunc.spec", "pyrunc.launcher",
+                   "pyrunc.init.context", "pyrunc.linux", "pyrunc.jsonlite", "pyrunc"),
+    "pyrunc.store": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc.linux.proc"),
+    "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.linux.capabilities",
+                    "pyrunc.linux.rlimits", "pyrunc"),
+    "pyrunc.launcher": ("pyrunc.sync", "pyrunc.log", "pyrunc.errors", "pyrunc.init", "pyrunc.linux", "pyrunc"),
+    "pyrunc.sync": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc"),
+    "pyrunc.init": ("pyrunc.init", "pyrunc.sync", "pyrunc.errors", "pyrunc.linux", "pyrunc.spec.model", "pyrunc"),
+    "pyrunc.linux": ("pyrunc.linux", "pyrunc.errors"),
+    "pyrunc.log": ("pyrunc.jsonlite",),
+    "pyrunc.jsonlite": (),
+    "pyrunc.errors": (),
+    "pyrunc": (),
+}
+
+
+def modules():
+    for directory, _, files in os.walk(PACKAGE_DIR):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                rel = os.path.relpath(path, os.path.dirname(PACKAGE_DIR))[:-3].replace(os.sep, ".")
+                yield rel.removesuffix(".__init__"), path
+
+
+def imported(path: str, module: str) -> set[str]:
+    """Every pyrunc name imported; `from pkg import x` counts as pkg.x (x may
+    be a submodule or just an attribute of pkg: the rules accept either)."""
+    tree = ast.parse(open(path).read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.rsplit(".", node.level)[0]
+                name = f"{base}.{node.module}" if node.module else base
+            else:
+                name = node.module or ""
+            found.update(f"{name}.{alias.name}" for alias in node.names)
+    return {n for n in found if n.startswith("pyrunc.")}
+
+
+def rule_for(module: str) -> tuple[str, ...]:
+    best = max((k for k in ALLOWED if module == k or module.startswith(k + ".")), key=len)
+    return ALLOWED[best]
+
+
+@pytest.mark.parametrize("module, path", sorted(modules()))
+def test_layering_imports_flow_one_way(module, path):
+    allowed = rule_for(module)
+    bad = []
+    for name in imported(path, module):
+        if name == module or name.startswith(module + "."):
+            continue
+        parent = name.rsplit(".", 1)[0]
+        # `from pyrunc.linux import proc` names the module pyrunc.linux.proc;
+        # `from pyrunc.errors import X` an attribute of an allowed module.
+        if any(n == a or n.startswith(a + ".") for a in allowed if a != "pyrunc" for n in (name, parent)):
+            continue
+        if "pyrunc" in allowed and name in ("pyrunc.OCI_VERSION", "pyrunc.__version__"):
+            continue
+        bad.append(name)
+    assert bad == [], f"{module} may not import {bad}"
