@@ -2,8 +2,11 @@
 handshake until its init waits for `start`.
 
     pyrunc create ──fork──▶ stage1 ──fork──▶ init (stage2)
-         │  ◀── pid ──────────┘ (exits)          │
+         │  ◀── idmap-request? ─┤                │
+         │  ── idmap-done ──▶   │                │
+         │  ◀── pid ────────────┘ (exits)        │
          │  ◀── hooks? / hooks-done ──▶          │
+         │  ◀── seccomp-listener? + fd ──────────┤
          │  ◀── ready ───────────────────────────┘ (waits on exec.fifo)
 
 Undo is the caller's job: `launch` registers what it made on an ExitStack.
@@ -16,6 +19,7 @@ import os
 
 from pyrunc import log, sync
 from pyrunc.errors import InitError
+from pyrunc.init import stage1
 from pyrunc.init.context import InitContext
 
 
@@ -29,12 +33,13 @@ class Launched:
         self.stage1_pid = stage1_pid
 
 
-def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=()) -> Launched:
+def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listener=None) -> Launched:
     """Fork stage1 and wait until the init reports "ready".
 
     `undo` is a contextlib.ExitStack-like object: callbacks pushed here kill
-    the init if a later step fails. `run_hooks()` runs the runtime-namespace
-    hooks (prestart, createRuntime) when the init asks for them.
+    the init if a later step fails. `run_hooks(init_pid)` runs the
+    runtime-namespace hooks (prestart, createRuntime) when the init asks for
+    them; `on_listener(fd, init_pid)` gets the seccomp notify fd.
     """
     parent_sock, child_sock = sync.socketpair()
     ctx.sock = child_sock
@@ -48,8 +53,6 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=()) -> Launche
                 os.close(fd)
             except OSError:
                 pass
-        from pyrunc.init import stage1
-
         stage1.run(ctx)
         os._exit(1)
     child_sock.close()
@@ -65,7 +68,12 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=()) -> Launche
                 pass
 
     try:
-        message = sync.expect(parent_sock, "pid", "container setup failed before the init process started")
+        message = sync.expect_any(parent_sock, ("idmap-request", "pid"),
+                                  "container setup failed before the init process started")
+        if message["type"] == "idmap-request":
+            write_id_maps(stage1_pid, ctx.config.linux)
+            sync.send(parent_sock, "idmap-done")
+            message = sync.expect(parent_sock, "pid", "container setup failed before the init process started")
         init_pid = int(message["pid"])
         pidfd = os.pidfd_open(init_pid)
         undo.callback(_kill_init, pidfd, init_pid)
@@ -73,9 +81,17 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=()) -> Launche
             reap_stage1()
         log.phase("namespaces")
         while True:
-            message = sync.expect_any(parent_sock, ("hooks", "ready"))
+            message = sync.expect_any(parent_sock, ("hooks", "seccomp-listener", "ready"))
             if message["type"] == "ready":
                 break
+            if message["type"] == "seccomp-listener":
+                for fd in message.get("fds", ()):
+                    try:
+                        if on_listener is not None:
+                            on_listener(fd, init_pid)
+                    finally:
+                        os.close(fd)
+                continue
             if run_hooks is not None:
                 run_hooks(init_pid)
             sync.send(parent_sock, "hooks-done")
@@ -92,6 +108,29 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=()) -> Launche
     if start_time is None:
         raise InitError("container init exited right after setup")
     return Launched(init_pid, start_time, pidfd, stage1_pid)
+
+
+def format_id_map(mappings) -> str:
+    """linux.uidMappings → the text of /proc/<pid>/uid_map."""
+    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
+
+
+def write_id_maps(pid: int, linux) -> None:
+    """Write the user namespace's id maps for `pid` (the parent must: a
+    process cannot map ids in its own new namespace beyond its own)."""
+    from pyrunc.errors import KernelError
+
+    for name, mappings, field in (("uid_map", linux.uid_mappings, "linux.uidMappings"),
+                                  ("gid_map", linux.gid_mappings, "linux.gidMappings")):
+        path = f"/proc/{pid}/{name}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, format_id_map(mappings).encode())
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise KernelError(f"write {field} to", path, err.errno) from None
 
 
 def _kill_init(pidfd: int, init_pid: int) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 class InitContext:
     __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
-                 "no_new_keyring", "preserve_fds", "wait_for_init", "exec_path")
+                 "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program")
 
     def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, wait_for_init=False):
+                 no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None):
         self.container_id = container_id
         self.config = config
         self.sock = sock
@@ -21,7 +21,8 @@ class InitContext:
         # stage1 stays the init's parent and relays its exit status
         # (`run --no-subreaper` in the foreground).
         self.wait_for_init = wait_for_init
-        self.exec_path = ""
+        # linux.seccomp compiled to BPF by the parent (linux.seccomp.Program).
+        self.seccomp_program = seccomp_program
 
 
 def describe_error(err: BaseException) -> str:

@@ -1,11 +1,19 @@
 """stage1: the first fork of `pyrunc create`.
 
-It joins the container's cgroup (so everything it forks is inside the limits
-from the start), joins the namespaces given by path, creates the new ones,
-and forks the container init, which is pid 1 when the pid namespace is new
-(unshare(CLONE_NEWPID) only applies to children). It reports the init's host
-pid and exits, so the init is reparented to the caller's subreaper.
-Imports: sync, init.{context, stage2}, linux.namespaces.
+In this order, each step needing the one before:
+  1. join the container's cgroup, so everything it forks is inside the
+     limits from the start (before a user namespace, where the cgroup files
+     would not be writable);
+  2. set oom_score_adj (lowering it needs privileges in the host namespace);
+  3. join the namespaces given by path (the user one first);
+  4. create the user namespace and have the parent write its id maps, then
+     become root in it;
+  5. create the other namespaces: owned by that user namespace;
+  6. fork the container init, which is pid 1 when the pid namespace is new
+     (unshare(CLONE_NEWPID) only applies to children).
+It reports the init's host pid and exits, so the init is reparented to the
+caller's subreaper.
+Imports: sync, init.{context, process, stage2}, linux.namespaces.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import sync
+from pyrunc.init import process as process_steps, stage2
 from pyrunc.init.context import InitContext, describe_error
 from pyrunc.linux import namespaces
 
@@ -25,8 +34,6 @@ def run(ctx: InitContext) -> None:
         _send_error(ctx, err)
         os._exit(1)
     if init_pid == 0:
-        from pyrunc.init import stage2
-
         stage2.run(ctx)  # never returns
         os._exit(1)
     try:
@@ -43,14 +50,39 @@ def run(ctx: InitContext) -> None:
 def _setup_and_fork(ctx: InitContext) -> int:
     cfg = ctx.config
     ctx.cgroups.add(os.getpid())
+    if cfg.process.oom_score_adj is not None:
+        process_steps.write_oom_score_adj(cfg.process.oom_score_adj)
     opened = namespaces.open_namespace_paths(cfg.linux.namespaces)
     namespaces.join_namespaces(opened)
+    user_ns = cfg.linux.namespace("user")
+    if user_ns is not None and not user_ns.path:
+        namespaces.unshare(namespaces.CLONE_FLAGS["user"])
+        sync.send(ctx.sock, "idmap-request")
+        sync.expect(ctx.sock, "idmap-done", "pyrunc create exited while writing the id maps")
+        _become_root()
     namespaces.unshare(namespaces.new_namespace_flags(cfg.linux.namespaces))
     time_ns = cfg.linux.namespace("time")
     if time_ns is not None and not time_ns.path and cfg.linux.time_offsets:
         # Offsets can only be written before the first process enters the namespace.
         namespaces.write_time_offsets(cfg.linux.time_offsets)
     return os.fork()
+
+
+def _become_root() -> None:
+    """uid and gid 0 of the new user namespace, so files the init creates
+    (mount points, devices) belong to the container's root."""
+    from pyrunc.errors import PyruncError
+
+    try:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    except OSError as err:
+        raise PyruncError(f"linux.uidMappings: cannot become root in the user namespace "
+                          f"(is container id 0 mapped?): {err.strerror.lower()}") from None
+    try:
+        os.setgroups([])
+    except OSError:
+        pass  # setgroups is denied in this namespace; nothing to drop then
 
 
 def _send_error(ctx: InitContext, err: BaseException) -> None:

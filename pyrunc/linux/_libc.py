@@ -221,3 +221,30 @@ def join_session_keyring(name: str) -> int:
     if result < 0:
         _fail()
     return result
+
+
+_MORE = {
+    "x86_64": {"sched_setattr": 314, "ioprio_set": 251},
+    "aarch64": {"sched_setattr": 274, "ioprio_set": 30},
+}.get(ARCH, {})
+
+
+def sched_setattr(pid: int, attr: bytes) -> None:
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    if _syscall(_c_long(_MORE["sched_setattr"]), _c_int(pid), buf, ctypes.c_uint(0)) != 0:
+        _fail()
+
+
+def ioprio_set(which: int, who: int, ioprio: int) -> None:
+    if _syscall(_c_long(_MORE["ioprio_set"]), _c_int(which), _c_int(who), _c_int(ioprio)) != 0:
+        _fail()
+
+
+_personality = _libc.personality
+_personality.argtypes = (ctypes.c_ulong,)
+_personality.restype = _c_int
+
+
+def personality(persona: int) -> None:
+    if _personality(persona) == -1:
+        _fail()

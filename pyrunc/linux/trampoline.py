@@ -55,6 +55,8 @@ _X86_64 = bytes.fromhex(
     "bf7f000000" "4883f8fe" "7405" "bf7e000000" "b8e7000000" "0f05"
 )
 _MACHINES = {"x86_64": (62, _X86_64)}
+# Read once: after linux.personality LINUX32, uname reports i686.
+MACHINE = os.uname().machine
 
 _cached_fd: list[int] = []
 
@@ -73,14 +75,14 @@ def build_elf(machine: int, code: bytes) -> bytes:
 
 
 def supported() -> bool:
-    return os.uname().machine in _MACHINES
+    return MACHINE in _MACHINES
 
 
 def sealed_fd() -> int:
     """An fd of a sealed memfd holding the stub (made once per process)."""
     if _cached_fd:
         return _cached_fd[0]
-    machine, code = _MACHINES[os.uname().machine]
+    machine, code = _MACHINES[MACHINE]
     fd = os.memfd_create(NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     os.write(fd, build_elf(machine, code))
     os.fchmod(fd, 0o555)

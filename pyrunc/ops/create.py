@@ -52,6 +52,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     cfg = load_config(opts.bundle)
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
+    seccomp_program = _compile_seccomp(cfg)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
 
@@ -77,8 +78,12 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         ctx = InitContext(container_id, cfg, None, fifo_fd, cgroup_dirs, layout, no_pivot=opts.no_pivot,
                           no_new_keyring=opts.no_new_keyring, preserve_fds=preserve,
-                          wait_for_init=opts.wait_for_init)
-        launched = launch(ctx, undo, close_in_child=(lock.fd,))
+                          wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program)
+
+        def send_listener(fd: int, init_pid: int) -> None:
+            _send_seccomp_listener(cfg, container_id, fd, init_pid)
+
+        launched = launch(ctx, undo, close_in_child=(lock.fd,), on_listener=send_listener)
         state = {
             "ociVersion": cfg.oci_version,
             "id": container_id,
@@ -99,6 +104,51 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         undo.pop_all()
     lock.close()
     return launched
+
+
+def _compile_seccomp(cfg):
+    """linux.seccomp → BPF, before anything exists (a bad profile is a clean
+    error); None when the config has no profile."""
+    if cfg.linux.seccomp is None:
+        return None
+    from pyrunc.linux import seccomp
+
+    program = seccomp.compile_profile(cfg.linux.seccomp)
+    for warning in program.warnings:
+        log.warning(f"config.json: {warning}")
+    if program.uses_notify and not cfg.linux.seccomp.get("listenerPath"):
+        raise PyruncError("config.json: linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY")
+    log.phase("seccomp compiled")
+    return program
+
+
+def _send_seccomp_listener(cfg, container_id: str, fd: int, init_pid: int) -> None:
+    """Hand the notify fd to the seccomp agent at listenerPath, with the
+    container process state the runtime-spec defines."""
+    import _socket
+    import struct
+
+    from pyrunc import OCI_VERSION, jsonlite
+
+    profile = cfg.linux.seccomp
+    path = profile["listenerPath"]
+    state = {
+        "ociVersion": OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": init_pid,
+        "metadata": profile.get("listenerMetadata", ""),
+        "state": {"ociVersion": cfg.oci_version, "id": container_id, "status": "creating", "pid": init_pid,
+                  "bundle": cfg.bundle, "annotations": cfg.annotations},
+    }
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+        sock.sendmsg([jsonlite.dumps(state).encode()],
+                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
+    except OSError as err:
+        raise PyruncError(f'linux.seccomp.listenerPath: send to "{path}": {err.strerror.lower()}') from None
+    finally:
+        sock.close()
 
 
 def _check_terminal(cfg, opts: CreateOptions) -> None:

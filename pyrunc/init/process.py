@@ -1,0 +1,274 @@
+"""The last steps before a container process runs, shared by the container
+init and (later) `exec`: rlimits, scheduling, LSM labels, seccomp, user and
+capabilities, cwd, the program lookup, no_new_privs, the fd sweep, exec.
+
+The order is the contract (runc's standard_init_linux.go follows the same):
+  1. rlimits, scheduler, I/O priority: raising them needs privileges the
+     process may drop below;
+  2. LSM exec labels: written to /proc/self/attr, they apply at execve;
+  3. seccomp, when no_new_privs is off: loading a filter without it needs
+     CAP_SYS_ADMIN, so before the capability drop;
+  4. groups, gid, uid, then the capability sets (keep-caps across the switch);
+  5. chdir(cwd), checked to be inside the root (CVE-2024-21626);
+  6. the program looked up with the container's PATH: "not found" is an
+     error of `create`, not a silent exit after `start`;
+  7. no_new_privs, then seccomp when no_new_privs is on: as close to execve
+     as possible, so the profile constrains the fewest runtime syscalls;
+  8. every fd but 0-2 and the preserved ones made close-on-exec.
+Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import stat
+
+import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is out of reach)
+import _signal
+
+from pyrunc.errors import KernelError, PyruncError
+from pyrunc.linux import _libc, capabilities, fds, seccomp, trampoline
+from pyrunc.linux.rlimits import RLIMITS
+from pyrunc.spec.model import DEFAULT_PATH
+
+# Signals whose default action ends a process. While the init waits for
+# `start` it is pid 1 of its namespace, where the kernel drops signals that
+# have no handler: catch these so `kill` of a created container works.
+FATAL_SIGNALS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31)
+SIGPIPE, SIGXFSZ = 13, 25
+
+
+def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
+             personality: dict | None = None) -> str:
+    """Steps 1-8 above; returns the resolved path of process.args[0]."""
+    _set_rlimits(process.rlimits)
+    if process.scheduler:
+        set_scheduler(process.scheduler)
+    if process.io_priority:
+        set_io_priority(process.io_priority)
+    if personality:
+        set_personality(personality)
+    set_lsm_labels(process.apparmor_profile, process.selinux_label)
+    # Python ignores SIGPIPE and SIGXFSZ for itself; the program must start
+    # with the default dispositions, as after any exec. Restored before
+    # seccomp, so a profile need not allow rt_sigaction for it.
+    _signal.signal(SIGPIPE, _signal.SIG_DFL)
+    _signal.signal(SIGXFSZ, _signal.SIG_DFL)
+    if seccomp_program is not None and not process.no_new_privileges:
+        _load_seccomp(seccomp_program, send_listener)
+    set_user_and_caps(process)
+    try:
+        os.chdir(process.cwd)
+    except OSError as err:
+        raise PyruncError(f'process.cwd: chdir to "{process.cwd}": {err.strerror.lower()}') from None
+    # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
+    # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
+    if not os.getcwd().startswith("/"):
+        raise PyruncError(f'process.cwd: "{process.cwd}" is outside the container\'s root')
+    path = look_path(process.args[0], process)
+    if process.no_new_privileges:
+        _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
+    if seccomp_program is not None and process.no_new_privileges:
+        _load_seccomp(seccomp_program, send_listener)
+    # The exec stub's memfd must exist before the sweep marks it close-on-exec.
+    if trampoline.supported():
+        trampoline.sealed_fd()
+    fds.make_inheritable(3, preserve_fds)
+    fds.mark_cloexec_from(3 + preserve_fds)
+    return path
+
+
+def _load_seccomp(program, send_listener) -> None:
+    listener = seccomp.load(program)
+    if listener is not None:
+        if send_listener is None:
+            raise PyruncError("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
+        send_listener(listener)
+        os.close(listener)
+
+
+def write_oom_score_adj(value: int) -> None:
+    """process.oomScoreAdj; written before any user namespace, where lowering
+    it would need CAP_SYS_RESOURCE in the host's namespace."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as err:
+        raise KernelError("set process.oomScoreAdj to", str(value), err.errno) from None
+
+
+def _set_rlimits(rlimits) -> None:
+    for i, limit in enumerate(rlimits):
+        soft = -1 if limit.soft >= 1 << 63 else limit.soft
+        hard = -1 if limit.hard >= 1 << 63 else limit.hard
+        try:
+            resource.prlimit(0, RLIMITS[limit.type], (soft, hard))
+        except (OSError, ValueError) as err:
+            reason = err.strerror.lower() if isinstance(err, OSError) else str(err)
+            raise PyruncError(f"process.rlimits[{i}]: setrlimit {limit.type}: {reason}") from None
+
+
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4,
+                  "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+               "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
+
+def set_scheduler(scheduler: dict) -> None:
+    """process.scheduler through sched_setattr(2)."""
+    import struct
+
+    flags = 0
+    for name in scheduler.get("flags") or ():
+        flags |= SCHED_FLAGS.get(name, 0)
+    # struct sched_attr (SCHED_ATTR_SIZE_VER0 = 48 bytes)
+    attr = struct.pack("=IIQiIQQQ", 48, SCHED_POLICIES[scheduler["policy"]], flags, scheduler.get("nice", 0),
+                       scheduler.get("priority", 0), scheduler.get("runtime", 0), scheduler.get("deadline", 0),
+                       scheduler.get("period", 0))
+    try:
+        _libc.sched_setattr(0, attr)
+    except OSError as err:
+        raise KernelError("set process.scheduler", scheduler["policy"], err.errno) from None
+
+
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+
+
+def set_io_priority(io_priority: dict) -> None:
+    """process.ioPriority through ioprio_set(2) (IOPRIO_WHO_PROCESS, self)."""
+    value = IOPRIO_CLASSES[io_priority["class"]] << 13 | io_priority.get("priority", 0)
+    try:
+        _libc.ioprio_set(1, 0, value)
+    except OSError as err:
+        raise KernelError("set process.ioPriority", io_priority["class"], err.errno) from None
+
+
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+
+def set_personality(personality: dict) -> None:
+    """linux.personality: the execution domain the program starts in."""
+    try:
+        _libc.personality(PERSONALITY_DOMAINS[personality["domain"]])
+    except OSError as err:
+        raise KernelError("set linux.personality", personality["domain"], err.errno) from None
+
+
+def set_lsm_labels(apparmor_profile: str, selinux_label: str) -> None:
+    """AppArmor profile and SELinux label for the next execve, where the host
+    has that LSM; on a host without it the setting is skipped, as runc does."""
+    if apparmor_profile and _apparmor_enabled():
+        _write_attr(("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"), f"exec {apparmor_profile}",
+                    "process.apparmorProfile")
+    if selinux_label and _selinux_enabled():
+        _write_attr(("/proc/self/attr/exec",), selinux_label, "process.selinuxLabel")
+
+
+def _apparmor_enabled() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+def _selinux_enabled() -> bool:
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def _write_attr(paths: tuple[str, ...], value: str, field: str) -> None:
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        except OSError as err:
+            raise KernelError(f"set {field} through", path, err.errno) from None
+        try:
+            os.write(fd, value.encode())
+            return
+        except OSError as err:
+            raise KernelError(f"set {field} through", path, err.errno) from None
+        finally:
+            os.close(fd)
+    raise PyruncError(f"{field}: this kernel has no /proc/self/attr interface for it")
+
+
+def set_user_and_caps(process) -> None:
+    user = process.user
+    caps = process.capabilities
+    last_cap = capabilities.read_cap_last_cap()
+    if caps is not None:
+        # The bounding set first: dropping needs CAP_SETPCAP, which the
+        # container may not keep.
+        capabilities.drop_bounding(capabilities.numbers(caps["bounding"], last_cap), last_cap)
+    # Keep the permitted set across the switch away from uid 0.
+    capabilities.set_keepcaps(True)
+    try:
+        os.setgroups(user.additional_gids)
+    except OSError as err:
+        raise KernelError("setgroups", str(user.additional_gids), err.errno) from None
+    try:
+        os.setresgid(user.gid, user.gid, user.gid)
+        os.setresuid(user.uid, user.uid, user.uid)
+    except OSError as err:
+        raise KernelError("set user", f"{user.uid}:{user.gid}", err.errno) from None
+    capabilities.set_keepcaps(False)
+    if caps is not None:
+        try:
+            capabilities.set_process_caps(
+                capabilities.numbers(caps["effective"], last_cap),
+                capabilities.numbers(caps["permitted"], last_cap),
+                capabilities.numbers(caps["inheritable"], last_cap),
+                capabilities.numbers(caps["ambient"], last_cap),
+                last_cap,
+            )
+        except OSError as err:
+            raise KernelError("set capabilities", "", err.errno) from None
+    os.umask(user.umask if user.umask is not None else 0o022)
+
+
+def look_path(program: str, process) -> str:
+    """Go's exec.LookPath with the container's PATH, checked for the user."""
+    if "/" in program:
+        _check_executable(program, program)
+        return program
+    path_var = process.env_value("PATH")
+    if path_var is None:
+        path_var = DEFAULT_PATH
+    for directory in path_var.split(":"):
+        candidate = os.path.join(directory or ".", program)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK, effective_ids=True):
+            return candidate
+    raise PyruncError(f'exec: "{program}": executable file not found in $PATH')
+
+
+def _check_executable(program: str, path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        raise PyruncError(f'exec: "{program}": stat {path}: {err.strerror.lower()}') from None
+    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK, effective_ids=True):
+        raise PyruncError(f'exec: "{program}": permission denied')
+
+
+def install_wait_handlers() -> None:
+    for number in FATAL_SIGNALS:
+        _signal.signal(number, _exit_on_signal)
+
+
+def _exit_on_signal(number, frame) -> None:
+    os._exit(128 + number)
+
+
+def exec_process(path: str, process) -> None:
+    """Become the container's program (through the exec stub). Caught signal
+    handlers reset to the default by execve itself. Never returns."""
+    try:
+        trampoline.execve(path, process.args, process.env)
+    except OSError as err:
+        os.write(2, f"pyrunc: exec {process.args[0]}: {err.strerror.lower()}\n".encode())
+        os._exit(127 if err.errno == 2 else 126)
+    os._exit(127)

@@ -1,0 +1,228 @@
+"""Seccomp: compile an OCI profile to BPF (in `create`), load it (in the init).
+
+Compiling uses pyseccomp (libseccomp) and happens in the parent, before
+anything is created, so a bad profile is a clean create-time error; the init
+only hands the finished program to seccomp(2). pyseccomp is imported lazily,
+and with `ctypes.util.find_library` answered from a table: that function
+spawns ldconfig (and gcc) on every call, tens of milliseconds.
+Imports: errors, linux._libc (ctypes).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+
+from pyrunc.errors import PyruncError
+
+EPERM = errno.EPERM
+
+# seccomp(2)
+SECCOMP_SET_MODE_FILTER = 1
+FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+_SECCOMP_NR = {"x86_64": 317, "aarch64": 277}
+
+ARCHES = {
+    "SCMP_ARCH_X86": "X86", "SCMP_ARCH_X86_64": "X86_64", "SCMP_ARCH_X32": "X32", "SCMP_ARCH_ARM": "ARM",
+    "SCMP_ARCH_AARCH64": "AARCH64", "SCMP_ARCH_MIPS": "MIPS", "SCMP_ARCH_MIPS64": "MIPS64",
+    "SCMP_ARCH_MIPS64N32": "MIPS64N32", "SCMP_ARCH_MIPSEL": "MIPSEL", "SCMP_ARCH_MIPSEL64": "MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32": "MIPSEL64N32", "SCMP_ARCH_PPC": "PPC", "SCMP_ARCH_PPC64": "PPC64",
+    "SCMP_ARCH_PPC64LE": "PPC64LE", "SCMP_ARCH_S390": "S390", "SCMP_ARCH_S390X": "S390X",
+    "SCMP_ARCH_PARISC": "PARISC", "SCMP_ARCH_PARISC64": "PARISC64", "SCMP_ARCH_RISCV64": "RISCV64",
+}
+OPERATORS = {
+    "SCMP_CMP_NE": "NE", "SCMP_CMP_LT": "LT", "SCMP_CMP_LE": "LE", "SCMP_CMP_EQ": "EQ",
+    "SCMP_CMP_GE": "GE", "SCMP_CMP_GT": "GT", "SCMP_CMP_MASKED_EQ": "MASKED_EQ",
+}
+ACTIONS = ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP", "SCMP_ACT_ERRNO",
+           "SCMP_ACT_TRACE", "SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY")
+
+_LIBRARIES = {"c": "libc.so.6", "seccomp": "libseccomp.so.2"}
+_module: list = []
+
+
+def pyseccomp():
+    """The pyseccomp module, imported without its find_library cost."""
+    if _module:
+        return _module[0]
+    import ctypes.util
+
+    real = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: _LIBRARIES.get(name) or real(name)
+    try:
+        import pyseccomp as module
+    except (ImportError, RuntimeError, OSError) as err:
+        raise PyruncError(f"linux.seccomp: libseccomp is not usable on this host: {err}") from None
+    finally:
+        ctypes.util.find_library = real
+    _module.append(module)
+    return module
+
+
+class Program:
+    """A compiled filter: the BPF bytes and the seccomp(2) flags to load it with."""
+
+    __slots__ = ("bpf", "flags", "uses_notify", "warnings")
+
+    def __init__(self, bpf: bytes, flags: int, uses_notify: bool, warnings: list[str]):
+        self.bpf = bpf
+        self.flags = flags
+        self.uses_notify = uses_notify
+        self.warnings = warnings
+
+
+def _action(sc, name: str, errno_ret: int | None, path: str) -> int:
+    if name in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"):
+        return sc.KILL_THREAD
+    if name == "SCMP_ACT_KILL_PROCESS":
+        return sc.KILL_PROCESS
+    if name == "SCMP_ACT_TRAP":
+        return sc.TRAP
+    if name == "SCMP_ACT_ERRNO":
+        return sc.ERRNO(EPERM if errno_ret is None else errno_ret)
+    if name == "SCMP_ACT_TRACE":
+        return sc.TRACE(EPERM if errno_ret is None else errno_ret)
+    if name == "SCMP_ACT_ALLOW":
+        return sc.ALLOW
+    if name == "SCMP_ACT_LOG":
+        return sc.LOG
+    if name == "SCMP_ACT_NOTIFY":
+        return sc.NOTIFY
+    raise PyruncError(f"{path}: unknown seccomp action {name!r}")
+
+
+def compile_profile(profile: dict) -> Program:
+    """Compile `linux.seccomp` to BPF, as runc does with libseccomp.
+
+    Syscall names this libseccomp does not know are skipped with a warning
+    (profiles list syscalls of newer kernels); rules whose action equals the
+    default are dropped (libseccomp refuses them). Conditions on distinct
+    arguments form one rule (AND); several on the same argument become one
+    rule each, as in runc.
+    """
+    sc = pyseccomp()
+    warnings: list[str] = []
+    default_name = profile["defaultAction"]
+    if default_name == "SCMP_ACT_NOTIFY":
+        raise PyruncError("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action")
+    default = _action(sc, default_name, profile.get("defaultErrnoRet"), "linux.seccomp.defaultAction")
+    try:
+        filt = sc.SyscallFilter(default)
+        # pyrunc sets no_new_privs itself when the config asks; libseccomp
+        # would otherwise set it whenever the filter is loaded.
+        filt.set_attr(sc.Attr.CTL_NNP, 0)
+    except OSError as err:
+        raise PyruncError(f"linux.seccomp: cannot create a filter: {err.strerror.lower()}") from None
+    for i, arch in enumerate(profile.get("architectures") or ()):
+        try:
+            filt.add_arch(getattr(sc.Arch, ARCHES[arch]))
+        except KeyError:
+            raise PyruncError(f"linux.seccomp.architectures[{i}]: unknown architecture {arch!r}") from None
+        except OSError as err:
+            if err.errno != errno.EEXIST:  # the native one is always there
+                raise PyruncError(f"linux.seccomp.architectures[{i}]: {arch}: {err.strerror.lower()}") from None
+    uses_notify = False
+    for i, rule in enumerate(profile.get("syscalls") or ()):
+        path = f"linux.seccomp.syscalls[{i}]"
+        action = _action(sc, rule["action"], rule.get("errnoRet"), path + ".action")
+        if action == default:
+            continue
+        if rule["action"] == "SCMP_ACT_NOTIFY":
+            uses_notify = True
+            if "write" in rule["names"]:
+                raise PyruncError(f"{path}.names: SCMP_ACT_NOTIFY cannot be used for write (the runtime needs it)")
+        conditions = _conditions(sc, rule.get("args") or (), path)
+        for name in rule["names"]:
+            number = sc.resolve_syscall(sc.Arch.NATIVE, name)
+            if number == -1:
+                warnings.append(f"{path}.names: unknown syscall {name!r} for this libseccomp; skipped")
+                continue
+            try:
+                for group in conditions:
+                    filt.add_rule(action, number, *group)
+            except OSError as err:
+                raise PyruncError(f"{path}: cannot add a rule for {name!r}: {err.strerror.lower()}") from None
+    flags = 0
+    for i, name in enumerate(profile.get("flags") or ()):
+        if name not in FLAGS:
+            raise PyruncError(f"linux.seccomp.flags[{i}]: unknown flag {name!r}")
+        flags |= FLAGS[name]
+    if uses_notify:
+        flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER
+    return Program(_export(filt), flags, uses_notify, warnings)
+
+
+def _conditions(sc, args, path: str) -> list[tuple]:
+    """Argument conditions as groups: one rule per group."""
+    if not args:
+        return [()]
+    made = []
+    indexes = []
+    for j, arg in enumerate(args):
+        op = OPERATORS.get(arg["op"])
+        if op is None:
+            raise PyruncError(f"{path}.args[{j}].op: unknown operator {arg['op']!r}")
+        made.append(sc.Arg(arg["index"], getattr(sc, op), arg["value"], arg.get("valueTwo", 0)))
+        indexes.append(arg["index"])
+    if len(set(indexes)) == len(indexes):
+        return [tuple(made)]
+    return [(cond,) for cond in made]
+
+
+class _FdFile:
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+def _export(filt) -> bytes:
+    fd = os.memfd_create("pyrunc-seccomp", os.MFD_CLOEXEC)
+    try:
+        filt.export_bpf(_FdFile(fd))
+        size = os.lseek(fd, 0, os.SEEK_END)
+        return os.pread(fd, size, 0)
+    except OSError as err:
+        raise PyruncError(f"linux.seccomp: cannot export the filter: {err.strerror.lower()}") from None
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- loading (in the init)
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_MACHINE = os.uname().machine  # before linux.personality can change what uname says
+_libc.syscall.restype = ctypes.c_long
+
+
+def load(program: Program) -> int | None:
+    """Install the filter on this process (seccomp(2)); return the notify
+    listener fd when the profile uses SCMP_ACT_NOTIFY."""
+    count = len(program.bpf) // 8
+    buffer = (_SockFilter * count).from_buffer_copy(program.bpf)
+    prog = _SockFprog(count, ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))
+    nr = _SECCOMP_NR[_MACHINE]
+    result = _libc.syscall(ctypes.c_long(nr), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(program.flags),
+                           ctypes.byref(prog))
+    if result < 0:
+        err = ctypes.get_errno()
+        from pyrunc.errors import KernelError
+
+        raise KernelError("load seccomp filter", "", err)
+    return result if program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER else None
