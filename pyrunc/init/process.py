@@ -12,9 +12,11 @@ The order is the contract (runc's standard_init_linux.go follows the same):
   5. chdir(cwd), checked to be inside the root (CVE-2024-21626);
   6. the program looked up with the container's PATH: "not found" is an
      error of `create`, not a silent exit after `start`;
-  7. no_new_privs, then seccomp when no_new_privs is on: as close to execve
-     as possible, so the profile constrains the fewest runtime syscalls;
-  8. every fd but 0-2 and the preserved ones made close-on-exec.
+  7. no_new_privs;
+  8. every fd but 0-2 and the preserved ones made close-on-exec;
+  9. seccomp when no_new_privs is on: as close to execve as possible, so the
+     profile has to allow the fewest runtime syscalls (send, poll, read,
+     execve: as with runc).
 Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
 """
 
@@ -41,7 +43,7 @@ SIGPIPE, SIGXFSZ = 13, 25
 
 def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
              personality: dict | None = None) -> str:
-    """Steps 1-8 above; returns the resolved path of process.args[0]."""
+    """Steps 1-9 above; returns the resolved path of process.args[0]."""
     _set_rlimits(process.rlimits)
     if process.scheduler:
         set_scheduler(process.scheduler)
@@ -69,13 +71,16 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     path = look_path(process.args[0], process)
     if process.no_new_privileges:
         _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
-    if seccomp_program is not None and process.no_new_privileges:
-        _load_seccomp(seccomp_program, send_listener)
     # The exec stub's memfd must exist before the sweep marks it close-on-exec.
     if trampoline.supported():
         trampoline.sealed_fd()
     fds.make_inheritable(3, preserve_fds)
     fds.mark_cloexec_from(3 + preserve_fds)
+    install_wait_handlers()
+    if seccomp_program is not None and process.no_new_privileges:
+        # Last, so the filter only has to allow what remains: sending
+        # "ready", waiting on the fifo (poll, read) and execve.
+        _load_seccomp(seccomp_program, send_listener)
     return path
 
 

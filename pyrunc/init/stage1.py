@@ -55,10 +55,11 @@ def _setup_and_fork(ctx: InitContext) -> int:
     opened = namespaces.open_namespace_paths(cfg.linux.namespaces)
     namespaces.join_namespaces(opened)
     user_ns = cfg.linux.namespace("user")
-    if user_ns is not None and not user_ns.path:
-        namespaces.unshare(namespaces.CLONE_FLAGS["user"])
-        sync.send(ctx.sock, "idmap-request")
-        sync.expect(ctx.sock, "idmap-done", "pyrunc create exited while writing the id maps")
+    if user_ns is not None:
+        if not user_ns.path:
+            namespaces.unshare(namespaces.CLONE_FLAGS["user"])
+            sync.send(ctx.sock, "idmap-request")
+            sync.expect(ctx.sock, "idmap-done", "pyrunc create exited while writing the id maps")
         _become_root()
     namespaces.unshare(namespaces.new_namespace_flags(cfg.linux.namespaces))
     time_ns = cfg.linux.namespace("time")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+import stat
 
 from pyrunc import sync
 from pyrunc.errors import KernelError, PyruncError
@@ -49,34 +50,44 @@ def setup(ctx: InitContext) -> str:
         _join_session_keyring(ctx.container_id)
 
     mount_ns = cfg.linux.namespace("mount")
-    if mount_ns is not None and not mount_ns.path:
+    new_mount_ns = mount_ns is not None and not mount_ns.path
+    if new_mount_ns:
         _prepare_rootfs(ctx)
     else:
         # A joined mount namespace is already set up: enter the root only.
         os.chroot(cfg.root_path)
         os.chdir("/")
 
-    # Hostname and sysctls belong to namespaces now private to the container.
+    # Hostname and sysctls belong to namespaces now private to the container;
+    # sysctls go in before /proc/sys turns read-only below.
     if cfg.hostname is not None:
         _call("sethostname", f'"{cfg.hostname}"', _libc.sethostname, cfg.hostname)
     if cfg.domainname is not None:
         _call("setdomainname", f'"{cfg.domainname}"', _libc.setdomainname, cfg.domainname)
     for key, value in cfg.linux.sysctl.items():
         _write_sysctl(key, value)
+    if new_mount_ns:
+        _finish_rootfs(ctx)
 
     exec_path = process_steps.finalize(
         cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
         send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
         personality=cfg.linux.personality,
     )
-    process_steps.install_wait_handlers()
     return exec_path
 
 
 def _prepare_rootfs(ctx: InitContext) -> None:
     cfg = ctx.config
     root = cfg.root_path
-    if not os.path.isdir(root):
+    try:
+        is_dir = stat.S_ISDIR(os.stat(root).st_mode)
+    except PermissionError:
+        raise PyruncError(f'root.path: "{root}" is not reachable for the container\'s root user (host uid '
+                          f'{_host_uid()}): every directory above it must be searchable') from None
+    except OSError as err:
+        raise PyruncError(f'root.path: "{root}": {err.strerror.lower()}') from None
+    if not is_dir:
         raise PyruncError(f'root.path: "{root}" is not a directory')
     rootfs.set_root_propagation(cfg.linux.rootfs_propagation)
     if "shared" in cfg.linux.rootfs_propagation:
@@ -106,12 +117,29 @@ def _prepare_rootfs(ctx: InitContext) -> None:
     # cwd must exist; create it as root while "/" is still writable (runc does too).
     if cfg.process.cwd != "/":
         rootfs.make_directory(cfg.process.cwd, "process.cwd")
+
+
+def _finish_rootfs(ctx: InitContext) -> None:
+    """After hostname and sysctls: mask, make read-only, set propagation."""
+    cfg = ctx.config
     rootfs.mask_paths(cfg.linux.masked_paths)
     rootfs.readonly_paths(cfg.linux.readonly_paths)
     if cfg.root_readonly:
         rootfs.readonly_root()
     # Last: an unbindable root would refuse the binds that masking makes.
     rootfs.apply_root_propagation(cfg.linux.rootfs_propagation)
+
+
+def _host_uid() -> str:
+    try:
+        with open("/proc/self/uid_map") as f:
+            for line in f:
+                inside, outside, _ = line.split()
+                if inside == str(os.geteuid()):
+                    return outside
+    except OSError:
+        pass
+    return str(os.geteuid())
 
 
 def _has_new_ns(cfg, kind: str) -> bool:

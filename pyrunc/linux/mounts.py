@@ -248,7 +248,10 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
     """Mount one entry at `destination` inside the root, then apply its
     read-only/nosuid/... remount, propagation and recursive attributes."""
     label = f'"{source or fstype}" on "{destination}"'
-    target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir)
+    try:
+        target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir)
+    except OSError as err:
+        raise KernelError("create mount point for", label, err.errno) from None
     try:
         data = ",".join(plan.data) or None
         if plan.is_bind:

@@ -93,10 +93,19 @@ def sealed_fd() -> int:
 
 
 def execve(path: str, args: list[str], env: list[str]) -> None:
-    """Replace this process with `path`, going through the stub."""
+    """Replace this process with `path`, going through the stub.
+
+    The stub is executed through /proc/self/fd/N with plain execve, so a
+    seccomp profile that allows execve but not execveat still works; without
+    a /proc, fexecve (execveat) it is."""
+    environment = _env_dict(env)
     if supported():
-        os.execve(sealed_fd(), [NAME, path, *args], _env_dict(env))
-    os.execve(path, args, _env_dict(env))
+        fd = sealed_fd()
+        try:
+            os.execve(f"/proc/self/fd/{fd}", [NAME, path, *args], environment)
+        except FileNotFoundError:
+            os.execve(fd, [NAME, path, *args], environment)
+    os.execve(path, args, environment)
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:

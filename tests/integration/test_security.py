@@ -1,0 +1,298 @@
+"""Privileges a container gets from its config, checked from inside it:
+seccomp, user namespaces, capabilities, personality, scheduling, devices."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import threading
+
+import pytest
+
+from tests.integration.test_run import sh
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIGS = os.path.join(os.path.dirname(HERE), "unit", "configs", "good")
+
+
+def engine_profile(name: str) -> dict:
+    with open(os.path.join(CONFIGS, name)) as f:
+        return json.load(f)["linux"]["seccomp"]
+
+
+# ---------------------------------------------------------------- seccomp
+
+def test_seccomp_errno_rule_denies_syscall(runtime, bundle):
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}],
+    }
+    sh(bundle, "mkdir /tmp/x 2>&1; grep '^Seccomp:' /proc/self/status")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert "Permission denied" in result.stdout  # errno 13
+    assert "Seccomp:\t2" in result.stdout
+
+
+def test_seccomp_default_errno_and_allow_list(runtime, bundle):
+    # Everything denied with ENOSYS except what sh, echo and exit need.
+    allowed = ["execve", "brk", "arch_prctl", "mmap", "munmap", "mprotect", "set_tid_address", "write",
+               "exit_group", "getpid", "getppid", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "getuid",
+               "geteuid", "getgid", "getegid", "read", "close", "fcntl", "uname", "ioctl", "stat", "newfstatat",
+               "fstat", "lseek", "prlimit64", "poll", "ppoll", "sendto", "sendmsg", "recvmsg", "recvfrom", "getcwd",
+               "set_robust_list", "rseq", "futex", "readlink", "access", "faccessat", "faccessat2", "wait4",
+               "sigaltstack", "getrandom",
+               # what the runtime itself still does once the filter is loaded (as with runc)
+               "sendmsg", "poll", "execveat"]
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}],
+    }
+    sh(bundle, "echo still-here; read line < /etc/passwd || echo open-denied")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert "still-here" in result.stdout, result
+    assert "open-denied" in result.stdout, result
+
+
+def test_seccomp_argument_conditions(runtime, bundle):
+    # setpriority(which, who, prio): deny only prio == 5 (arg 2), with EACCES.
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["setpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13,
+                      "args": [{"index": 2, "value": 5, "op": "SCMP_CMP_EQ"}]}],
+    }
+    sh(bundle, "renice 3 $$ >/dev/null && echo three-ok; renice 5 $$ 2>&1 || true")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines()[0] == "three-ok", result
+    assert "Permission denied" in result.stdout, result
+
+
+def test_seccomp_unknown_syscall_is_a_warning(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["no_such_syscall_2099", "mkdir"], "action": "SCMP_ACT_ERRNO"}],
+    }
+    sh(bundle, "echo ran")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == "ran\n"
+    assert "unknown syscall 'no_such_syscall_2099'" in result.stderr
+
+
+@pytest.mark.parametrize("config_file", ["docker-config.json", "podman-config.json"])
+def test_seccomp_engine_default_profiles_load_and_behave(runtime, bundle, new_id, config_file):
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["seccomp"] = engine_profile(config_file)
+    sh(bundle, "grep '^Seccomp:' /proc/self/status; echo hello > /tmp/f && cat /tmp/f; ls / | wc -l")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["Seccomp:", "2"] and lines[1] == "hello" and int(lines[2]) > 5, result
+
+
+def test_seccomp_docker_profile_denies_what_it_lists(runtime, bundle, new_id):
+    # Creating a user namespace needs no capability, but Docker's profile
+    # allows unshare(2) only to containers that have CAP_SYS_ADMIN.
+    sh(bundle, "unshare -U true 2>/dev/null && echo userns || echo denied")
+    control = runtime.ok("run", "--bundle", bundle.path, new_id())
+    if control.stdout.strip() != "userns":
+        pytest.skip(f"user namespaces cannot be created here even without a profile: {control.stdout!r}")
+    bundle.config["linux"]["seccomp"] = engine_profile("docker-config.json")
+    bundle.write()
+    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout.strip() == "denied"
+
+
+def test_seccomp_notify_sends_fd_and_state_to_listener(runtime, bundle, tmp_path):
+    listener_path = str(tmp_path / "agent.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(listener_path)
+    server.listen(1)
+    received = {}
+
+    def agent():
+        conn, _ = server.accept()
+        data, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+        received["state"] = json.loads(data)
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fd = struct.unpack("i", payload[:4])[0]
+                received["fd_target"] = os.readlink(f"/proc/self/fd/{fd}")
+                os.close(fd)  # no agent: notified syscalls then fail with ENOSYS
+        conn.close()
+
+    thread = threading.Thread(target=agent, daemon=True)
+    thread.start()
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": listener_path, "listenerMetadata": "meta=1",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+    }
+    sh(bundle, "mkdir /tmp/notified 2>&1 || true")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    thread.join(10)
+    server.close()
+    assert result.returncode == 0, result
+    state = received["state"]
+    assert state["fds"] == ["seccompFd"] and state["metadata"] == "meta=1"
+    assert state["state"]["id"] == bundle.id and state["state"]["status"] == "creating"
+    assert state["pid"] == state["state"]["pid"] > 0
+    assert "seccomp" in received["fd_target"]
+    assert "Function not implemented" in result.stdout
+
+
+def test_seccomp_notify_without_listener_path_is_refused(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                                         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1 and "listenerPath" in result.stderr
+    assert runtime.ids() == []
+
+
+# ---------------------------------------------------------------- user namespaces
+
+def userns_bundle(bundle, host_id: int = 100000):
+    # The container's root (host uid host_id) must be able to reach the rootfs.
+    path = bundle.path
+    while path != "/":
+        os.chmod(path, os.stat(path).st_mode | 0o111)
+        path = os.path.dirname(path)
+    for directory, dirs, files in os.walk(bundle.rootfs):
+        for name in dirs + files:
+            os.lchown(os.path.join(directory, name), host_id, host_id)
+    os.lchown(bundle.rootfs, host_id, host_id)
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+
+
+def test_user_namespace_maps_root_to_host_id(runtime, bundle):
+    userns_bundle(bundle)
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "id -u; cat /proc/self/uid_map; touch /tmp/made; ls /dev/null >/dev/null && echo dev-ok")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0"
+    assert lines[1].split() == ["0", "100000", "65536"]
+    assert lines[2] == "dev-ok"
+    st = os.stat(os.path.join(bundle.rootfs, "tmp", "made"))
+    assert (st.st_uid, st.st_gid) == (100000, 100000)
+
+
+def test_user_namespace_non_root_user_inside(runtime, bundle):
+    userns_bundle(bundle)
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    sh(bundle, "id -u; id -g")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["1000", "1000"]
+
+
+def test_user_namespace_joined_by_path(runtime, bundle):
+    import subprocess
+
+    # A process in a user namespace of its own, whose maps we write as root.
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "60"])
+    try:
+        import time
+
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{holder.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+            assert time.monotonic() < deadline, "unshare --user did not start"
+            time.sleep(0.01)
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{holder.pid}/{name}", "w") as f:
+                f.write("0 100000 65536\n")
+        userns_bundle(bundle)
+        bundle.config["linux"]["namespaces"][-1] = {"type": "user", "path": f"/proc/{holder.pid}/ns/user"}
+        del bundle.config["linux"]["uidMappings"], bundle.config["linux"]["gidMappings"]
+        sh(bundle, "cat /proc/self/uid_map; cat /proc/1/uid_map")
+        result = runtime("run", "--bundle", bundle.path, bundle.id)
+        assert result.returncode == 0, result
+        assert result.stdout.split() == ["0", "100000", "65536"] * 2
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+# ---------------------------------------------------------------- capabilities and friends
+
+def test_ambient_capabilities_reach_a_non_root_user(runtime, bundle):
+    caps = ["CAP_NET_BIND_SERVICE", "CAP_KILL"]
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["process"]["capabilities"] = {k: caps for k in
+                                                ("bounding", "effective", "permitted", "inheritable", "ambient")}
+    sh(bundle, "grep -E '^Cap(Eff|Amb)' /proc/self/status")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    expected = f"{(1 << 5) | (1 << 10):016x}"
+    assert result.stdout.split() == ["CapEff:", expected, "CapAmb:", expected]
+
+
+def test_capability_above_kernel_last_cap_is_a_warning(runtime, bundle):
+    from pyrunc.linux.capabilities import CAPABILITIES, read_cap_last_cap
+
+    missing = [name for name, number in CAPABILITIES.items() if number > read_cap_last_cap()]
+    if not missing:
+        pytest.skip("this kernel knows every capability pyrunc knows")
+    bundle.config["process"]["capabilities"]["bounding"].append(missing[0])
+    sh(bundle, "echo ran")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert missing[0] in result.stderr
+
+
+def test_personality_linux32(runtime, bundle):
+    bundle.config["linux"]["personality"] = {"domain": "LINUX32"}
+    sh(bundle, "uname -m")
+    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout.strip() in ("i686", "i386")
+
+
+def test_scheduler_policy_and_io_priority(runtime, bundle):
+    bundle.config["process"]["scheduler"] = {"policy": "SCHED_BATCH", "nice": 5}
+    bundle.config["process"]["ioPriority"] = {"class": "IOPRIO_CLASS_IDLE", "priority": 0}
+    # /proc/self/stat: field 19 is nice, field 41 the policy (3 = SCHED_BATCH).
+    sh(bundle, "cut -d')' -f2 /proc/self/stat | awk '{print $17, $39}'; ionice -p $$")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["5", "3"], result
+    assert "idle" in lines[1], result
+
+
+def test_sysctl_in_private_network_namespace(runtime, bundle):
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1", "net/ipv4/conf/all/rp_filter": "2"}
+    sh(bundle, "cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv4/conf/all/rp_filter")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["1", "2"]
+
+
+def test_sysctl_not_namespaced_is_refused(runtime, bundle):
+    bundle.config["linux"]["sysctl"] = {"vm.swappiness": "10"}
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1 and "vm.swappiness" in result.stderr
+    assert runtime.ids() == []
+
+
+def test_devices_created_with_mode_and_owner(runtime, bundle):
+    bundle.config["linux"]["devices"] = [
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o640, "uid": 1000, "gid": 1001},
+        {"path": "/dev/sub/loop9", "type": "b", "major": 7, "minor": 9},
+    ]
+    sh(bundle, "ls -ln /dev/fuse /dev/sub/loop9 | awk '{print $1, $3, $4, $5, $6}'")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.splitlines() == ["crw-r----- 1000 1001 10, 229", "brw-rw-rw- 0 0 7, 9"]
+
+
+def test_masked_proc_file_reads_empty(runtime, bundle):
+    if not os.path.exists("/proc/timer_list"):
+        pytest.skip("no /proc/timer_list on this kernel")
+    bundle.config["linux"]["maskedPaths"] = ["/proc/timer_list"]
+    sh(bundle, "wc -c < /proc/timer_list")
+    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout.strip() == "0"
+
+
+@pytest.fixture(autouse=True)
+def _needs_busybox_applets():
+    if not shutil.which("busybox"):
+        pytest.skip("needs busybox")
