@@ -296,3 +296,42 @@ def test_masked_proc_file_reads_empty(runtime, bundle):
 def _needs_busybox_applets():
     if not shutil.which("busybox"):
         pytest.skip("needs busybox")
+
+
+def test_oom_score_adj_is_set(runtime, bundle):
+    bundle.config["process"]["oomScoreAdj"] = 500
+    sh(bundle, "cat /proc/self/oom_score_adj")
+    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout.strip() == "500"
+
+
+def test_oom_score_adj_lowering_needs_a_capability_this_host_may_lack(runtime, bundle):
+    status = open("/proc/self/status").read()
+    cap_eff = int(next(line.split()[1] for line in status.splitlines() if line.startswith("CapEff:")), 16)
+    bundle.config["process"]["oomScoreAdj"] = -998
+    sh(bundle, "cat /proc/self/oom_score_adj")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    if cap_eff >> 24 & 1:  # CAP_SYS_RESOURCE
+        assert result.returncode == 0 and result.stdout.strip() == "-998", result
+    else:
+        assert result.returncode == 1, result
+        assert "process.oomScoreAdj" in result.stderr and "permission denied" in result.stderr
+        assert runtime.ids() == []
+
+
+def test_devices_in_user_namespace_are_bind_mounted(runtime, bundle):
+    userns_bundle(bundle)
+    bundle.config["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]
+    sh(bundle, "ls -l /dev/fuse | cut -c1; echo x > /dev/null && echo null-ok")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["c", "null-ok"]
+
+
+def test_lsm_labels_are_skipped_on_a_host_without_that_lsm(runtime, bundle):
+    apparmor = os.path.exists("/sys/module/apparmor/parameters/enabled") and \
+        open("/sys/module/apparmor/parameters/enabled").read().strip() == "Y"
+    if apparmor or os.path.exists("/sys/fs/selinux/enforce"):
+        pytest.skip("this host has AppArmor or SELinux enabled")
+    bundle.config["process"]["apparmorProfile"] = "docker-default"
+    bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    sh(bundle, "echo ran")
+    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "ran\n"
