@@ -13,7 +13,7 @@ import os
 import select
 import stat
 
-from pyrunc import sync
+from pyrunc import hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, describe_error
@@ -33,7 +33,20 @@ def run(ctx: InitContext) -> None:
             pass
         os._exit(1)
     _wait_for_start(ctx.fifo_fd)
+    if ctx.config.hooks["startContainer"]:
+        try:
+            hooks.run_hooks("startContainer", ctx.config.hooks["startContainer"], _hook_state(ctx, "created"))
+        except hooks.HookError as err:
+            os.write(2, f"pyrunc: {err}\n".encode())
+            os._exit(1)
     process_steps.exec_process(exec_path, ctx.config.process)
+
+
+def _hook_state(ctx: InitContext, status: str) -> dict:
+    """The state hooks get from inside the container: pid in its own view."""
+    cfg = ctx.config
+    return {"ociVersion": cfg.oci_version, "id": ctx.container_id, "status": status, "pid": os.getpid(),
+            "bundle": cfg.bundle, "annotations": cfg.annotations}
 
 
 def setup(ctx: InitContext) -> str:
@@ -49,6 +62,13 @@ def setup(ctx: InitContext) -> str:
     if not ctx.no_new_keyring:
         _join_session_keyring(ctx.container_id)
 
+    # The UTS namespace is the container's already: name it before the
+    # createContainer hooks run, so they see the container as configured.
+    if cfg.hostname is not None:
+        _call("sethostname", f'"{cfg.hostname}"', _libc.sethostname, cfg.hostname)
+    if cfg.domainname is not None:
+        _call("setdomainname", f'"{cfg.domainname}"', _libc.setdomainname, cfg.domainname)
+
     mount_ns = cfg.linux.namespace("mount")
     new_mount_ns = mount_ns is not None and not mount_ns.path
     if new_mount_ns:
@@ -58,12 +78,8 @@ def setup(ctx: InitContext) -> str:
         os.chroot(cfg.root_path)
         os.chdir("/")
 
-    # Hostname and sysctls belong to namespaces now private to the container;
-    # sysctls go in before /proc/sys turns read-only below.
-    if cfg.hostname is not None:
-        _call("sethostname", f'"{cfg.hostname}"', _libc.sethostname, cfg.hostname)
-    if cfg.domainname is not None:
-        _call("setdomainname", f'"{cfg.domainname}"', _libc.setdomainname, cfg.domainname)
+    # Sysctls belong to namespaces now private to the container, and go in
+    # through its own /proc before /proc/sys turns read-only below.
     for key, value in cfg.linux.sysctl.items():
         _write_sysctl(key, value)
     if new_mount_ns:
@@ -110,6 +126,14 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             rootfs.create_dev_symlinks(root_fd, has_devpts)
     finally:
         os.close(root_fd)
+    # The runtime's hooks see the namespaces and mounts, not yet pivot_root
+    # (config.md): the parent runs prestart and createRuntime, then this
+    # process runs createContainer inside the container's namespaces.
+    if cfg.hooks["prestart"] or cfg.hooks["createRuntime"]:
+        sync.send(ctx.sock, "hooks")
+        sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
+    if cfg.hooks["createContainer"]:
+        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"))
     if ctx.no_pivot:
         rootfs.move_root(root)
     else:

@@ -83,7 +83,15 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         def send_listener(fd: int, init_pid: int) -> None:
             _send_seccomp_listener(cfg, container_id, fd, init_pid)
 
-        launched = launch(ctx, undo, close_in_child=(lock.fd,), on_listener=send_listener)
+        def run_runtime_hooks(init_pid: int) -> None:
+            from pyrunc import hooks
+
+            state = hook_state(cfg, container_id, "created", init_pid)
+            hooks.run_hooks("prestart", cfg.hooks["prestart"], state)
+            hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state)
+
+        launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd,),
+                          on_listener=send_listener)
         state = {
             "ociVersion": cfg.oci_version,
             "id": container_id,
@@ -104,6 +112,12 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         undo.pop_all()
     lock.close()
     return launched
+
+
+def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
+    """The state JSON runtime-namespace hooks get on stdin (host pid)."""
+    return {"ociVersion": cfg.oci_version, "id": container_id, "status": status, "pid": pid,
+            "bundle": cfg.bundle, "annotations": cfg.annotations}
 
 
 def _compile_seccomp(cfg):

@@ -43,6 +43,12 @@ def start_container(st: Store, container_id: str) -> None:
             os.write(fd, b"0")
         finally:
             os.close(fd)
+        poststart = _hooks_of(state, "poststart")
+        if poststart:
+            from pyrunc import hooks
+
+            # spec 1.2: a failing poststart hook is a warning; the container runs on.
+            hooks.run_hooks_warning_only("poststart", poststart, _public_hook_state(state, RUNNING), log.warning)
 
 
 def cmd_state(parsed) -> str:
@@ -185,8 +191,21 @@ def _kill_and_wait(state: dict, timeout: float = 10.0) -> None:
         os.close(pidfd)
 
 
+def _hooks_of(state: dict, kind: str) -> list:
+    from pyrunc.spec.model import Hook
+
+    return [Hook(h) for h in (state.get("hooks") or {}).get(kind) or ()]
+
+
+def _public_hook_state(state: dict, status: str) -> dict:
+    return {"ociVersion": state.get("ociVersion", ""), "id": state["id"], "status": status,
+            "pid": state.get("pid", 0) if status != STOPPED else 0, "bundle": state.get("bundle", ""),
+            "annotations": state.get("annotations") or {}}
+
+
 def destroy_container(st: Store, state: dict) -> None:
-    """Remove what `create` made: leftover processes, cgroups, the state dir."""
+    """Remove what `create` made: leftover processes, cgroups, the state dir;
+    then run the poststop hooks (failures are warnings, as the spec says)."""
     from pyrunc.linux.cgroups.fs import CgroupDirs
 
     cgroup_dirs = CgroupDirs.from_state(state.get("cgroups"))
@@ -198,3 +217,8 @@ def destroy_container(st: Store, state: dict) -> None:
     for problem in cgroup_dirs.destroy():
         log.warning(f"{state['id']}: {problem}")
     st.remove(state["id"])
+    poststop = _hooks_of(state, "poststop")
+    if poststop:
+        from pyrunc import hooks
+
+        hooks.run_hooks_warning_only("poststop", poststop, _public_hook_state(state, STOPPED), log.warning)

@@ -168,23 +168,28 @@ def _random_value(rng: random.Random, depth: int = 0):
     return rng.choice(SCALARS)
 
 
-def _positions(doc):
-    """(container, key) for every value in doc, and every dict/list container."""
+def _positions(doc, rng):
+    """(container, key) for values in doc, and dict and list containers: mostly
+    those at least two levels down (the subtree a corpus document is about)."""
     values, dicts, lists = [], [], []
-    stack = [doc]
+    deep = [], [], []
+    stack = [(doc, 0)]
     while stack:
-        node = stack.pop()
+        node, depth = stack.pop()
+        into = (values, dicts, lists) if depth < 2 else deep
         if isinstance(node, dict):
-            dicts.append(node)
+            into[1].append(node)
             for key, value in node.items():
-                values.append((node, key))
-                stack.append(value)
+                into[0].append((node, key))
+                stack.append((value, depth + 1))
         elif isinstance(node, list):
-            lists.append(node)
+            into[2].append(node)
             for i, value in enumerate(node):
-                values.append((node, i))
-                stack.append(value)
-    return values, dicts, lists
+                into[0].append((node, i))
+                stack.append((value, depth + 1))
+    if rng.random() < 0.8 and deep[0]:
+        return deep[0], deep[1] or dicts, deep[2] or lists
+    return values + deep[0], dicts + deep[1], lists + deep[2]
 
 
 def _string_variant(rng, s):
@@ -204,7 +209,7 @@ def _number_variant(rng, n):
 
 def mutate(doc, rng: random.Random):
     """One random edit somewhere in doc (in place)."""
-    values, dicts, lists = _positions(doc)
+    values, dicts, lists = _positions(doc, rng)
     op = rng.choice(["delete", "retype", "retype", "scalar", "scalar", "scalar", "unknown", "known", "list", "wrap",
                      "enum"])
     if op == "delete" and any(isinstance(c, dict) for c, _ in values):
@@ -289,11 +294,67 @@ def config_bases(rng):
     return [bases[k] for k in sorted(bases)]
 
 
+def _paths(value, path=()):
+    """The key path of every value below `value`."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        yield path + (key,)
+        yield from _paths(child, path + (key,))
+
+
+def _edits(rng, container, key):
+    """Copies-to-be of one position's edits: each a function of (container, key)."""
+    value = container[key]
+    edits = [
+        lambda c, k: c.__setitem__(k, _random_value(rng)),
+        lambda c, k: c.__setitem__(k, _random_value(rng)),
+        lambda c, k: c.__setitem__(k, [c[k]]),
+    ]
+    if isinstance(container, dict):
+        edits.append(lambda c, k: c.__delitem__(k))
+    if isinstance(value, str):
+        edits += [lambda c, k: c.__setitem__(k, _string_variant(rng, c[k]))] * 2
+    elif isinstance(value, (int, float)):
+        edits += [lambda c, k: c.__setitem__(k, _number_variant(rng, c[k]))] * 3
+    elif isinstance(value, dict):
+        edits += [lambda c, k: c[k].__setitem__(rng.choice(PROPERTY_NAMES), _random_value(rng)),
+                  lambda c, k: c[k].__setitem__(rng.choice(UNKNOWN_KEYS), _random_value(rng))]
+    elif isinstance(value, list):
+        edits += [lambda c, k: c[k].clear(), lambda c, k: c[k].append(_copy(c[k][0]) if c[k] else None),
+                  lambda c, k: c[k].append(_random_value(rng))]
+    return edits
+
+
+def systematic_mutants(bases, rng):
+    """For every distinct place in the bases (list indexes merged: 295 of them),
+    5 to 7 single edits there: delete, retype, wrap in a list, string/number
+    variants, extra members, list surgery."""
+    places = {}
+    by_size = sorted(range(len(bases)), key=lambda i: (len(json.dumps(bases[i])), i))
+    for i in by_size:  # each place in the smallest base that has it
+        for path in _paths(bases[i]):
+            places.setdefault(tuple("*" if isinstance(p, int) else p for p in path), (i, path))
+    mutants = []
+    for place in sorted(places, key=repr):
+        i, path = places[place]
+        node = bases[i]
+        for key in path[:-1]:
+            node = node[key]
+        for edit in _edits(rng, node, path[-1]):
+            doc = _copy(bases[i])
+            node = doc
+            for key in path[:-1]:
+                node = node[key]
+            edit(node, path[-1])
+            mutants.append(doc)
+    return mutants
+
+
 def config_corpus():
     rng = random.Random(20240607)
     bases = config_bases(rng)
-    corpus = list(_good_configs().values()) + [_copy(b) for b in bases]
-    for i in range(4000):
+    corpus = list(_good_configs().values()) + [_copy(b) for b in bases] + systematic_mutants(bases, rng)
+    for i in range(3000):
         doc = _copy(rng.choice(bases))
         for _ in range(1 + (i % 3 == 0) + (i % 7 == 0)):
             mutate(doc, rng)
@@ -350,13 +411,65 @@ def test_fast_validator_agrees_on_targeted_number_and_pattern_cases():
         lambda v: {**base, "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
             {"names": ["x"], "action": "SCMP_ACT_ALLOW", "args": [{"index": v, "value": v, "op": "SCMP_CMP_EQ"}]}]}}},
     ]
+    slots += [
+        lambda v: {**base, "process": {"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0, "username": v}}},
+        lambda v: {**base, "process": {"cwd": "/", "args": ["sh"], "commandLine": v}},
+        lambda v: {**base, "process": {"cwd": "/", "args": ["sh"], "scheduler": {"policy": "SCHED_RR", "nice": v}}},
+        lambda v: {**base, "linux": {"resources": {"blockIO": {"weightDevice": v}}}},
+        lambda v: {**base, "linux": {"resources": {"rdma": {"mlx5_0": {"hcaHandles": v}}}}},
+        lambda v: {**base, "mounts": [{"destination": "/d", "uidMappings": v}]},
+        lambda v: v,
+    ]
     count = 0
     for slot in slots:
-        for value in SCALARS + CONTAINERS[:4]:
+        for value in SCALARS + CONTAINERS:
             doc = slot(value)
             assert fast.is_valid_config(doc) == slow.is_valid(doc), doc
             count += 1
-    assert count > 2000
+    assert count > 3000
+
+
+ID_MAP = [{"containerID": 0, "hostID": 1000, "size": 1}]
+STRUCTURAL = [
+    {"linux": {"resources": {"blockIO": {"weightDevice": [device]}}}}
+    for device in ({"major": 1, "minor": 2}, {"major": 1, "minor": 2, "weight": 10}, {"major": 1, "minor": 2,
+                   "leafWeight": 10}, {"major": 1, "minor": 2, "weight": 10, "leafWeight": 10}, {"major": 1, "weight": 1},
+                   {"weight": 10}, {"major": 1, "minor": 2, "weight": None, "leafWeight": 1})
+] + [
+    {"linux": {"resources": {"rdma": rdma}}}
+    for rdma in ({}, {"d": {}}, {"d": {"hcaHandles": 1}}, {"d": {"hcaObjects": 1}}, {"d": {"other": 1}}, {"d": []},
+                 {"d": {"hcaHandles": -1, "hcaObjects": 1}})
+] + [
+    {"mounts": [mount]}
+    for mount in ({"destination": "/d"}, {"destination": "/d", "uidMappings": ID_MAP},
+                  {"destination": "/d", "gidMappings": ID_MAP}, {"destination": "/d", "uidMappings": ID_MAP,
+                                                                  "gidMappings": ID_MAP},
+                  {"destination": "/d", "uidMappings": ID_MAP, "gidMappings": [{}]},
+                  {"destination": "/d", "uidMappings": [1], "gidMappings": ID_MAP},
+                  {"destination": "/d", "uidMappings": None, "gidMappings": None})
+] + [
+    {"linux": {"devices": [device]}}
+    for device in ({"type": "p", "path": "/p"}, {"type": "c", "path": "/p"}, {"type": "c", "path": "/p", "major": 1},
+                   {"type": "c", "path": "/p", "major": 1, "minor": 1}, {"type": "p", "path": "/p", "major": 1.0},
+                   {"type": "u", "path": "p", "major": 1, "minor": 1}, {"path": "/p"}, {"type": ["p"], "path": "/p"})
+] + [
+    {"linux": {"resources": {"memory": {"swappiness": value}}}}
+    for value in (0, 100, 100.0, 101, 2**64 - 1, 2**64 - 2, float(2**64 - 1), 2**64, -1, True, "10", None)
+]
+
+
+def test_fast_validator_agrees_on_conditional_structures():
+    """anyOf (weightDevice, rdma), dependencies (ID-mapped mounts), if/else (FIFO
+    devices), allOf with if/then (swappiness): each branch taken and not."""
+    slow = _validator(CONFIG_SCHEMA)
+    base = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}}
+    verdicts = set()
+    for piece in STRUCTURAL:
+        doc = {**base, **piece}
+        expected = slow.is_valid(doc)
+        verdicts.add(expected)
+        assert fast.is_valid_config(doc) == expected, doc
+    assert verdicts == {True, False}
 
 
 # --- agreement with jsonschema: state -------------------------------------------------
@@ -378,6 +491,7 @@ def state_corpus():
             missing = dict(doc)
             del missing["status"]
             corpus.append(missing)
+    corpus += [None, [], "running", 1, [STATE]]
     for _ in range(3000):
         doc = _copy(STATE)
         for _ in range(rng.randrange(1, 4)):
@@ -387,10 +501,10 @@ def state_corpus():
 
 
 def test_fast_validator_agrees_with_jsonschema_on_state():
-    """Corpus: 300 status × pid combinations (with and without status) and 3000
-    seeded random mutations of a runc-like state document, 3300 documents."""
+    """Corpus: 300 status × pid combinations (with and without status), 5 non-objects
+    and 3000 seeded random mutations of a runc-like state document: 3305 documents."""
     corpus = state_corpus()
-    assert len(corpus) == 3300
+    assert len(corpus) == 3305
     slow = _validator(STATE_SCHEMA)
     valid = 0
     for doc in corpus:

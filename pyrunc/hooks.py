@@ -1,0 +1,137 @@
+"""OCI hooks: run one program with the container's state on its stdin.
+
+Where each kind runs (runtime-spec config.md, "POSIX-platform Hooks"):
+    prestart, createRuntime   by `create`, in the runtime's namespaces, once
+                              the container's namespaces and mounts exist
+    createContainer           by the container init, in the container's
+                              namespaces, before pivot_root
+    startContainer            by the container init, after `start`, just
+                              before the program is executed
+    poststart                 by `start`, after the program was started
+    poststop                  by `delete`, after the container is gone
+A failing prestart/createRuntime/createContainer/startContainer hook fails
+the operation; poststart and poststop failures are warnings (spec 1.2).
+
+The hook gets exactly its own `env` (not the runtime's), `args` as its argv
+(its `path` when empty), the state JSON on stdin; its output is captured
+and quoted in the error when it fails. `timeout` kills it.
+Imports: errors, jsonlite.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import time
+
+from pyrunc import jsonlite
+from pyrunc.errors import PyruncError
+
+
+class HookError(PyruncError):
+    pass
+
+
+def state_json(state: dict) -> bytes:
+    return jsonlite.dumps(state).encode()
+
+
+def run_hooks(kind: str, hooks, state: dict) -> None:
+    """Run every hook of `kind` in order; the first failure raises HookError."""
+    if not hooks:
+        return
+    data = state_json(state)
+    for i, hook in enumerate(hooks):
+        run_hook(hook, data, f"hooks.{kind}[{i}]")
+
+
+def run_hooks_warning_only(kind: str, hooks, state: dict, warn) -> None:
+    """Run every hook of `kind`; failures go to `warn(message)` and the rest run."""
+    if not hooks:
+        return
+    data = state_json(state)
+    for i, hook in enumerate(hooks):
+        try:
+            run_hook(hook, data, f"hooks.{kind}[{i}]")
+        except HookError as err:
+            warn(str(err))
+
+
+def run_hook(hook, stdin: bytes, where: str) -> None:
+    argv = list(hook.args) or [hook.path]
+    env = {}
+    for entry in hook.env:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    in_read, in_write = os.pipe()
+    out_read, out_write = os.pipe()
+    try:
+        pid = os.posix_spawn(hook.path, argv, env, file_actions=[
+            (os.POSIX_SPAWN_DUP2, in_read, 0),
+            (os.POSIX_SPAWN_DUP2, out_write, 1),
+            (os.POSIX_SPAWN_DUP2, out_write, 2),
+        ])
+    except OSError as err:
+        for fd in (in_read, in_write, out_read, out_write):
+            os.close(fd)
+        raise HookError(f'{where}: run "{hook.path}": {err.strerror.lower()}') from None
+    os.close(in_read)
+    os.close(out_write)
+    output, timed_out = _feed_and_collect(pid, in_write, out_read, stdin, hook.timeout)
+    _, status = os.waitpid(pid, 0)
+    if timed_out:
+        raise HookError(f'{where}: "{hook.path}" ran past its timeout of {hook.timeout}s and was killed')
+    if status != 0:
+        if os.WIFSIGNALED(status):
+            how = f"was killed by signal {os.WTERMSIG(status)}"
+        else:
+            how = f"exited with status {os.WEXITSTATUS(status)}"
+        text = output.decode("utf-8", "replace").strip().replace("\n", " | ")
+        raise HookError(f'{where}: "{hook.path}" {how}' + (f"; output: {text[:500]}" if text else ""))
+
+
+def _feed_and_collect(pid: int, in_fd: int, out_fd: int, data: bytes, timeout: int | None) -> tuple[bytes, bool]:
+    """Write the state to the hook's stdin and read its output until it
+    closes; kill it at the timeout. Returns (output, timed out?)."""
+    deadline = time.monotonic() + timeout if timeout else None
+    chunks: list[bytes] = []
+    poller = select.poll()
+    poller.register(out_fd, select.POLLIN)
+    os.set_blocking(in_fd, False)
+    poller.register(in_fd, select.POLLOUT)
+    pending = memoryview(data)
+    writing = True
+    try:
+        while True:
+            wait_ms = None
+            if deadline is not None:
+                wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            events = poller.poll(wait_ms)
+            if not events:
+                os.kill(pid, 9)
+                return b"".join(chunks), True
+            done = False
+            for fd, event in events:
+                if fd == in_fd and writing:
+                    try:
+                        if pending:
+                            pending = pending[os.write(in_fd, pending):]
+                    except (BrokenPipeError, BlockingIOError):
+                        pending = memoryview(b"")
+                    if not pending or event & (select.POLLERR | select.POLLHUP):
+                        poller.unregister(in_fd)
+                        os.close(in_fd)
+                        writing = False
+                elif fd == out_fd:
+                    chunk = os.read(out_fd, 65536)
+                    if chunk:
+                        if sum(len(c) for c in chunks) < 65536:
+                            chunks.append(chunk)
+                    else:
+                        done = True
+            if done:
+                return b"".join(chunks), False
+    finally:
+        if writing:
+            os.close(in_fd)
+        os.close(out_fd)
