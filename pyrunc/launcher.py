@@ -24,13 +24,15 @@ from pyrunc.init.context import InitContext
 
 
 class Launched:
-    __slots__ = ("init_pid", "start_time", "pidfd", "stage1_pid")
+    __slots__ = ("init_pid", "start_time", "pidfd", "stage1_pid", "terminal")
 
-    def __init__(self, init_pid: int, start_time: int, pidfd: int, stage1_pid: int):
+    def __init__(self, init_pid: int, start_time: int, pidfd: int, stage1_pid: int, terminal: bool = False):
         self.init_pid = init_pid
         self.start_time = start_time
         self.pidfd = pidfd
         self.stage1_pid = stage1_pid
+        # process.terminal: the init sent a pty master to the console socket.
+        self.terminal = terminal
 
 
 def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listener=None) -> Launched:
@@ -107,7 +109,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     start_time = proc.read_start_time(init_pid)
     if start_time is None:
         raise InitError("container init exited right after setup")
-    return Launched(init_pid, start_time, pidfd, stage1_pid)
+    return Launched(init_pid, start_time, pidfd, stage1_pid, ctx.config.process.terminal)
 
 
 def format_id_map(mappings) -> str:

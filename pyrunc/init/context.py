@@ -5,10 +5,10 @@ from __future__ import annotations
 
 class InitContext:
     __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
-                 "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program")
+                 "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd")
 
     def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None):
+                 no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None, console_fd=-1):
         self.container_id = container_id
         self.config = config
         self.sock = sock
@@ -23,6 +23,9 @@ class InitContext:
         self.wait_for_init = wait_for_init
         # linux.seccomp compiled to BPF by the parent (linux.seccomp.Program).
         self.seccomp_program = seccomp_program
+        # Connected --console-socket (or run's own socketpair end), when
+        # process.terminal is true; -1 otherwise.
+        self.console_fd = console_fd
 
 
 def describe_error(err: BaseException) -> str:

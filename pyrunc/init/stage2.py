@@ -17,7 +17,7 @@ from pyrunc import hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, describe_error
-from pyrunc.linux import _libc, rootfs
+from pyrunc.linux import _libc, console, rootfs
 
 
 def run(ctx: InitContext) -> None:
@@ -77,6 +77,9 @@ def setup(ctx: InitContext) -> str:
         # A joined mount namespace is already set up: enter the root only.
         os.chroot(cfg.root_path)
         os.chdir("/")
+
+    if cfg.process.terminal:
+        _setup_terminal(ctx)
 
     # Sysctls belong to namespaces now private to the container, and go in
     # through its own /proc before /proc/sys turns read-only below.
@@ -141,6 +144,26 @@ def _prepare_rootfs(ctx: InitContext) -> None:
     # cwd must exist; create it as root while "/" is still writable (runc does too).
     if cfg.process.cwd != "/":
         rootfs.make_directory(cfg.process.cwd, "process.cwd")
+
+
+def _setup_terminal(ctx: InitContext) -> None:
+    """A pty from the container's devpts: master to the console socket, slave
+    as controlling terminal, fds 0-2 and /dev/console. Before the root turns
+    read-only, since /dev/console may have to be created."""
+    master, slave, slave_path = console.open_pty()
+    try:
+        size = ctx.config.process.console_size
+        if size:
+            console.set_window_size(slave, size[0], size[1])
+        if os.path.isdir("/dev"):
+            console.bind_console(slave, slave_path)
+        console.send_fd(ctx.console_fd, master, "/dev/ptmx")
+    finally:
+        os.close(master)
+        os.close(ctx.console_fd)
+        ctx.console_fd = -1
+    console.become_controlling_terminal(slave)
+    os.close(slave)
 
 
 def _finish_rootfs(ctx: InitContext) -> None:

@@ -19,9 +19,9 @@ from pyrunc.store import Store
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "wait_for_init")
+                 "wait_for_init", "console_fd")
 
-    def __init__(self, opts: dict, wait_for_init: bool = False):
+    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1):
         self.bundle = opts.get("bundle")
         self.pid_file = opts.get("pid_file")
         self.console_socket = opts.get("console_socket")
@@ -29,6 +29,8 @@ class CreateOptions:
         self.no_new_keyring = bool(opts.get("no_new_keyring"))
         self.preserve_fds = int(opts.get("preserve_fds") or 0)
         self.wait_for_init = wait_for_init
+        # `run` relaying the terminal itself passes its socketpair end here.
+        self.console_fd = console_fd
 
 
 def cmd_create(parsed) -> int:
@@ -64,6 +66,12 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     from pyrunc.linux.cgroups.fs import CgroupDirs
 
     with contextlib.ExitStack() as undo:
+        console_fd = opts.console_fd
+        if opts.console_socket:
+            from pyrunc.linux import console
+
+            console_fd = console.connect_console_socket(opts.console_socket)
+            undo.callback(os.close, console_fd)
         lock = st.create(container_id)
         undo.callback(st.remove, container_id)
         undo.callback(lock.close)
@@ -78,7 +86,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         ctx = InitContext(container_id, cfg, None, fifo_fd, cgroup_dirs, layout, no_pivot=opts.no_pivot,
                           no_new_keyring=opts.no_new_keyring, preserve_fds=preserve,
-                          wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program)
+                          wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
+                          console_fd=console_fd)
 
         def send_listener(fd: int, init_pid: int) -> None:
             _send_seccomp_listener(cfg, container_id, fd, init_pid)
@@ -111,6 +120,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         log.phase("state saved")
         undo.pop_all()
     lock.close()
+    if opts.console_socket:
+        os.close(console_fd)  # the init has its own copy, and sent the pty through it
     return launched
 
 
@@ -166,11 +177,12 @@ def _send_seccomp_listener(cfg, container_id: str, fd: int, init_pid: int) -> No
 
 
 def _check_terminal(cfg, opts: CreateOptions) -> None:
-    if cfg.process is not None and cfg.process.terminal:
-        if not opts.console_socket:
-            raise PyruncError("process.terminal is true, so --console-socket is required")
-        raise PyruncError("process.terminal: terminals are not supported yet")
-    if opts.console_socket:
+    """Refuse a terminal nobody will receive, before anything is created."""
+    if cfg.process.terminal:
+        if not opts.console_socket and opts.console_fd < 0:
+            raise PyruncError("process.terminal is true, so --console-socket is required "
+                              "(or `pyrunc run` in the foreground, which relays the terminal)")
+    elif opts.console_socket:
         raise PyruncError("--console-socket given, but process.terminal is false in config.json")
 
 

@@ -2,8 +2,11 @@
 
 In the foreground pyrunc is a subreaper (unless --no-subreaper), so the init
 is its child once the intermediate process exits; signals it receives are
-forwarded to the init, and it exits with the container's exit code.
-Imports: errors, log, store, ops.{common, create, lifecycle}, linux._libc.
+forwarded to the init, and it exits with the container's exit code. With
+process.terminal and no --console-socket it receives the pty itself and
+relays it to its own stdin/stdout (raw mode, window size followed), so
+`pyrunc run` of a shell is an interactive shell.
+Imports: errors, log, store, ops.{common, create, lifecycle}, linux.{_libc, console}.
 """
 
 from __future__ import annotations
@@ -30,8 +33,20 @@ def cmd_run(parsed) -> int:
         # The init is forked by an intermediate process; as subreaper we
         # adopt it when that exits, and can wait for it.
         _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
-    create_opts = CreateOptions(opts, wait_for_init=not detach and not subreaper)
-    launched = create_container(st, container_id, create_opts)
+    relay_end = -1
+    console_fd = -1
+    if not detach and not opts.get("console_socket"):
+        # Our own console socket, used only if the config asks for a terminal.
+        import _socket
+
+        relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
+        relay_end, console_fd = relay_sock.detach(), init_sock.detach()
+    create_opts = CreateOptions(opts, wait_for_init=not detach and not subreaper, console_fd=console_fd)
+    try:
+        launched = create_container(st, container_id, create_opts)
+    finally:
+        if console_fd >= 0:
+            os.close(console_fd)
     if detach:
         try:
             start_container(st, container_id)
@@ -39,15 +54,34 @@ def cmd_run(parsed) -> int:
             _delete_quietly(st, container_id)
             raise
         return 0
-    forwarder = _SignalForwarder(launched.pidfd)
+    waited_pid = launched.stage1_pid if create_opts.wait_for_init else launched.init_pid
+    relay = None
+    try:
+        if launched.terminal:
+            from pyrunc.linux import console
+
+            relay = TerminalRelay(console.receive_fd(relay_end))
+        forwarder = _SignalForwarder(launched.pidfd, relay)
+    except BaseException:
+        _delete_quietly(st, container_id)
+        raise
+    finally:
+        if relay_end >= 0:
+            os.close(relay_end)
     try:
         start_container(st, container_id)
-        code = _wait_for_exit(launched, waited_pid=launched.stage1_pid if create_opts.wait_for_init else launched.init_pid)
+        if relay is not None:
+            relay.run(launched.pidfd)
+        code = _wait_for_exit(launched, waited_pid)
     except BaseException:
         forwarder.restore()
+        if relay is not None:
+            relay.close()
         _delete_quietly(st, container_id)
         raise
     forwarder.restore()
+    if relay is not None:
+        relay.close()
     if not opts.get("keep"):
         _delete_quietly(st, container_id)
     return code
@@ -62,19 +96,24 @@ def _delete_quietly(st: Store, container_id: str) -> None:
 
 class _SignalForwarder:
     """While `run` waits in the foreground, signals it receives go to the
-    container's init (as runc does); SIGCHLD just wakes the wait."""
+    container's init (as runc does). With a relayed terminal, SIGWINCH
+    resizes the container's pty instead."""
 
     _FORWARDED = (1, 2, 3, 10, 12, 14, 15, 28)  # HUP INT QUIT USR1 USR2 ALRM TERM WINCH
 
-    def __init__(self, pidfd: int):
+    def __init__(self, pidfd: int, relay=None):
         import _signal
 
         self.pidfd = pidfd
+        self.relay = relay
         self.saved = {n: _signal.signal(n, self._forward) for n in self._FORWARDED}
 
     def _forward(self, number, frame) -> None:
         import _signal
 
+        if number == 28 and self.relay is not None:
+            self.relay.copy_window_size()
+            return
         try:
             _signal.pidfd_send_signal(self.pidfd, number)
         except OSError:
@@ -98,3 +137,96 @@ def _wait_for_exit(launched, waited_pid: int) -> int:
             if os.WIFSIGNALED(status):
                 return 128 + os.WTERMSIG(status)
             return os.WEXITSTATUS(status)
+
+
+class TerminalRelay:
+    """Copies our stdin to the container's pty master and the master to our
+    stdout, with our terminal (if stdin is one) in raw mode meanwhile."""
+
+    def __init__(self, master: int):
+        self.master = master
+        self.saved_mode = None
+        if os.isatty(0):
+            import termios
+
+            self.saved_mode = termios.tcgetattr(0)
+            raw = termios.tcgetattr(0)
+            # cfmakeraw: no echo, no line editing, no signals from keys (the
+            # container's own terminal handles ^C), 8-bit bytes.
+            raw[0] &= ~(termios.IGNBRK | termios.BRKINT | termios.PARMRK | termios.ISTRIP | termios.INLCR
+                        | termios.IGNCR | termios.ICRNL | termios.IXON)
+            raw[1] &= ~termios.OPOST
+            raw[2] &= ~(termios.CSIZE | termios.PARENB)
+            raw[2] |= termios.CS8
+            raw[3] &= ~(termios.ECHO | termios.ECHONL | termios.ICANON | termios.ISIG | termios.IEXTEN)
+            raw[6][termios.VMIN] = 1
+            raw[6][termios.VTIME] = 0
+            termios.tcsetattr(0, termios.TCSANOW, raw)
+            self.copy_window_size()
+
+    def copy_window_size(self) -> None:
+        from pyrunc.linux import console
+
+        size = console.get_window_size(0)
+        if size:
+            try:
+                console.set_window_size(self.master, *size)
+            except OSError:
+                pass
+
+    def run(self, pidfd: int) -> None:
+        """Relay until the container's init exits, then drain its output."""
+        import select
+
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        poller.register(pidfd, select.POLLIN)
+        stdin_open = True
+        poller.register(0, select.POLLIN)
+        while True:
+            for fd, event in poller.poll():
+                if fd == pidfd:
+                    self._drain()
+                    return
+                if fd == self.master:
+                    if not self._copy(self.master, 1):
+                        poller.unregister(self.master)
+                elif fd == 0 and stdin_open:
+                    if not self._copy(0, self.master):
+                        stdin_open = False
+                        poller.unregister(0)
+
+    @staticmethod
+    def _copy(source: int, target: int) -> bool:
+        try:
+            data = os.read(source, 65536)
+        except OSError:  # EIO: every slave fd is closed
+            return False
+        if not data:
+            return False
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(target, view):]
+            except OSError:
+                return False
+        return True
+
+    def _drain(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self.master, select.POLLIN)
+        while poller.poll(50):
+            if not self._copy(self.master, 1):
+                return
+
+    def close(self) -> None:
+        if self.saved_mode is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, self.saved_mode)
+            self.saved_mode = None
+        if self.master >= 0:
+            os.close(self.master)
+            self.master = -1

@@ -1270,10 +1270,10 @@ def v_state_schema__allOf__0__if(x):
 
 
 def is_valid_config(doc):
-    """Whether `doc` is valid under config-schema.json, exactly as jsonschema's Draft7Validator decides."""
+    """Whether `doc` is valid under config-schema.json, as jsonschema's Draft7Validator decides."""
     return v_config_schema(doc)
 
 
 def is_valid_state(doc):
-    """Whether `doc` is valid under state-schema.json, exactly as jsonschema's Draft7Validator decides."""
+    """Whether `doc` is valid under state-schema.json, as jsonschema's Draft7Validator decides."""
     return v_state_schema(doc)

@@ -341,7 +341,8 @@ def _v1_blkio(blkio: dict, existing: set | None, plan: list) -> None:
                         ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
                         ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device")):
         for i, device in enumerate(blkio.get(field) or ()):
-            plan.append((f"{where}.{field}[{i}]", "blkio", name, f"{device['major']}:{device['minor']} {device['rate']}"))
+            line = f"{device['major']}:{device['minor']} {device['rate']}"
+            plan.append((f"{where}.{field}[{i}]", "blkio", name, line))
 
 
 def _v1_hugetlb(limits, existing: set | None, plan: list) -> None:
@@ -480,7 +481,8 @@ def _v2_io(blkio: dict, current: dict, existing: set | None, plan: list, warning
     for field, key in (("throttleReadBpsDevice", "rbps"), ("throttleWriteBpsDevice", "wbps"),
                        ("throttleReadIOPSDevice", "riops"), ("throttleWriteIOPSDevice", "wiops")):
         for i, device in enumerate(blkio.get(field) or ()):
-            plan.append((f"{where}.{field}[{i}]", "io.max", f"{device['major']}:{device['minor']} {key}={device['rate']}"))
+            line = f"{device['major']}:{device['minor']} {key}={device['rate']}"
+            plan.append((f"{where}.{field}[{i}]", "io.max", line))
 
 
 def _v2_cpu(cpu: dict, plan: list, warnings: list) -> None:
@@ -496,8 +498,9 @@ def _v2_cpu(cpu: dict, plan: list, warnings: list) -> None:
     period = _int(cpu.get("period"))
     if quota or period:
         plan.append((f"{R}.cpu.quota" if quota else f"{R}.cpu.period", "cpu.max", format_cpu_max(quota, period)))
-    if _int(cpu.get("realtimeRuntime")) or _int(cpu.get("realtimePeriod")):
-        warnings.append(f"{R}.cpu.realtimeRuntime: ignored: cgroup v2 has no realtime CPU bandwidth")
+    for field in ("realtimeRuntime", "realtimePeriod"):
+        if _int(cpu.get(field)):
+            warnings.append(f"{R}.cpu.{field}: ignored: cgroup v2 has no realtime CPU bandwidth")
 
 
 # ---------------------------------------------------------------- shared checks
