@@ -226,3 +226,23 @@ def load(program: Program) -> int | None:
 
         raise KernelError("load seccomp filter", "", err)
     return result if program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER else None
+
+
+def send_to_listener(path: str, metadata: str, pid: int, fd: int, state: dict) -> None:
+    """Hand the notify fd to the seccomp agent at listenerPath, with the
+    container process state the runtime-spec defines (config-linux.md)."""
+    import _socket
+    import struct
+
+    from pyrunc import OCI_VERSION
+    from pyrunc.jsonlite import dumps
+
+    message = {"ociVersion": OCI_VERSION, "fds": ["seccompFd"], "pid": pid, "metadata": metadata, "state": state}
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+        sock.sendmsg([dumps(message).encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
+    except OSError as err:
+        raise PyruncError(f'linux.seccomp.listenerPath: send to "{path}": {err.strerror.lower()}') from None
+    finally:
+        sock.close()

@@ -113,7 +113,12 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             "cgroups": cgroup_dirs.to_state(),
             "sharedPidNamespace": _shares_pid_namespace(cfg),
             "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
+            # What `exec` needs of the config, as it was at create time.
+            "process": cfg.process_dict,
+            "seccomp": _seccomp_state(cfg, seccomp_program),
         }
+        if seccomp_program is not None:
+            store_mod.write_atomic(st.path(container_id, SECCOMP_FILE), seccomp_program.bpf)
         st.save(container_id, state)
         if opts.pid_file:
             store_mod.write_atomic(os.path.abspath(opts.pid_file), str(launched.init_pid).encode(), 0o644)
@@ -123,6 +128,19 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     if opts.console_socket:
         os.close(console_fd)  # the init has its own copy, and sent the pty through it
     return launched
+
+
+SECCOMP_FILE = "seccomp.bpf"
+
+
+def _seccomp_state(cfg, program) -> dict | None:
+    """The compiled filter lives beside state.json (seccomp.bpf), so `exec`
+    applies the container's profile without compiling it again."""
+    if program is None:
+        return None
+    profile = cfg.linux.seccomp
+    return {"flags": program.flags, "notify": program.uses_notify, "listenerPath": profile.get("listenerPath", ""),
+            "listenerMetadata": profile.get("listenerMetadata", "")}
 
 
 def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
@@ -148,32 +166,11 @@ def _compile_seccomp(cfg):
 
 
 def _send_seccomp_listener(cfg, container_id: str, fd: int, init_pid: int) -> None:
-    """Hand the notify fd to the seccomp agent at listenerPath, with the
-    container process state the runtime-spec defines."""
-    import _socket
-    import struct
-
-    from pyrunc import OCI_VERSION, jsonlite
+    from pyrunc.linux import seccomp
 
     profile = cfg.linux.seccomp
-    path = profile["listenerPath"]
-    state = {
-        "ociVersion": OCI_VERSION,
-        "fds": ["seccompFd"],
-        "pid": init_pid,
-        "metadata": profile.get("listenerMetadata", ""),
-        "state": {"ociVersion": cfg.oci_version, "id": container_id, "status": "creating", "pid": init_pid,
-                  "bundle": cfg.bundle, "annotations": cfg.annotations},
-    }
-    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
-    try:
-        sock.connect(path)
-        sock.sendmsg([jsonlite.dumps(state).encode()],
-                     [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
-    except OSError as err:
-        raise PyruncError(f'linux.seccomp.listenerPath: send to "{path}": {err.strerror.lower()}') from None
-    finally:
-        sock.close()
+    seccomp.send_to_listener(profile["listenerPath"], profile.get("listenerMetadata", ""), init_pid, fd,
+                             hook_state(cfg, container_id, "creating", init_pid))
 
 
 def _check_terminal(cfg, opts: CreateOptions) -> None:

@@ -168,7 +168,7 @@ class Config:
     """A validated config.json; paths already resolved against the bundle."""
 
     __slots__ = ("oci_version", "bundle", "root_path", "root_readonly", "mounts", "process", "hostname",
-                 "domainname", "hooks", "annotations", "linux")
+                 "domainname", "hooks", "annotations", "linux", "process_dict")
 
     def __init__(self, d: dict, bundle: str):
         self.oci_version: str = d["ociVersion"]
@@ -178,6 +178,8 @@ class Config:
         self.root_readonly: bool = bool(root.get("readonly", False))
         self.mounts: list[Mount] = [Mount(m) for m in d.get("mounts") or ()]
         self.process: Process | None = Process(d["process"]) if d.get("process") else None
+        # Kept as written: `exec` starts from it when given no --process.
+        self.process_dict: dict = d.get("process") or {}
         self.hostname: str | None = d.get("hostname")
         self.domainname: str | None = d.get("domainname")
         hooks = d.get("hooks") or {}

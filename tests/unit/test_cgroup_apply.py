@@ -410,7 +410,7 @@ def test_is_unified_key_sets_answer():
 
 
 def test_controller_dirs_comounted_and_named():
-    dirs = apply.controller_dirs({"cpu,cpuacct": "/a", "memory": "/b", "systemd": "/c", "": "/d"})
+    dirs = apply.find_controller_dirs({"cpu,cpuacct": "/a", "memory": "/b", "systemd": "/c", "": "/d"})
     assert dirs == {"cpu": "/a", "cpuacct": "/a", "memory": "/b", "systemd": "/c"}
 
 

@@ -30,7 +30,7 @@ ALLOWED = {
     "pyrunc.sync": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc"),
     "pyrunc.init": ("pyrunc.init", "pyrunc.sync", "pyrunc.errors", "pyrunc.linux", "pyrunc.spec.model", "pyrunc.hooks",
                     "pyrunc"),
-    "pyrunc.linux": ("pyrunc.linux", "pyrunc.errors"),
+    "pyrunc.linux": ("pyrunc.linux", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.OCI_VERSION"),
     "pyrunc.log": ("pyrunc.jsonlite",),
     "pyrunc.jsonlite": (),
     "pyrunc.errors": (),

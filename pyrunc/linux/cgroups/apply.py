@@ -46,7 +46,7 @@ def apply_resources(paths: dict[str, str], resources: dict, device_rules: list |
 # ---------------------------------------------------------------- cgroup v1
 
 
-def controller_dirs(paths: dict[str, str]) -> dict[str, str]:
+def find_controller_dirs(paths: dict[str, str]) -> dict[str, str]:
     """{controller: directory} for the v1 hierarchies in `paths`: a
     co-mounted "cpu,cpuacct" answers to both names."""
     dirs = {}
@@ -68,7 +68,7 @@ def apply_v1(paths: dict[str, str], resources: dict, device_rules: list | None =
     not mention are never touched.
     """
     resources = resources or {}
-    dirs = controller_dirs(paths)
+    dirs = find_controller_dirs(paths)
     existing = set()
     for directory in set(dirs.values()):
         existing.update(_list_dir(directory))
@@ -289,7 +289,7 @@ def _top(where: str) -> str:
 
 def freeze(paths: dict[str, str], timeout: float = 10.0) -> None:
     """Freeze every process of the container and wait until they are."""
-    freezer = controller_dirs(paths).get("freezer")
+    freezer = find_controller_dirs(paths).get("freezer")
     if freezer is not None:
         _freeze_v1(freezer, timeout)
     elif is_unified(paths):
@@ -300,7 +300,7 @@ def freeze(paths: dict[str, str], timeout: float = 10.0) -> None:
 
 def thaw(paths: dict[str, str], timeout: float = 10.0) -> None:
     """Let the container's processes run again (no freezer: nothing to do)."""
-    freezer = controller_dirs(paths).get("freezer")
+    freezer = find_controller_dirs(paths).get("freezer")
     if freezer is not None:
         target = os.path.join(freezer, "freezer.state")
         _write_or_raise(target, "THAWED", "thaw")
@@ -316,7 +316,7 @@ def thaw(paths: dict[str, str], timeout: float = 10.0) -> None:
 def is_frozen(paths: dict[str, str]) -> bool:
     """Whether the container is frozen by its own cgroup (not by an
     ancestor's: runc reports that as running)."""
-    freezer = controller_dirs(paths).get("freezer")
+    freezer = find_controller_dirs(paths).get("freezer")
     if freezer is not None:
         deadline = time.monotonic() + 10.0
         while True:
@@ -407,7 +407,7 @@ def stats(paths: dict[str, str]) -> dict:
     if is_unified(paths):
         _stats_v2(paths[V2_KEY], s)
     else:
-        _stats_v1(controller_dirs(paths), s)
+        _stats_v1(find_controller_dirs(paths), s)
     return s.render()
 
 

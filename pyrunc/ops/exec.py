@@ -1,0 +1,295 @@
+"""`exec`: run a new process inside a created or running container.
+
+The process comes from --process (a process.json, as engines send) or from
+the container's own process (saved at create) with the command line and
+flags applied, as runc does. It joins every namespace of the container and
+its cgroup, and gets the process's capabilities, rlimits, no_new_privs,
+LSM label, user and cwd plus the container's seccomp filter (compiled at
+create). In the foreground pyrunc relays nothing but waits and exits with the
+process's exit code; with --detach it writes --pid-file and leaves the
+process to the caller's subreaper.
+Imports: errors, log, store, ops.{common, lifecycle, run}, spec.*, init.exec, linux.*.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log
+from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
+from pyrunc.ops.common import store_for, validate_config
+from pyrunc.store import CREATING, PAUSED, STOPPED
+
+# Exit codes engines map from exec failures (podman, docker): 127 not found, 126 not executable.
+NOT_FOUND, NOT_EXECUTABLE = 127, 126
+
+
+def cmd_exec(parsed) -> int:
+    if not parsed.args:
+        raise UsageError("exec: requires a container id; see `pyrunc exec --help`")
+    container_id, command = parsed.args[0], parsed.args[1:]
+    opts = parsed.options
+    st = store_for(parsed)
+    state = st.load(container_id)
+    status = st.status(state)
+    if status == STOPPED:
+        raise InvalidStatus(container_id, "cannot exec in a stopped container")
+    if status == CREATING:
+        raise InvalidStatus(container_id, "cannot exec in a container that is still being created")
+    if status == PAUSED and not opts.get("ignore_paused"):
+        raise InvalidStatus(container_id, "cannot exec in a paused container (use --ignore-paused)")
+    process = _load_process(state, opts, command)
+    try:
+        return _exec(st, container_id, state, process, opts)
+    except PyruncError as err:
+        text = str(err)
+        if "executable file not found" in text or "no such file or directory" in text:
+            log.error(f"exec failed: {text}")
+            return NOT_FOUND
+        if "permission denied" in text:
+            log.error(f"exec failed: {text}")
+            return NOT_EXECUTABLE
+        raise
+
+
+def _load_process(state: dict, opts: dict, command: list[str]):
+    """The process spec: process.json, or the container's with the flags."""
+    from pyrunc.spec import load, model
+
+    if opts.get("process"):
+        path = opts["process"]
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as err:
+            raise PyruncError(f"--process {path}: {err.strerror.lower()}") from None
+        process = load.parse_config(data, path)
+        if command:
+            raise UsageError("exec: give either --process or a command, not both")
+        if opts.get("tty"):
+            process.setdefault("terminal", True)
+    else:
+        if not command:
+            raise UsageError("exec: requires a command (or --process FILE); see `pyrunc exec --help`")
+        process = dict(state.get("process") or {})
+        process["args"] = list(command)
+        process["terminal"] = bool(opts.get("tty"))
+        process.pop("consoleSize", None)
+        _apply_flags(process, opts)
+    _validate(state, process, "process.json" if opts.get("process") else "exec")
+    return model.Process(process)
+
+
+def _apply_flags(process: dict, opts: dict) -> None:
+    if opts.get("cwd"):
+        process["cwd"] = opts["cwd"]
+    if opts.get("env"):
+        process["env"] = list(process.get("env") or ()) + list(opts["env"])
+    user = dict(process.get("user") or {"uid": 0, "gid": 0})
+    if opts.get("user"):
+        uid, _, gid = opts["user"].partition(":")
+        try:
+            user["uid"] = int(uid)
+            if gid:
+                user["gid"] = int(gid)
+        except ValueError:
+            raise UsageError(f"exec: --user {opts['user']!r}: must be uid[:gid] as numbers") from None
+    if opts.get("additional_gids"):
+        try:
+            user["additionalGids"] = [int(g) for g in opts["additional_gids"]]
+        except ValueError:
+            raise UsageError("exec: --additional-gids: must be numbers") from None
+    process["user"] = user
+    if opts.get("cap"):
+        caps = {k: list(v) for k, v in (process.get("capabilities") or {}).items()}
+        for cap in opts["cap"]:
+            for kind in ("bounding", "effective", "permitted"):
+                caps.setdefault(kind, []).append(cap)
+            # Ambient needs inheritable; add it only where the spec has some (runc).
+            if caps.get("inheritable"):
+                caps.setdefault("ambient", []).append(cap)
+        process["capabilities"] = caps
+    if opts.get("no_new_privs"):
+        process["noNewPrivileges"] = True
+    if opts.get("apparmor"):
+        process["apparmorProfile"] = opts["apparmor"]
+    if opts.get("process_label"):
+        process["selinuxLabel"] = opts["process_label"]
+
+
+def _validate(state: dict, process: dict, where: str) -> None:
+    """The schema and semantic checks of a config, run on the process alone."""
+    doc = {"ociVersion": state.get("ociVersion") or "1.0.2", "root": {"path": "rootfs"}, "process": process}
+    problems = [p for p in validate_config(doc) if p[0] == "process" or p[0].startswith(("process.", "process["))]
+    if problems:
+        raise ConfigError(problems, file=where)
+
+
+def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
+    import _signal
+
+    from pyrunc import sync
+    from pyrunc.init.exec import ExecContext, open_container_namespaces, run_joiner
+    from pyrunc.linux import _libc, proc
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    detach = bool(opts.get("detach"))
+    init_pid = state.get("pid", 0)
+    pidfd = os.pidfd_open(init_pid)
+    try:
+        if not proc.is_alive(init_pid, state.get("startTime", -1)):
+            raise InvalidStatus(container_id, "cannot exec in a stopped container")
+        kinds = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"]
+        ns_fds = open_container_namespaces(init_pid, kinds)
+    finally:
+        os.close(pidfd)
+    cleanup_fds = [fd for _, fd in ns_fds]
+    console_fd, relay_end = -1, -1
+    try:
+        if process.terminal:
+            if opts.get("console_socket"):
+                from pyrunc.linux import console
+
+                console_fd = console.connect_console_socket(opts["console_socket"])
+            elif detach:
+                raise PyruncError("exec: a terminal (--tty or process.terminal) with --detach needs --console-socket")
+            else:
+                import _socket
+
+                relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX,
+                                                           _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
+                relay_end, console_fd = relay_sock.detach(), init_sock.detach()
+            cleanup_fds.append(console_fd)
+        elif opts.get("console_socket"):
+            raise PyruncError("exec: --console-socket given, but the process has no terminal")
+        cgroups = CgroupDirs.from_state(state.get("cgroups"))
+        if opts.get("cgroup"):
+            cgroups = _sub_cgroup(cgroups, opts["cgroup"])
+        user_ns = any(kind == "user" for kind, _ in ns_fds)
+        ctx = ExecContext(None, ns_fds, cgroups if cgroups.paths else None, process,
+                          seccomp_program=_container_seccomp(st, container_id, state),
+                          preserve_fds=int(opts.get("preserve_fds") or 0), console_fd=console_fd,
+                          container_id=container_id, become_root=user_ns)
+        if not detach:
+            # The process is forked by the joiner; as subreaper we adopt it
+            # when the joiner exits, and can wait for its exit status.
+            _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
+        parent_sock, child_sock = sync.socketpair()
+        ctx.sock = child_sock
+        joiner = os.fork()
+        if joiner == 0:
+            parent_sock.close()
+            run_joiner(ctx)
+            os._exit(1)
+        child_sock.close()
+    finally:
+        for fd in cleanup_fds:
+            os.close(fd)
+    try:
+        message = sync.expect(parent_sock, "pid", "exec: joining the container failed")
+        pid = int(message["pid"])
+        os.waitpid(joiner, 0)
+        while True:
+            message = sync.expect_any(parent_sock, ("seccomp-listener", "ready"), "exec: the process exited during setup")
+            if message["type"] == "ready":
+                break
+            for fd in message.get("fds", ()):
+                try:
+                    _send_listener(state, container_id, fd, pid)
+                finally:
+                    os.close(fd)
+    except BaseException:
+        try:
+            os.kill(joiner, 9)
+            os.waitpid(joiner, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        raise
+    finally:
+        parent_sock.close()
+    if detach:
+        if opts.get("pid_file"):
+            from pyrunc.store import write_atomic
+
+            write_atomic(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644)
+        return 0
+    relay = None
+    if relay_end >= 0:
+        from pyrunc.linux import console
+        from pyrunc.ops.run import TerminalRelay
+
+        try:
+            relay = TerminalRelay(console.receive_fd(relay_end))
+        finally:
+            os.close(relay_end)
+    pidfd = os.pidfd_open(pid)
+    forwarded = (1, 2, 3, 10, 12, 14, 15)
+
+    def forward(number, frame):
+        try:
+            _signal.pidfd_send_signal(pidfd, number)
+        except OSError:
+            pass
+
+    saved = {n: _signal.signal(n, forward) for n in forwarded}
+    try:
+        if relay is not None:
+            relay.run(pidfd)
+        while True:
+            waited, status = os.waitpid(-1, 0)
+            if waited == pid:
+                return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+    except ChildProcessError:
+        return 255
+    finally:
+        for number, handler in saved.items():
+            _signal.signal(number, handler)
+        if relay is not None:
+            relay.close()
+        os.close(pidfd)
+
+
+def _container_seccomp(st, container_id: str, state: dict):
+    info = state.get("seccomp")
+    if not info:
+        return None
+    from pyrunc.linux.seccomp import Program
+    from pyrunc.ops.create import SECCOMP_FILE
+
+    try:
+        with open(st.path(container_id, SECCOMP_FILE), "rb") as f:
+            bpf = f.read()
+    except OSError as err:
+        raise PyruncError(f"{container_id}: cannot read the container's seccomp filter: {err.strerror.lower()}") from None
+    return Program(bpf, info["flags"], info.get("notify", False), [])
+
+
+def _send_listener(state: dict, container_id: str, fd: int, pid: int) -> None:
+    from pyrunc.linux import seccomp
+
+    info = state.get("seccomp") or {}
+    seccomp.send_to_listener(info.get("listenerPath", ""), info.get("listenerMetadata", ""), pid, fd, {
+        "ociVersion": state.get("ociVersion", ""), "id": container_id, "status": "running",
+        "pid": state.get("pid", 0), "bundle": state.get("bundle", ""), "annotations": state.get("annotations") or {},
+    })
+
+
+def _sub_cgroup(cgroups, specs: list[str]):
+    """--cgroup [controller[,controller]:]path: a sub-cgroup of the container's."""
+    from pyrunc.linux.cgroups import clean_path
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    paths = dict(cgroups.paths)
+    for spec in specs:
+        controllers, sep, sub = spec.rpartition(":")
+        sub = clean_path(sub)
+        keys = [k for k in paths if not sep or any(c in k.split(",") for c in controllers.split(","))
+                or (k == "" and not sep)]
+        if sep and not keys:
+            raise UsageError(f"exec: --cgroup {spec!r}: no such controller in the container's cgroup")
+        for key in keys:
+            paths[key] = cgroups.paths[key].rstrip("/") + sub
+    for path in paths.values():
+        if not os.path.isdir(path):
+            raise PyruncError(f'exec: --cgroup: "{path}" does not exist')
+    return CgroupDirs(paths)

@@ -1,0 +1,145 @@
+"""`exec`: a new process in a running container, in every one of its
+namespaces and its cgroup, with the process settings it is given."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.integration.conftest import CGROUP_PARENT
+from tests.integration.test_run import sh
+from tests.integration.test_terminal import ConsoleReceiver
+
+
+@pytest.fixture
+def running(runtime, bundle):
+    bundle.config["hostname"] = "exec-box"
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    return bundle
+
+
+def test_exec_joins_namespaces_and_cgroup(runtime, running):
+    init_pid = runtime.state(running.id)["pid"]
+    result = runtime("exec", running.id, "sh", "-c", "echo $$; hostname; cat /proc/1/cmdline | tr '\\0' ' '")
+    assert result.returncode == 0, result
+    pid, hostname, init_cmd = result.stdout.splitlines()
+    assert int(pid) > 1 and hostname == "exec-box" and init_cmd.strip() == "sleep 60"
+    # From the host: a detached exec's namespaces are the init's.
+    pid_file = os.path.join(running.path, "exec.pid")
+    runtime.ok("exec", "--detach", "--pid-file", pid_file, running.id, "sleep", "30")
+    exec_pid = int(open(pid_file).read())
+    for ns in ("pid", "net", "ipc", "uts", "mnt", "cgroup"):
+        assert os.readlink(f"/proc/{exec_pid}/ns/{ns}") == os.readlink(f"/proc/{init_pid}/ns/{ns}"), ns
+    assert f"memory:/{CGROUP_PARENT}/{running.id}" in open(f"/proc/{exec_pid}/cgroup").read()
+
+
+def test_exec_exit_codes(runtime, running):
+    assert runtime("exec", running.id, "sh", "-c", "exit 42").returncode == 42
+    result = runtime("exec", running.id, "no-such-command")
+    assert result.returncode == 127 and "executable file not found" in result.stderr
+    result = runtime("exec", running.id, "/etc/passwd")
+    assert result.returncode == 126 and "permission denied" in result.stderr
+
+
+def test_exec_user_cwd_env_caps_and_nnp(runtime, running):
+    result = runtime.ok("exec", "--user", "1000:1001", "--additional-gids", "1002", "--cwd", "/tmp", "--env",
+                        "A=1", "-e", "B=two", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", running.id, "sh", "-c",
+                        "id -u; id -g; id -G; pwd; echo $A$B; grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status")
+    lines = result.stdout.splitlines()
+    assert lines[:5] == ["1000", "1001", "1001 1002", "/tmp", "1two"]
+    bounding = int(lines[5].split()[1], 16)
+    assert bounding & (1 << 21) and bounding & (1 << 5)  # CAP_SYS_ADMIN added, CAP_KILL kept
+    assert lines[6].split() == ["NoNewPrivs:", "1"]
+
+
+def test_exec_stdin_is_relayed(runtime, running):
+    result = runtime.ok("exec", running.id, "sh", "-c", "read x; echo got $x", input="hello\n")
+    assert result.stdout == "got hello\n"
+
+
+def test_exec_process_json(runtime, running, tmp_path):
+    process = {"args": ["sh", "-c", "echo from-json $X; id -u"], "cwd": "/", "env": ["X=1", "PATH=/bin"],
+               "user": {"uid": 7, "gid": 7}, "terminal": False}
+    path = tmp_path / "process.json"
+    path.write_text(json.dumps(process))
+    result = runtime.ok("exec", "--process", str(path), running.id)
+    assert result.stdout.split() == ["from-json", "1", "7"]
+
+
+def test_exec_invalid_process_json_names_field(runtime, running, tmp_path):
+    path = tmp_path / "process.json"
+    path.write_text(json.dumps({"args": [], "cwd": "/"}))
+    result = runtime("exec", "--process", str(path), running.id)
+    assert result.returncode == 1
+    assert "process.json: process.args: must not be empty" in result.stderr
+
+
+def test_exec_gets_container_seccomp(runtime, bundle):
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = runtime("exec", bundle.id, "sh", "-c", "grep ^Seccomp: /proc/self/status; mkdir /x 2>&1 || true")
+    assert "Seccomp:\t2" in result.stdout and "Operation not permitted" in result.stdout, result
+
+
+def test_exec_tty_with_console_socket(runtime, running, tmp_path):
+    receiver = ConsoleReceiver(str(tmp_path / "console.sock"))
+    try:
+        pid_file = os.path.join(running.path, "tty.pid")
+        runtime.ok("exec", "--tty", "--detach", "--console-socket", receiver.path, "--pid-file", pid_file,
+                   running.id, "sh", "-c", "tty; read x; echo got:$x")
+        receiver.thread.join(5)
+        assert receiver.master is not None
+        assert b"/dev/pts/" in receiver.read_until(b"/dev/pts/")
+        os.write(receiver.master, b"ping\n")
+        assert b"got:ping" in receiver.read_until(b"got:ping")
+    finally:
+        receiver.close()
+
+
+def test_exec_into_stopped_container_fails(runtime, bundle):
+    sh(bundle, "true")
+    runtime.ok("run", "--keep", "--bundle", bundle.path, bundle.id)
+    result = runtime("exec", bundle.id, "true")
+    assert result.returncode == 1 and "cannot exec in a stopped container" in result.stderr
+
+
+def test_exec_into_missing_container_fails(runtime):
+    result = runtime("exec", "nope", "true")
+    assert result.returncode == 1 and "container does not exist" in result.stderr
+
+
+def test_exec_cve_2019_5736_proc_self_exe(runtime, running):
+    # As for the init: the exec'd process never runs the host's interpreter.
+    from tests.integration.test_escapes import digest, runtime_files
+
+    before = {f: digest(f) for f in runtime_files()}
+    assert runtime("exec", running.id, "/proc/self/exe").returncode == 126
+    assert {f: digest(f) for f in runtime_files()} == before
+
+
+def test_exec_leaks_no_fds(runtime, running):
+    assert runtime.ok("exec", running.id, "sh", "-c", "ls /proc/self/fd | wc -l").stdout.strip() == "4"
+
+
+def test_exec_is_killed_with_the_container(runtime, running):
+    pid_file = os.path.join(running.path, "exec.pid")
+    runtime.ok("exec", "--detach", "--pid-file", pid_file, running.id, "sleep", "60")
+    exec_pid = int(open(pid_file).read())
+    runtime.ok("delete", "--force", running.id)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if open(f"/proc/{exec_pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.02)
+    else:
+        pytest.fail("the exec'd process outlived its container")
