@@ -112,6 +112,67 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     return Launched(init_pid, start_time, pidfd, stage1_pid, ctx.config.process.terminal)
 
 
+def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, cgroups=None,
+                seccomp_program=None, preserve_fds: int = 0, console_fd: int = -1, on_listener=None) -> int:
+    """Fork the `exec` joiner; return the host pid of the process once it is
+    about to exec. The container's init is pinned by a pidfd while its
+    namespaces are opened, so a reused pid cannot send us elsewhere."""
+    from pyrunc.errors import InvalidStatus
+    from pyrunc.init.exec import ExecContext, open_container_namespaces, run_joiner
+    from pyrunc.linux import proc
+
+    try:
+        pidfd = os.pidfd_open(init_pid)
+    except ProcessLookupError:
+        raise InvalidStatus(container_id, "cannot exec in a stopped container") from None
+    try:
+        if not proc.is_alive(init_pid, start_time):
+            raise InvalidStatus(container_id, "cannot exec in a stopped container")
+        ns_fds = open_container_namespaces(init_pid, ["user", "ipc", "uts", "network", "pid", "cgroup", "time",
+                                                      "mount"])
+    finally:
+        os.close(pidfd)
+    user_ns = any(kind == "user" for kind, _ in ns_fds)
+    parent_sock, child_sock = sync.socketpair()
+    ctx = ExecContext(child_sock, ns_fds, cgroups, process, seccomp_program=seccomp_program,
+                      preserve_fds=preserve_fds, console_fd=console_fd, container_id=container_id,
+                      become_root=user_ns)
+    try:
+        joiner = os.fork()
+        if joiner == 0:
+            parent_sock.close()
+            run_joiner(ctx)
+            os._exit(1)
+    finally:
+        child_sock.close()
+        for _, fd in ns_fds:
+            os.close(fd)
+    try:
+        message = sync.expect(parent_sock, "pid", "exec: joining the container failed")
+        pid = int(message["pid"])
+        os.waitpid(joiner, 0)
+        while True:
+            message = sync.expect_any(parent_sock, ("seccomp-listener", "ready"),
+                                      "exec: the process exited during setup")
+            if message["type"] == "ready":
+                return pid
+            for fd in message.get("fds", ()):
+                try:
+                    if on_listener is not None:
+                        on_listener(fd, pid)
+                finally:
+                    os.close(fd)
+    except BaseException:
+        try:
+            os.kill(joiner, 9)
+            os.waitpid(joiner, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        raise
+    finally:
+        parent_sock.close()
+
+
 def format_id_map(mappings) -> str:
     """linux.uidMappings → the text of /proc/<pid>/uid_map."""
     return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)

@@ -128,22 +128,11 @@ def _validate(state: dict, process: dict, where: str) -> None:
 def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
     import _signal
 
-    from pyrunc import sync
-    from pyrunc.init.exec import ExecContext, open_container_namespaces, run_joiner
-    from pyrunc.linux import _libc, proc
+    from pyrunc import launcher
+    from pyrunc.linux import _libc
     from pyrunc.linux.cgroups.fs import CgroupDirs
 
     detach = bool(opts.get("detach"))
-    init_pid = state.get("pid", 0)
-    pidfd = os.pidfd_open(init_pid)
-    try:
-        if not proc.is_alive(init_pid, state.get("startTime", -1)):
-            raise InvalidStatus(container_id, "cannot exec in a stopped container")
-        kinds = ["user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount"]
-        ns_fds = open_container_namespaces(init_pid, kinds)
-    finally:
-        os.close(pidfd)
-    cleanup_fds = [fd for _, fd in ns_fds]
     console_fd, relay_end = -1, -1
     try:
         if process.terminal:
@@ -159,54 +148,25 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
                 relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX,
                                                            _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
                 relay_end, console_fd = relay_sock.detach(), init_sock.detach()
-            cleanup_fds.append(console_fd)
         elif opts.get("console_socket"):
             raise PyruncError("exec: --console-socket given, but the process has no terminal")
         cgroups = CgroupDirs.from_state(state.get("cgroups"))
         if opts.get("cgroup"):
             cgroups = _sub_cgroup(cgroups, opts["cgroup"])
-        user_ns = any(kind == "user" for kind, _ in ns_fds)
-        ctx = ExecContext(None, ns_fds, cgroups if cgroups.paths else None, process,
-                          seccomp_program=_container_seccomp(st, container_id, state),
-                          preserve_fds=int(opts.get("preserve_fds") or 0), console_fd=console_fd,
-                          container_id=container_id, become_root=user_ns)
         if not detach:
-            # The process is forked by the joiner; as subreaper we adopt it
-            # when the joiner exits, and can wait for its exit status.
+            # The process is forked by an intermediate one; as subreaper we
+            # adopt it when that exits, and can wait for its exit status.
             _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
-        parent_sock, child_sock = sync.socketpair()
-        ctx.sock = child_sock
-        joiner = os.fork()
-        if joiner == 0:
-            parent_sock.close()
-            run_joiner(ctx)
-            os._exit(1)
-        child_sock.close()
+        pid = launcher.launch_exec(
+            container_id, state.get("pid", 0), state.get("startTime", -1), process,
+            cgroups=cgroups if cgroups.paths else None,
+            seccomp_program=_container_seccomp(st, container_id, state),
+            preserve_fds=int(opts.get("preserve_fds") or 0), console_fd=console_fd,
+            on_listener=lambda fd, exec_pid: _send_listener(state, container_id, fd, exec_pid),
+        )
     finally:
-        for fd in cleanup_fds:
-            os.close(fd)
-    try:
-        message = sync.expect(parent_sock, "pid", "exec: joining the container failed")
-        pid = int(message["pid"])
-        os.waitpid(joiner, 0)
-        while True:
-            message = sync.expect_any(parent_sock, ("seccomp-listener", "ready"), "exec: the process exited during setup")
-            if message["type"] == "ready":
-                break
-            for fd in message.get("fds", ()):
-                try:
-                    _send_listener(state, container_id, fd, pid)
-                finally:
-                    os.close(fd)
-    except BaseException:
-        try:
-            os.kill(joiner, 9)
-            os.waitpid(joiner, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        raise
-    finally:
-        parent_sock.close()
+        if console_fd >= 0:
+            os.close(console_fd)
     if detach:
         if opts.get("pid_file"):
             from pyrunc.store import write_atomic
