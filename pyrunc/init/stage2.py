@@ -136,7 +136,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
         sync.send(ctx.sock, "hooks")
         sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
     if cfg.hooks["createContainer"]:
-        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"))
+        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "creating"))
     if ctx.no_pivot:
         rootfs.move_root(root)
     else:

@@ -19,9 +19,9 @@ from pyrunc.store import Store
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "wait_for_init", "console_fd")
+                 "wait_for_init", "console_fd", "systemd_cgroup")
 
-    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1):
+    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False):
         self.bundle = opts.get("bundle")
         self.pid_file = opts.get("pid_file")
         self.console_socket = opts.get("console_socket")
@@ -31,11 +31,13 @@ class CreateOptions:
         self.wait_for_init = wait_for_init
         # `run` relaying the terminal itself passes its socketpair end here.
         self.console_fd = console_fd
+        self.systemd_cgroup = systemd_cgroup
 
 
 def cmd_create(parsed) -> int:
     container_id = one_id(parsed)
-    create_container(store_for(parsed), container_id, CreateOptions(parsed.options))
+    create_container(store_for(parsed), container_id,
+                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup"))))
     return 0
 
 
@@ -54,6 +56,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     cfg = load_config(opts.bundle)
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
+    if opts.systemd_cgroup:
+        _check_systemd_cgroup(cfg.linux.cgroups_path)
     seccomp_program = _compile_seccomp(cfg)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
@@ -80,6 +84,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         cgroups.refuse_shared_cgroup(layout, cgroup_dirs.paths)
         undo.callback(_destroy_cgroups, cgroup_dirs)
         cgroup_dirs.create()
+        _apply_resources(cfg, layout, cgroup_dirs)
         log.phase("state dir and cgroups")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
@@ -95,7 +100,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         def run_runtime_hooks(init_pid: int) -> None:
             from pyrunc import hooks
 
-            state = hook_state(cfg, container_id, "created", init_pid)
+            state = hook_state(cfg, container_id, "creating", init_pid)
             hooks.run_hooks("prestart", cfg.hooks["prestart"], state)
             hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state)
 
@@ -111,6 +116,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             "annotations": cfg.annotations,
             "startTime": launched.start_time,
             "cgroups": cgroup_dirs.to_state(),
+            "freezerState": _freezer_file(cgroup_dirs.paths),
+            "resources": cfg.linux.resources,
             "sharedPidNamespace": _shares_pid_namespace(cfg),
             "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
             # What `exec` needs of the config, as it was at create time.
@@ -173,6 +180,19 @@ def _send_seccomp_listener(cfg, container_id: str, fd: int, init_pid: int) -> No
                              hook_state(cfg, container_id, "creating", init_pid))
 
 
+def _check_systemd_cgroup(cgroups_path: str) -> None:
+    """--systemd-cgroup: cgroupsPath is "slice:prefix:name" and systemd
+    must manage the cgroups (over D-Bus). Refused clearly where it cannot."""
+    if cgroups_path and len(cgroups_path.split(":")) != 3:
+        raise PyruncError(f'config.json: linux.cgroupsPath: with --systemd-cgroup it must be "slice:prefix:name" '
+                          f'(e.g. "system.slice:pyrunc:web"), not "{cgroups_path}"')
+    if not os.path.isdir("/run/systemd/system"):
+        raise PyruncError("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
+                          "leave the flag out to manage cgroups directly (cgroupfs)")
+    raise PyruncError("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
+                      "leave the flag out to manage cgroups directly (cgroupfs)")
+
+
 def _check_terminal(cfg, opts: CreateOptions) -> None:
     """Refuse a terminal nobody will receive, before anything is created."""
     if cfg.process.terminal:
@@ -181,6 +201,28 @@ def _check_terminal(cfg, opts: CreateOptions) -> None:
                               "(or `pyrunc run` in the foreground, which relays the terminal)")
     elif opts.console_socket:
         raise PyruncError("--console-socket given, but process.terminal is false in config.json")
+
+
+def _apply_resources(cfg, layout, cgroup_dirs) -> None:
+    """linux.resources, before any process joins the cgroup (runc sets
+    cpuset and realtime values first too), and the device access list."""
+    from pyrunc.linux.cgroups import apply, devices
+
+    if layout.mode == "unified":
+        apply.enable_v2_controllers(layout.mounts[""], cgroup_dirs.paths[""])
+    rules = devices.container_device_rules(cfg.linux.resources.get("devices"), [d.path for d in cfg.linux.devices])
+    for warning in apply.apply_resources(cgroup_dirs.paths, cfg.linux.resources, device_rules=rules):
+        log.warning(warning)
+
+
+def _freezer_file(paths: dict) -> str:
+    """The file whose content says whether the container is paused."""
+    for key, path in paths.items():
+        if "freezer" in key.split(","):
+            return os.path.join(path, "freezer.state")
+    if list(paths) == [""]:
+        return os.path.join(paths[""], "cgroup.freeze")
+    return ""
 
 
 def _listen_fds() -> int:

@@ -41,7 +41,8 @@ def cmd_run(parsed) -> int:
 
         relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
         relay_end, console_fd = relay_sock.detach(), init_sock.detach()
-    create_opts = CreateOptions(opts, wait_for_init=not detach and not subreaper, console_fd=console_fd)
+    create_opts = CreateOptions(opts, wait_for_init=not detach and not subreaper, console_fd=console_fd,
+                                systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")))
     try:
         launched = create_container(st, container_id, create_opts)
     finally:

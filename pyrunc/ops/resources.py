@@ -1,0 +1,277 @@
+"""The cgroup verbs: update, pause, resume, ps, events.
+
+`update` takes runc's flags or a linux.resources JSON (--resources FILE, or
+- for stdin, as containerd and CRI send it), validates it like a config's,
+and writes only what it changes; the result is kept in the state, so a later
+update starts from it. `pause`/`resume` freeze and thaw the container's
+cgroup; `ps` lists its processes (every process of the cgroup, as runc);
+`events --stats` prints runc's stats record.
+Imports: errors, log, store, ops.common, linux.cgroups, jsonlite.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pyrunc import log
+from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
+from pyrunc.ops.common import one_id, store_for, validate_config
+from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED
+
+
+def _container(parsed, extra_ok: int = 0):
+    container_id = one_id(parsed, extra_ok)
+    st = store_for(parsed)
+    state = st.load(container_id)
+    return container_id, st, state
+
+
+def _paths(state: dict) -> dict:
+    return dict((state.get("cgroups") or {}).get("paths") or {})
+
+
+# ---------------------------------------------------------------- pause / resume
+
+def cmd_pause(parsed) -> int:
+    from pyrunc.linux.cgroups import apply
+
+    container_id, st, state = _container(parsed)
+    with st.lock(container_id):
+        status = st.status(state)
+        if status not in (RUNNING, CREATED):
+            raise InvalidStatus(container_id, "container not running" if status != PAUSED else "container already paused")
+        apply.freeze(_paths(state))
+    return 0
+
+
+def cmd_resume(parsed) -> int:
+    from pyrunc.linux.cgroups import apply
+
+    container_id, st, state = _container(parsed)
+    with st.lock(container_id):
+        if st.status(state) != PAUSED:
+            raise InvalidStatus(container_id, "container not paused")
+        apply.thaw(_paths(state))
+    return 0
+
+
+# ---------------------------------------------------------------- ps
+
+def cmd_ps(parsed):
+    """`ps [--format table|json] ID [ps options]`: the container's processes."""
+    from pyrunc import jsonlite
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    if not parsed.args:
+        raise UsageError("ps: requires a container id; see `pyrunc ps --help`")
+    container_id, ps_args = parsed.args[0], parsed.args[1:]
+    st = store_for(parsed)
+    state = st.load(container_id)
+    if st.status(state) == STOPPED:
+        raise InvalidStatus(container_id, "container not running")
+    pids = sorted(set(CgroupDirs.from_state(state.get("cgroups")).pids()))
+    fmt = parsed.options.get("format") or "table"
+    if fmt == "json":
+        return jsonlite.dumps(pids) + "\n"
+    if fmt != "table":
+        raise UsageError(f"ps: invalid format {fmt!r}: must be table or json")
+    return _ps_table(pids, ps_args or ["-ef"])
+
+
+def _ps_table(pids: list[int], ps_args: list[str]) -> str:
+    """Run the host's ps with `ps_args`; keep the header and the rows of the
+    container's pids (found through the PID column, as runc does)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, check=True).stdout
+    except FileNotFoundError:
+        raise PyruncError("ps: the ps command is not installed on this host") from None
+    except subprocess.CalledProcessError as err:
+        raise PyruncError(f"ps {' '.join(ps_args)}: {err.stderr.strip() or 'failed'}") from None
+    lines = out.splitlines()
+    if not lines:
+        return ""
+    header = lines[0].split()
+    if "PID" not in header:
+        raise PyruncError("ps: the ps output has no PID column")
+    column = header.index("PID")
+    wanted = {str(p) for p in pids}
+    rows = [line for line in lines[1:] if len(line.split()) > column and line.split()[column] in wanted]
+    return "\n".join([lines[0], *rows]) + "\n"
+
+
+# ---------------------------------------------------------------- events
+
+def cmd_events(parsed) -> int:
+    """`events [--stats] [--interval 5s] ID`: runc's JSON records, one per
+    line: a stats record every interval (or once with --stats), and an
+    {"type": "oom"} record whenever the kernel OOM-kills in the container."""
+    import time
+
+    from pyrunc import jsonlite
+    from pyrunc.linux.cgroups import apply
+
+    container_id, st, state = _container(parsed)
+    interval = _parse_duration(parsed.options.get("interval") or "5s")
+    paths = _paths(state)
+
+    def emit(record: dict) -> None:
+        os.write(1, (jsonlite.dumps(record) + "\n").encode())
+
+    if parsed.options.get("stats"):
+        if st.status(state) == STOPPED:
+            raise InvalidStatus(container_id, "container not running")
+        emit({"type": "stats", "id": container_id, "data": apply.stats(paths)})
+        return 0
+    ooms = _oom_kills(paths)
+    next_stats = 0.0
+    while True:
+        # OOM first: the kill may be what stopped the container.
+        count = _oom_kills(paths)
+        if count > ooms:
+            emit({"type": "oom", "id": container_id})
+            ooms = count
+        if st.status(state) == STOPPED:
+            return 0
+        now = time.monotonic()
+        if now >= next_stats:
+            emit({"type": "stats", "id": container_id, "data": apply.stats(paths)})
+            next_stats = now + interval
+        time.sleep(min(0.1, interval))
+
+
+def _oom_kills(paths: dict) -> int:
+    """The kernel's count of OOM kills in the container's memory cgroup."""
+    for key, path in paths.items():
+        if "memory" in key.split(","):
+            name = "memory.oom_control"
+            break
+    else:
+        path, name = paths.get("", ""), "memory.events"
+    try:
+        with open(os.path.join(path, name)) as f:
+            for line in f:
+                field, _, value = line.partition(" ")
+                if field == "oom_kill":
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _parse_duration(text: str) -> float:
+    units = (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    for suffix, factor in units:
+        if text.endswith(suffix) and text[: -len(suffix)].replace(".", "", 1).isdigit():
+            value = float(text[: -len(suffix)]) * factor
+            if value > 0:
+                return value
+    raise UsageError(f"events: invalid --interval {text!r}; use a duration like 5s or 500ms")
+
+
+# ---------------------------------------------------------------- update
+
+_SIZE_SUFFIXES = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """runc's units.RAMInBytes: 512m, 1g, 1024, -1 (unlimited)."""
+    raw = text.strip().lower()
+    if raw == "-1":
+        return -1
+    number = raw.rstrip("bkmgtpi")
+    suffix = raw[len(number):].rstrip("b").rstrip("i") or "b"
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError(f"update: {flag} {text!r}: not a size (use e.g. 512m, 1g, or -1)") from None
+    if suffix not in _SIZE_SUFFIXES or value < 0:
+        raise UsageError(f"update: {flag} {text!r}: not a size (use e.g. 512m, 1g, or -1)")
+    return int(value * _SIZE_SUFFIXES[suffix])
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"update: {flag} {text!r}: must be an integer") from None
+
+
+def resources_from_flags(opts: dict) -> dict:
+    """runc update's flags as a linux.resources object (only those given)."""
+    resources: dict = {}
+
+    def put(section: str, key: str, value) -> None:
+        resources.setdefault(section, {})[key] = value
+
+    if opts.get("blkio_weight") is not None:
+        put("blockIO", "weight", _int(opts["blkio_weight"], "--blkio-weight"))
+    for flag, key in (("cpu_period", "period"), ("cpu_quota", "quota"), ("cpu_share", "shares"),
+                      ("cpu_rt_period", "realtimePeriod"), ("cpu_rt_runtime", "realtimeRuntime"),
+                      ("cpu_burst", "burst"), ("cpu_idle", "idle")):
+        if opts.get(flag) is not None:
+            put("cpu", key, _int(opts[flag], "--" + flag.replace("_", "-")))
+    if opts.get("cpuset_cpus") is not None:
+        put("cpu", "cpus", opts["cpuset_cpus"])
+    if opts.get("cpuset_mems") is not None:
+        put("cpu", "mems", opts["cpuset_mems"])
+    for flag, key in (("memory", "limit"), ("memory_reservation", "reservation"), ("memory_swap", "swap")):
+        if opts.get(flag) is not None:
+            put("memory", key, parse_size(opts[flag], "--" + flag.replace("_", "-")))
+    if opts.get("pids_limit") is not None:
+        put("pids", "limit", _int(opts["pids_limit"], "--pids-limit"))
+    for flag in ("l3_cache_schema", "mem_bw_schema"):
+        if opts.get(flag):
+            raise PyruncError(f"update: --{flag.replace('_', '-')}: Intel RDT is not supported by pyrunc")
+    return resources
+
+
+def cmd_update(parsed) -> int:
+    from pyrunc import jsonlite
+    from pyrunc.linux.cgroups import apply
+
+    container_id, st, state = _container(parsed)
+    opts = parsed.options
+    if opts.get("resources"):
+        source = opts["resources"]
+        try:
+            data = os.read(0, 1 << 20) if source == "-" else open(source, "rb").read()
+        except OSError as err:
+            raise PyruncError(f"update: --resources {source}: {err.strerror.lower()}") from None
+        try:
+            resources = jsonlite.loads(data)
+        except ValueError as err:
+            raise PyruncError(f"update: --resources {source}: {err}") from None
+        if not isinstance(resources, dict):
+            raise PyruncError(f"update: --resources {source}: must be a JSON object")
+        # Flags given as well override the file (runc).
+        for section, values in resources_from_flags(opts).items():
+            resources.setdefault(section, {}).update(values)
+    else:
+        resources = resources_from_flags(opts)
+    _validate_resources(state, resources)
+    with st.lock(container_id):
+        if st.status(state) == STOPPED:
+            raise InvalidStatus(container_id, "container not running")
+        # Devices are not updated (runc ignores them too): the JSON engines
+        # send carries a deny-all rule that would lock the container out.
+        for warning in apply.apply_resources(_paths(state), {k: v for k, v in resources.items() if k != "devices"}):
+            log.warning(warning)
+        merged = dict(state.get("resources") or {})
+        for section, values in resources.items():
+            if isinstance(values, dict) and isinstance(merged.get(section), dict):
+                merged[section] = {**merged[section], **values}
+            else:
+                merged[section] = values
+        state["resources"] = merged
+        st.save(container_id, state)
+    return 0
+
+
+def _validate_resources(state: dict, resources: dict) -> None:
+    doc = {"ociVersion": state.get("ociVersion") or "1.0.2", "root": {"path": "rootfs"},
+           "process": {"args": ["x"], "cwd": "/"}, "linux": {"resources": resources}}
+    problems = [p for p in validate_config(doc) if p[0].startswith("linux.resources")]
+    if problems:
+        raise ConfigError(problems, file="update")

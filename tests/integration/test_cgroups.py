@@ -1,0 +1,203 @@
+"""linux.resources on this host's cgroups: limits visible and in effect,
+update, pause/resume, ps, events, and clean removal."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.integration.conftest import CGROUP_PARENT
+from tests.integration.test_run import sh
+
+
+def cgroup_file(controller: str, container_id: str, name: str) -> str:
+    return f"/sys/fs/cgroup/{controller}/{CGROUP_PARENT}/{container_id}/{name}"
+
+
+def read(controller: str, container_id: str, name: str) -> str:
+    with open(cgroup_file(controller, container_id, name)) as f:
+        return f.read().strip()
+
+
+def needs(controller: str):
+    if not os.path.ismount(f"/sys/fs/cgroup/{controller}"):
+        pytest.skip(f"no v1 {controller} controller on this host")
+
+
+def test_limits_visible_in_cgroup_files_and_inside(runtime, bundle):
+    for c in ("memory", "pids", "cpu"):
+        needs(c)
+    bundle.config["linux"]["resources"].update({
+        "memory": {"limit": 64 << 20, "reservation": 32 << 20},
+        "pids": {"limit": 42},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000},
+    })
+    sh(bundle, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    assert read("memory", bundle.id, "memory.limit_in_bytes") == str(64 << 20)
+    assert read("memory", bundle.id, "memory.soft_limit_in_bytes") == str(32 << 20)
+    assert read("pids", bundle.id, "pids.max") == "42"
+    assert read("cpu", bundle.id, "cpu.shares") == "512"
+    assert read("cpu", bundle.id, "cpu.cfs_quota_us") == "20000"
+
+
+def test_pids_limit_stops_forks(runtime, bundle):
+    needs("pids")
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 5}
+    # A subshell forks until the kernel refuses (and then gives up); the
+    # init stays, having exec'd sleep.
+    sh(bundle, "(for i in 1 2 3 4 5 6 7 8; do sleep 30 & done) 2>/dev/null; exec sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    time.sleep(0.5)
+    assert 1 < int(read("pids", bundle.id, "pids.current")) <= 5
+    # the kernel counted the forks it refused
+    assert int(read("pids", bundle.id, "pids.events").split()[1]) >= 1
+
+
+def test_memory_hog_is_oom_killed_and_events_reports_it(runtime, bundle):
+    needs("memory")
+    bundle.config["linux"]["resources"]["memory"] = {"limit": 16 << 20, "swap": 16 << 20}
+    sh(bundle, "sleep 0.5; x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo survived; sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    events = subprocess.Popen(runtime.cmd + ["events", "--interval", "1s", bundle.id], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        records = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(r["type"] == "oom" for r in records):
+            line = events.stdout.readline()
+            if not line:
+                break
+            records.append(json.loads(line))
+        assert any(r["type"] == "oom" and r["id"] == bundle.id for r in records), records
+        assert any(r["type"] == "stats" for r in records)
+    finally:
+        events.kill()
+        events.wait()
+
+
+def test_update_changes_limits_live(runtime, bundle):
+    for c in ("memory", "pids", "cpu"):
+        needs(c)
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    runtime.ok("update", "--memory", "96m", "--pids-limit", "33", "--cpu-share", "300", bundle.id)
+    assert read("memory", bundle.id, "memory.limit_in_bytes") == str(96 << 20)
+    assert read("pids", bundle.id, "pids.max") == "33"
+    assert read("cpu", bundle.id, "cpu.shares") == "300"
+    # The JSON engines send on stdin (docker update, CRI UpdateContainerResources).
+    update = {"memory": {"limit": 128 << 20}, "cpu": {"quota": 50000, "period": 100000}, "pids": {"limit": 44},
+              "devices": [{"allow": False, "access": "rwm"}]}
+    runtime.ok("update", "--resources", "-", bundle.id, input=json.dumps(update))
+    assert read("memory", bundle.id, "memory.limit_in_bytes") == str(128 << 20)
+    assert read("cpu", bundle.id, "cpu.cfs_quota_us") == "50000"
+    assert read("pids", bundle.id, "pids.max") == "44"
+    # devices are not touched by update: /dev/null still works
+    assert runtime.ok("exec", bundle.id, "sh", "-c", "echo x > /dev/null && echo ok").stdout == "ok\n"
+
+
+def test_update_rejects_bad_values_naming_them(runtime, bundle):
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = runtime("update", "--resources", "-", bundle.id, input=json.dumps({"memory": {"limit": "lots"}}))
+    assert result.returncode == 1 and "linux.resources.memory.limit" in result.stderr
+    result = runtime("update", "--memory", "lots", bundle.id)
+    assert result.returncode == 1 and "--memory" in result.stderr
+
+
+def test_pause_freezes_and_resume_thaws(runtime, bundle, tmp_path):
+    needs("freezer")
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]})
+    sh(bundle, "i=0; while :; do i=$((i+1)); echo $i > /out/count; sleep 0.01; done")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    time.sleep(0.3)
+    runtime.ok("pause", bundle.id)
+    assert runtime.state(bundle.id)["status"] == "paused"
+    frozen_at = (out / "count").read_text()
+    time.sleep(0.3)
+    assert (out / "count").read_text() == frozen_at, "the container made progress while paused"
+    result = runtime("pause", bundle.id)
+    assert result.returncode == 1
+    runtime.ok("resume", bundle.id)
+    assert runtime.state(bundle.id)["status"] == "running"
+    time.sleep(0.3)
+    assert (out / "count").read_text() != frozen_at
+    assert runtime("resume", bundle.id).returncode == 1  # not paused
+
+
+def test_ps_lists_the_containers_processes(runtime, bundle):
+    sh(bundle, "sleep 30 & sleep 31 & exec sleep 32")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    time.sleep(0.3)
+    pids = json.loads(runtime.ok("ps", "--format", "json", bundle.id).stdout)
+    assert len(pids) == 3 and runtime.state(bundle.id)["pid"] in pids
+    table = runtime.ok("ps", bundle.id).stdout.splitlines()
+    assert "PID" in table[0].split() and len(table) == 4
+    assert sorted(line.split()[-1] for line in table[1:]) == ["30", "31", "32"]
+
+
+def test_events_stats_once(runtime, bundle):
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    record = json.loads(runtime.ok("events", "--stats", bundle.id).stdout)
+    assert record["type"] == "stats" and record["id"] == bundle.id
+    assert record["data"]["pids"]["current"] >= 1
+    assert "memory" in record["data"] and "cpu" in record["data"]
+
+
+def test_device_rules_deny_and_allow(runtime, bundle):
+    needs("devices")
+    bundle.config["process"]["capabilities"] = {k: ["CAP_MKNOD", "CAP_DAC_OVERRIDE"] for k in
+                                                ("bounding", "effective", "permitted")}
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["resources"]["devices"] = [{"allow": False, "access": "rwm"},
+                                                      {"allow": True, "type": "c", "major": 1, "minor": 7,
+                                                       "access": "rw"}]
+    sh(bundle, "mknod /tmp/mem c 1 1 2>/dev/null; cat /tmp/mem >/dev/null 2>&1 && echo mem-open || echo mem-denied; "
+               "(echo x > /dev/full) 2>&1 | grep -q 'No space' && echo full-ok; echo x > /dev/null && echo null-ok")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.split() == ["mem-denied", "full-ok", "null-ok"], result
+
+
+def test_missing_controller_limit_is_a_clear_error(runtime, bundle):
+    if os.path.ismount("/sys/fs/cgroup/hugetlb"):
+        pytest.skip("this host has the hugetlb controller")
+    bundle.config["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "2MB", "limit": 1 << 21}]
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1 and "hugepageLimits" in result.stderr and "not available" in result.stderr
+    assert runtime.ids() == []
+
+
+def test_delete_removes_created_cgroups_only(runtime, bundle):
+    parent = f"/sys/fs/cgroup/pids/{CGROUP_PARENT}/preexisting"
+    os.makedirs(parent, exist_ok=True)
+    try:
+        bundle.config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/preexisting/{bundle.id}"
+        sh(bundle, "true")
+        runtime.ok("run", "--bundle", bundle.path, bundle.id)
+        assert os.path.isdir(parent), "delete removed a cgroup it did not create"
+        assert not os.path.exists(os.path.join(parent, bundle.id))
+        assert not os.path.exists(f"/sys/fs/cgroup/memory/{CGROUP_PARENT}/preexisting")
+    finally:
+        os.rmdir(parent)
+
+
+def test_systemd_cgroup_without_systemd_is_a_clear_error(runtime, bundle):
+    if os.path.isdir("/run/systemd/system"):
+        pytest.skip("systemd runs on this host")
+    bundle.config["linux"]["cgroupsPath"] = f"system.slice:pyrunc:{bundle.id}"
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id, global_args=("--systemd-cgroup",))
+    assert result.returncode == 1 and "systemd is not running on this host" in result.stderr
+    bundle.config["linux"]["cgroupsPath"] = "/not/systemd/form"
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id, global_args=("--systemd-cgroup",))
+    assert result.returncode == 1 and '"slice:prefix:name"' in result.stderr
+    assert runtime.ids() == []
