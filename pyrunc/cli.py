@@ -165,6 +165,11 @@ COMMANDS = {
         (_BUNDLE, Option("--rootless", help="generate a configuration for a rootless container")),
         usage="Writes config.json (runc's defaults: /bin/sh in ./rootfs) into the bundle directory.",
     ),
+    "features": Command(
+        "features", "show the enabled features", "",
+        usage="Prints the runtime-spec features JSON: the OCI versions, hooks, mount options,\n"
+              "namespaces, capabilities, cgroup and seccomp support of this pyrunc.",
+    ),
     "check": Command(
         "check", "validate a bundle without creating anything (pyrunc only)", "",
         (_BUNDLE,),
@@ -189,6 +194,7 @@ _HANDLERS = {
     "events": ("pyrunc.ops.resources", "cmd_events"),
     "spec": ("pyrunc.spec.defaults", "cmd_spec"),
     "check": ("pyrunc.ops.check", "cmd_check"),
+    "features": ("pyrunc.ops.features", "cmd_features"),
 }
 
 
@@ -335,35 +341,6 @@ def _format_options(options: tuple) -> list[str]:
     return [f"   {n.ljust(width)}   {h}" for n, h in rows]
 
 
-def version_text() -> str:
-    from pyrunc import OCI_VERSION, __version__
-
-    lines = [f"pyrunc version {__version__}", "commit: " + _commit(), f"spec: {OCI_VERSION}",
-             f"python: {sys.version.split()[0]}"]
-    seccomp = _libseccomp_version()
-    if seccomp:
-        lines.append(f"libseccomp: {seccomp}")
-    return "\n".join(lines) + "\n"
-
-
-def _commit() -> str:
-    from pyrunc import __version__
-
-    return f"v{__version__}"
-
-
-def _libseccomp_version() -> str:
-    try:
-        import ctypes
-
-        lib = ctypes.CDLL("libseccomp.so.2")
-        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
-        major, minor, micro = lib.seccomp_version().contents
-        return f"{major}.{minor}.{micro}"
-    except (OSError, AttributeError):
-        return ""
-
-
 def _out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -403,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log.configure(g["log"], g["log_format"], g["debug"])
     if g["version"] and parsed.command is None:
+        from pyrunc.ops.features import version_text
+
         _out(version_text())
         return 0
     if parsed.command is None or g["help"] or parsed.options.get("help"):

@@ -66,6 +66,17 @@ def pyseccomp():
     return module
 
 
+def libseccomp_version() -> str:
+    """The host's libseccomp version ("2.5.4"), or "" without one."""
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+        lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+        major, minor, micro = lib.seccomp_version().contents
+        return f"{major}.{minor}.{micro}"
+    except (OSError, AttributeError):
+        return ""
+
+
 class Program:
     """A compiled filter: the BPF bytes and the seccomp(2) flags to load it with."""
 

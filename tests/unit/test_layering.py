@@ -18,7 +18,7 @@ PACKAGE_DIR = os.path.dirname(pyrunc.__file__)
 
 # module prefix → pyrunc modules (prefixes) it may import
 ALLOWED = {
-    "pyrunc.cli": ("pyrunc.log", "pyrunc.errors", "pyrunc"),
+    "pyrunc.cli": ("pyrunc.log", "pyrunc.errors", "pyrunc.ops", "pyrunc"),
     "pyrunc.__main__": ("pyrunc.cli",),
     "pyrunc.ops": ("pyrunc.ops", "pyrunc.errors", "pyrunc.log", "pyrunc.store", "pyrunc.spec", "pyrunc.launcher",
                    "pyrunc.init.context", "pyrunc.linux", "pyrunc.jsonlite", "pyrunc.hooks", "pyrunc"),
