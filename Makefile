@@ -8,7 +8,7 @@ PYRUNC := $(VENV)/bin/pyrunc
 DEMO_BUNDLE ?= demo-bundle
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps compile demo test test-unit test-root bench clean
+.PHONY: all setup deps compile demo test test-unit test-root bench e2e e2e-ci clean
 
 all: setup
 
@@ -21,6 +21,9 @@ deps:
 $(VENV)/.installed: setup.cfg pyproject.toml | deps
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	# pip drops the flags of bin/pyrunc's "#!python -IS" line; put them back
+	# (isolated mode, no site.py: see bin/pyrunc).
+	sed -i '1s|^\(#!.*python[0-9.]*\)$$|\1 -IS|' $(VENV)/bin/pyrunc
 	touch $@
 
 # Bytecode ahead of time: with PYTHONDONTWRITEBYTECODE set, Python would
@@ -45,6 +48,17 @@ test-root: setup
 bench: setup
 	tools/install-deps runc crun
 	$(PY) bench/lifecycle.py --pyrunc $(PYRUNC) $(BENCH_ARGS)
+
+# Podman, containerd (ctr + CRI) and Docker driving pyrunc in runc's place
+# (tests/e2e/README.md). The set-up installs the engines (Debian packages) and
+# builds the test images once; both are skipped when already there.
+e2e: setup
+	tests/e2e/setup-engines.sh
+	tests/e2e/run-all.sh $(abspath $(PYRUNC))
+
+e2e-ci: setup
+	tests/e2e/setup-engines.sh
+	tests/e2e/run-all.sh $(abspath $(PYRUNC)) podman containerd
 
 clean:
 	rm -rf $(VENV) $(DEMO_BUNDLE) .pytest_cache

@@ -366,6 +366,7 @@ def _configure_log_early(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one pyrunc command; return its exit code (never raises)."""
+    log.start_clock()
     if argv is None:
         argv = sys.argv[1:]
     _configure_log_early(argv)

@@ -9,7 +9,7 @@ handshake until its init waits for `start`.
          │  ◀── seccomp-listener? + fd ──────────┤
          │  ◀── ready ───────────────────────────┘ (waits on exec.fifo)
 
-Undo is the caller's job: `launch` registers what it made on an ExitStack.
+Undo is the caller's job: `launch` registers what it made on its UndoStack.
 Imports: sync, init.*, linux.proc, errors.
 """
 
@@ -38,7 +38,7 @@ class Launched:
 def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listener=None) -> Launched:
     """Fork stage1 and wait until the init reports "ready".
 
-    `undo` is a contextlib.ExitStack-like object: callbacks pushed here kill
+    `undo` is an ops.create.UndoStack (or anything with .callback): callbacks pushed here kill
     the init if a later step fails. `run_hooks(init_pid)` runs the
     runtime-namespace hooks (prestart, createRuntime) when the init asks for
     them; `on_listener(fd, init_pid)` gets the seccomp notify fd.
@@ -49,14 +49,13 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
         # above all, or the waiting init would keep it for its whole life).
-        parent_sock.close()
-        for fd in close_in_child:
-            try:
+        try:
+            parent_sock.close()
+            for fd in close_in_child:
                 os.close(fd)
-            except OSError:
-                pass
-        stage1.run(ctx)
-        os._exit(1)
+            stage1.run(ctx)
+        finally:
+            os._exit(1)
     child_sock.close()
     os.close(ctx.fifo_fd)
     stage1_reaped = [False]
@@ -70,33 +69,47 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 pass
 
     try:
-        message = sync.expect_any(parent_sock, ("idmap-request", "pid"),
-                                  "container setup failed before the init process started")
-        if message["type"] == "idmap-request":
-            write_id_maps(stage1_pid, ctx.config.linux)
-            sync.send(parent_sock, "idmap-done")
-            message = sync.expect(parent_sock, "pid", "container setup failed before the init process started")
-        init_pid = int(message["pid"])
-        pidfd = os.pidfd_open(init_pid)
-        undo.callback(_kill_init, pidfd, init_pid)
-        if not ctx.wait_for_init:
-            reap_stage1()
-        log.phase("namespaces")
-        while True:
-            message = sync.expect_any(parent_sock, ("hooks", "seccomp-listener", "ready"))
-            if message["type"] == "ready":
-                break
-            if message["type"] == "seccomp-listener":
-                for fd in message.get("fds", ()):
-                    try:
-                        if on_listener is not None:
-                            on_listener(fd, init_pid)
-                    finally:
-                        os.close(fd)
-                continue
-            if run_hooks is not None:
-                run_hooks(init_pid)
-            sync.send(parent_sock, "hooks-done")
+        # stage1's "pid" and the init's own messages share the socket and may
+        # arrive in either order; what needs the init's pid waits for it.
+        init_pid, pidfd = 0, -1
+        hooks_wanted, ready = False, False
+        listeners: list[int] = []
+        while not (init_pid and ready):
+            message = sync.expect_any(
+                parent_sock, ("idmap-request", "pid", "hooks", "seccomp-listener", "ready"),
+                "container setup failed before the init process started" if not init_pid else
+                "container init exited before finishing setup")
+            kind = message["type"]
+            if kind == "idmap-request":
+                write_id_maps(stage1_pid, ctx.config.linux)
+                sync.send(parent_sock, "idmap-done")
+            elif kind == "pid":
+                init_pid = int(message["pid"])
+                pidfd = os.pidfd_open(init_pid)
+                undo.callback(_kill_init, pidfd, init_pid)
+                if not ctx.wait_for_init:
+                    reap_stage1()
+                log.phase("namespaces")
+            elif kind == "hooks":
+                hooks_wanted = True
+            elif kind == "seccomp-listener":
+                listeners.extend(message.get("fds", ()))
+            else:
+                ready = True
+                for step, ms in (message.get("timings") or {}).items():
+                    log.debug(f"init: {step}: {ms:.2f} ms")
+            if init_pid and hooks_wanted:
+                hooks_wanted = False
+                if run_hooks is not None:
+                    run_hooks(init_pid)
+                sync.send(parent_sock, "hooks-done")
+            while init_pid and listeners:
+                fd = listeners.pop(0)
+                try:
+                    if on_listener is not None:
+                        on_listener(fd, init_pid)
+                finally:
+                    os.close(fd)
         log.phase("init ready")
     except BaseException:
         parent_sock.close()
@@ -140,28 +153,37 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
     try:
         joiner = os.fork()
         if joiner == 0:
-            parent_sock.close()
-            run_joiner(ctx)
-            os._exit(1)
+            try:
+                parent_sock.close()
+                run_joiner(ctx)
+            finally:
+                os._exit(1)
     finally:
         child_sock.close()
         for _, fd in ns_fds:
             os.close(fd)
     try:
-        message = sync.expect(parent_sock, "pid", "exec: joining the container failed")
-        pid = int(message["pid"])
-        os.waitpid(joiner, 0)
-        while True:
-            message = sync.expect_any(parent_sock, ("seccomp-listener", "ready"),
+        # The joiner's "pid" and the process's own messages may arrive in
+        # either order: both write to the same socket.
+        pid, ready, listeners = 0, False, []
+        while not (pid and ready):
+            message = sync.expect_any(parent_sock, ("pid", "seccomp-listener", "ready"),
+                                      "exec: joining the container failed" if not pid else
                                       "exec: the process exited during setup")
-            if message["type"] == "ready":
-                return pid
-            for fd in message.get("fds", ()):
-                try:
-                    if on_listener is not None:
-                        on_listener(fd, pid)
-                finally:
-                    os.close(fd)
+            if message["type"] == "pid":
+                pid = int(message["pid"])
+                os.waitpid(joiner, 0)
+            elif message["type"] == "ready":
+                ready = True
+            else:
+                listeners.extend(message.get("fds", ()))
+        for fd in listeners:
+            try:
+                if on_listener is not None:
+                    on_listener(fd, pid)
+            finally:
+                os.close(fd)
+        return pid
     except BaseException:
         try:
             os.kill(joiner, 9)

@@ -117,16 +117,23 @@ def error(msg: str) -> None:
     _emit("error", msg)
 
 
-_phase_start = [0.0]
+_phase_start = [0.0, 0.0]
+
+
+def start_clock() -> None:
+    """Where `phase` timings count from (the CLI calls it first thing)."""
+    _phase_start[0] = _phase_start[1] = time.perf_counter()
 
 
 def phase(name: str) -> None:
-    """Under --debug, log the time since the previous phase (and since the
-    interpreter started) so `--debug create` shows where the time goes."""
+    """Under --debug, log the time the step `name` took and the total since
+    the CLI started, so `pyrunc --debug create` shows where the time goes
+    (the interpreter's own start-up comes before and is not counted)."""
     if not _config.debug:
         return
     now = time.perf_counter()
     if not _phase_start[0]:
-        _phase_start[0] = now
-    _emit("debug", f"phase {name}: +{(now - _phase_start[0]) * 1000:.2f} ms")
+        _phase_start[0] = _phase_start[1] = now
+    _emit("debug", f"phase {name}: {(now - _phase_start[0]) * 1000:.2f} ms "
+                   f"(total {(now - _phase_start[1]) * 1000:.2f} ms)")
     _phase_start[0] = now

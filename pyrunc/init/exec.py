@@ -43,7 +43,15 @@ class ExecContext:
 
 
 def run_joiner(ctx: ExecContext) -> None:
-    """Never returns: join, fork the process, report its pid, exit."""
+    """Never returns: join, fork the process, report its pid, exit. Nothing
+    here ever unwinds into the `pyrunc exec` code this was forked from."""
+    try:
+        _run_joiner(ctx)
+    finally:
+        os._exit(1)
+
+
+def _run_joiner(ctx: ExecContext) -> None:
     try:
         if ctx.cgroups is not None:
             ctx.cgroups.add(os.getpid())

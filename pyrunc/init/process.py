@@ -42,8 +42,10 @@ SIGPIPE, SIGXFSZ = 13, 25
 
 
 def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
-             personality: dict | None = None) -> str:
-    """Steps 1-9 above; returns the resolved path of process.args[0]."""
+             personality: dict | None = None, keep_fd: int = -1) -> str:
+    """Steps 1-9 above; returns the resolved path of process.args[0].
+    `keep_fd` survives the fd sweep for the wait stub (the exec fifo); the
+    stub closes it before it execs the program."""
     _set_rlimits(process.rlimits)
     if process.scheduler:
         set_scheduler(process.scheduler)
@@ -71,12 +73,14 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     path = look_path(process.args[0], process)
     if process.no_new_privileges:
         _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
-    # The exec stub's memfd must exist before the sweep marks it close-on-exec.
+    # The stubs' memfds must exist before the sweep marks them close-on-exec.
     if trampoline.supported():
-        trampoline.sealed_fd()
+        trampoline.sealed_fd("exec")
+        trampoline.sealed_fd("wait")
     fds.make_inheritable(3, preserve_fds)
     fds.mark_cloexec_from(3 + preserve_fds)
-    install_wait_handlers()
+    if keep_fd >= 0:
+        os.set_inheritable(keep_fd, True)
     if seccomp_program is not None and process.no_new_privileges:
         # Last, so the filter only has to allow what remains: sending
         # "ready", waiting on the fifo (poll, read) and execve.
@@ -273,7 +277,7 @@ def exec_process(path: str, process) -> None:
     handlers reset to the default by execve itself. Never returns."""
     try:
         trampoline.execve(path, process.args, process.env)
-    except OSError as err:
+    except OSError as err:  # only without an exec stub: it reports its own failures
         os.write(2, f"pyrunc: exec {process.args[0]}: {err.strerror.lower()}\n".encode())
         os._exit(127 if err.errno == 2 else 126)
     os._exit(127)

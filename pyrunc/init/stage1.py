@@ -27,7 +27,15 @@ from pyrunc.linux import namespaces
 
 
 def run(ctx: InitContext) -> None:
-    """Never returns: the process ends with os._exit."""
+    """Never returns: whatever happens, this forked process ends here and
+    never unwinds into the code of the `pyrunc create` it was forked from."""
+    try:
+        _run(ctx)
+    finally:
+        os._exit(1)
+
+
+def _run(ctx: InitContext) -> None:
     try:
         init_pid = _setup_and_fork(ctx)
     except BaseException as err:  # report, never unwind into the CLI's code

@@ -12,19 +12,29 @@ from __future__ import annotations
 import os
 import select
 import stat
+import time
 
 from pyrunc import hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, describe_error
-from pyrunc.linux import _libc, console, rootfs
+from pyrunc.linux import _libc, console, rootfs, trampoline
 
 
 def run(ctx: InitContext) -> None:
-    """Never returns."""
+    """Never returns: whatever happens, this forked process ends here and
+    never unwinds into the code of the `pyrunc create` it was forked from."""
     try:
-        exec_path = setup(ctx)
-        sync.send(ctx.sock, "ready")
+        _run(ctx)
+    finally:
+        os._exit(1)
+
+
+def _run(ctx: InitContext) -> None:
+    try:
+        timings: dict = {}
+        exec_path = setup(ctx, timings)
+        sync.send(ctx.sock, "ready", timings=timings)
         ctx.sock.close()
     except BaseException as err:
         try:
@@ -32,6 +42,12 @@ def run(ctx: InitContext) -> None:
         except OSError:
             pass
         os._exit(1)
+    if not ctx.config.hooks["startContainer"]:
+        # Wait as the tiny wait stub rather than as Python: a created
+        # container then holds kilobytes, not a whole interpreter, and its
+        # /proc/1/exe is a sealed memfd (returns only without a stub).
+        trampoline.wait_then_execve(ctx.fifo_fd, exec_path, ctx.config.process.args, ctx.config.process.env)
+    process_steps.install_wait_handlers()
     _wait_for_start(ctx.fifo_fd)
     if ctx.config.hooks["startContainer"]:
         try:
@@ -49,9 +65,11 @@ def _hook_state(ctx: InitContext, status: str) -> dict:
             "bundle": cfg.bundle, "annotations": cfg.annotations}
 
 
-def setup(ctx: InitContext) -> str:
-    """Build the container; return the resolved path of the program."""
+def setup(ctx: InitContext, timings: dict) -> str:
+    """Build the container; return the resolved path of the program.
+    `timings` gets the milliseconds each part took (for --debug)."""
     cfg = ctx.config
+    started = time.perf_counter()
     # A new session: the container's processes must not share the caller's
     # session or controlling terminal.
     os.setsid()
@@ -73,6 +91,7 @@ def setup(ctx: InitContext) -> str:
     new_mount_ns = mount_ns is not None and not mount_ns.path
     if new_mount_ns:
         _prepare_rootfs(ctx)
+        timings["mounts and pivot_root"] = round((time.perf_counter() - started) * 1000, 2)
     else:
         # A joined mount namespace is already set up: enter the root only.
         os.chroot(cfg.root_path)
@@ -88,11 +107,13 @@ def setup(ctx: InitContext) -> str:
     if new_mount_ns:
         _finish_rootfs(ctx)
 
+    mark = time.perf_counter()
     exec_path = process_steps.finalize(
-        cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
+        cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds, keep_fd=ctx.fifo_fd,
         send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
         personality=cfg.linux.personality,
     )
+    timings["process (user, caps, seccomp)"] = round((time.perf_counter() - mark) * 1000, 2)
     return exec_path
 
 

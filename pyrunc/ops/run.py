@@ -71,9 +71,11 @@ def cmd_run(parsed) -> int:
             os.close(relay_end)
     try:
         start_container(st, container_id)
+        log.phase("started")
         if relay is not None:
             relay.run(launched.pidfd)
         code = _wait_for_exit(launched, waited_pid)
+        log.phase("container exited")
     except BaseException:
         forwarder.restore()
         if relay is not None:
@@ -85,6 +87,7 @@ def cmd_run(parsed) -> int:
         relay.close()
     if not opts.get("keep"):
         _delete_quietly(st, container_id)
+        log.phase("deleted")
     return code
 
 

@@ -271,3 +271,21 @@ def test_no_fds_leak_into_container(runtime, bundle):
     sh(bundle, "ls /proc/self/fd | wc -l")
     result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
     assert result.stdout.strip() == "4"  # 0, 1, 2 and ls's directory fd
+
+
+def test_waiting_init_is_the_tiny_wait_stub(runtime, bundle):
+    """A created container holds a few kilobytes, not a Python process, and
+    its /proc/<init>/exe is a sealed memfd, never the host's interpreter."""
+    from pyrunc.linux import trampoline
+
+    if not trampoline.supported():
+        pytest.skip("no wait stub for this architecture")
+    sh(bundle, "sleep 30")
+    runtime.ok("create", "--bundle", bundle.path, bundle.id)
+    pid = runtime.state(bundle.id)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-wait")
+    rss_kib = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")))
+    assert rss_kib < 1024, rss_kib
+    runtime.ok("start", bundle.id)
+    time.sleep(0.2)
+    assert os.readlink(f"/proc/{pid}/exe").endswith("busybox")

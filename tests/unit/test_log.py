@@ -164,7 +164,7 @@ def test_phase_under_debug_reports_time(capfd):
     log.phase("second")
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) == 2
-    assert lines[1].startswith("pyrunc: debug: phase second: +") and lines[1].endswith(" ms")
+    assert lines[1].startswith("pyrunc: debug: phase second: ") and lines[1].endswith(" ms)")
 
 
 # ---------------------------------------------------------------- one line per record

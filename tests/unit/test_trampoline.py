@@ -201,7 +201,8 @@ def test_sealed_fd_seals_set():
 @on_x86_64
 def test_sealed_fd_content_is_the_stub():
     fd = trampoline.sealed_fd()
-    machine, code = trampoline._MACHINES["x86_64"]
+    machine, programs = trampoline._MACHINES["x86_64"]
+    code = programs["exec"]
     expected = trampoline.build_elf(machine, code)
     assert os.pread(fd, len(expected) + 16, 0) == expected
     assert os.fstat(fd).st_mode & 0o777 == 0o555
@@ -240,3 +241,85 @@ def test_sealed_fd_cannot_resize_or_unseal():
 
 def test_env_dict_splits_first_equals():
     assert trampoline._env_dict(["A=1", "B=x=y", "C=", "D"]) == {"A": "1", "B": "x=y", "C": "", "D": ""}
+
+
+
+# ---------------------------------------------------------------- the bytes are the assembly
+
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+STUBS = os.path.join(os.path.dirname(trampoline.__file__), "stubs")
+
+
+@pytest.mark.parametrize("kind, code", [("exec", trampoline.EXEC_X86_64), ("wait", trampoline.WAIT_X86_64)])
+def test_stub_bytes_are_what_gnu_as_makes_of_the_source(tmp_path, kind, code):
+    if not (shutil.which("as") and shutil.which("objcopy")):
+        pytest.skip("needs GNU as and objcopy (binutils)")
+    obj, raw = tmp_path / "stub.o", tmp_path / "stub.bin"
+    subprocess.run(["as", "--64", "-o", str(obj), os.path.join(STUBS, f"{kind}_x86_64.S")], check=True)
+    subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj), str(raw)], check=True)
+    assert raw.read_bytes() == code
+
+
+# ---------------------------------------------------------------- the wait stub
+
+def _run_wait_stub(write: bytes | None, signal_number: int | None = None) -> tuple[int, bytes]:
+    """Fork a child that becomes the wait stub on a fresh fifo; feed it."""
+    import tempfile
+    import time
+
+    directory = tempfile.mkdtemp()
+    fifo = os.path.join(directory, "fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    out_r, out_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.dup2(out_w, 1)
+        os.set_inheritable(reader, True)
+        trampoline.wait_then_execve(reader, "/bin/sh", ["sh", "-c", "echo started"], ["PATH=/bin"])
+        os._exit(99)
+    os.close(out_w)
+    os.close(reader)
+    time.sleep(0.2)
+    if signal_number is not None:
+        os.kill(pid, signal_number)
+    elif write is not None:
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.write(writer, write)
+        os.close(writer)
+    else:
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(writer)
+    _, status = os.waitpid(pid, 0)
+    output = os.read(out_r, 100)
+    os.close(out_r)
+    os.unlink(fifo)
+    os.rmdir(directory)
+    return os.waitstatus_to_exitcode(status), output
+
+
+@pytest.mark.skipif(not trampoline.supported(), reason="no stubs for this architecture")
+def test_wait_stub_execs_the_program_after_the_byte():
+    assert _run_wait_stub(b"0") == (0, b"started\n")
+
+
+@pytest.mark.skipif(not trampoline.supported(), reason="no stubs for this architecture")
+def test_wait_stub_exits_1_when_start_leaves_without_a_byte():
+    assert _run_wait_stub(None) == (1, b"")
+
+
+@pytest.mark.skipif(not trampoline.supported(), reason="no stubs for this architecture")
+def test_wait_stub_exits_128_plus_signal():
+    assert _run_wait_stub(None, signal_number=15) == (143, b"")
+
+
+@pytest.mark.skipif(not trampoline.supported(), reason="no stubs for this architecture")
+def test_wait_stub_refuses_another_argv0():
+    pid = os.fork()
+    if pid == 0:
+        fd = trampoline.sealed_fd("wait")
+        os.execve(fd, ["/proc/self/exe", "3", "/bin/true", "true"], {})
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 126
