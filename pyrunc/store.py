@@ -48,6 +48,14 @@ def validate_id(container_id: str) -> None:
         raise InvalidID(container_id, "may contain only letters, digits, '_', '+', '-' and '.'")
 
 
+def _is_valid_id(name: str) -> bool:
+    try:
+        validate_id(name)
+        return True
+    except InvalidID:
+        return False
+
+
 def rfc3339_nano(ns: int) -> str:
     """Go's time.RFC3339Nano in UTC, trailing zeros of the fraction trimmed."""
     seconds, frac = divmod(ns, 1_000_000_000)
@@ -123,7 +131,9 @@ class Store:
         except FileNotFoundError:
             return []
         with entries:
-            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+            # Only names that are container ids (the root also holds caches
+            # whose names no id can have).
+            return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False) and _is_valid_id(e.name))
 
     def is_locked(self, container_id: str) -> bool:
         try:

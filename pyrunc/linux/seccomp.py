@@ -170,6 +170,58 @@ def compile_profile(profile: dict) -> Program:
     return Program(_export(filt), flags, uses_notify, warnings)
 
 
+CACHE_DIR_NAME = "seccomp:cache"  # ':' cannot be in a container id, so no container shares the name
+CACHE_LIMIT = 64
+
+
+def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
+    """compile_profile, remembered: engines send the same profile for every
+    container, and compiling it (with pyseccomp's import) costs ~20 ms.
+
+    The key is the SHA-256 of the profile as given, this libseccomp's
+    version and the architecture, so a different profile can never get
+    another's filter; the cache lives in the runtime's own root (0700).
+    """
+    import _sha256
+
+    from pyrunc.jsonlite import dumps, loads
+
+    key = _sha256.sha256(f"{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()).hexdigest()
+    path = os.path.join(cache_dir, key)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        header, _, bpf = data.partition(b"\n")
+        meta = loads(header)
+        return Program(bpf, meta["flags"], meta["notify"], meta["warnings"])
+    except (OSError, ValueError, KeyError):
+        pass
+    program = compile_profile(profile)
+    header = dumps({"flags": program.flags, "notify": program.uses_notify, "warnings": program.warnings})
+    try:
+        os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        _prune(cache_dir)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(header.encode() + b"\n" + program.bpf)
+        os.rename(tmp, path)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+    return program
+
+
+def _prune(cache_dir: str) -> None:
+    entries = [e for e in os.scandir(cache_dir) if e.is_file(follow_symlinks=False)]
+    if len(entries) < CACHE_LIMIT:
+        return
+    entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime)
+    for entry in entries[: len(entries) - CACHE_LIMIT + 1]:
+        try:
+            os.unlink(entry.path)
+        except OSError:
+            pass
+
+
 def _conditions(sc, args, path: str) -> list[tuple]:
     """Argument conditions as groups: one rule per group."""
     if not args:

@@ -58,7 +58,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     _check_terminal(cfg, opts)
     if opts.systemd_cgroup:
         _check_systemd_cgroup(cfg.linux.cgroups_path)
-    seccomp_program = _compile_seccomp(cfg)
+    seccomp_program = _compile_seccomp(cfg, st.root)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
 
@@ -183,14 +183,14 @@ def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
             "bundle": cfg.bundle, "annotations": cfg.annotations}
 
 
-def _compile_seccomp(cfg):
+def _compile_seccomp(cfg, root: str):
     """linux.seccomp → BPF, before anything exists (a bad profile is a clean
     error); None when the config has no profile."""
     if cfg.linux.seccomp is None:
         return None
     from pyrunc.linux import seccomp
 
-    program = seccomp.compile_profile(cfg.linux.seccomp)
+    program = seccomp.compile_profile_cached(cfg.linux.seccomp, os.path.join(root, seccomp.CACHE_DIR_NAME))
     for warning in program.warnings:
         log.warning(f"config.json: {warning}")
     if program.uses_notify and not cfg.linux.seccomp.get("listenerPath"):

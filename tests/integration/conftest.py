@@ -83,8 +83,10 @@ class Runtime:
         return json.loads(self.ok("state", container_id).stdout)
 
     def ids(self) -> list[str]:
+        """Everything under the root but the seccomp cache (kept on purpose:
+        it holds compiled filters, not containers)."""
         try:
-            return sorted(os.listdir(self.root))
+            return sorted(n for n in os.listdir(self.root) if n != "seccomp:cache")
         except FileNotFoundError:
             return []
 

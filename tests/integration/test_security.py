@@ -335,3 +335,22 @@ def test_lsm_labels_are_skipped_on_a_host_without_that_lsm(runtime, bundle):
     bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
     sh(bundle, "echo ran")
     assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "ran\n"
+
+
+def test_seccomp_filters_are_cached_per_profile(runtime, bundle, new_id):
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "mkdir /x 2>/dev/null && echo made || echo denied")
+    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "denied\n"
+    cache = os.path.join(runtime.root, "seccomp:cache")
+    assert len(os.listdir(cache)) == 1 and oct(os.stat(cache).st_mode & 0o777) == "0o700"
+    # The same profile again: from the cache, same behaviour.
+    assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "denied\n"
+    # A different profile gets its own filter, never the cached one.
+    bundle.config["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_ALLOW"
+    bundle.config["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_LOG"
+    bundle.write()
+    assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "made\n"
+    assert len(os.listdir(cache)) == 2
+    assert runtime.ok("list", "-q").stdout == ""
