@@ -45,6 +45,9 @@ test-unit: setup
 test-root: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+conformance: setup
+	$(PY) conformance/run $(abspath $(PYRUNC))
+
 bench: setup
 	tools/install-deps runc crun
 	$(PY) bench/lifecycle.py --pyrunc $(PYRUNC) $(BENCH_ARGS)

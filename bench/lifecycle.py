@@ -1,14 +1,22 @@
 """Lifecycle benchmark: pyrunc beside runc (and crun), same bundle, one run.
 
-    python bench/lifecycle.py [--rounds 3] [--reps 15] [--runtimes pyrunc,runc,crun]
+    python bench/lifecycle.py [--rounds 3] [--reps 15] [--runtimes pyrunc,runc,crun] [--quick]
 
-Times `run` of /bin/true, and create / start / state / kill / delete of a
-sleeping container, alternating the runtimes within every round so machine
-noise hits them alike. Prints per-operation medians (ms) and each runtime's
-ratio to runc. crun refuses this host's hybrid cgroups, so it runs inside a
-private mount namespace without /sys/fs/cgroup/unified (the wrapper's own cost
-is measured and subtracted for crun only). A benchmark, not a test: it asserts
-nothing about time. Needs root; cleans up everything it creates.
+Alternates the runtimes within every round so machine noise hits them
+alike, and prints medians (ms), each runtime's ratio to runc, and the
+targets of the project (issue 8) with whether pyrunc meets them:
+
+    run /bin/true                 ≤ 1.0 × runc      create               ≤ 1.0 × runc
+    start, state, kill, delete    within 3 ms of the interpreter floor (python -I -S -c pass)
+    100 sequential runs           ≤ 1.0 × runc      list, 50 containers  ≤ 1.0 × runc
+    delete --force of a created   ≤ 0.2 × runc      waiting init RSS     ≤ 1.0 × runc
+    run with Docker's seccomp     ≤ 1.0 × runc      2 parallel streams   throughput ≥ 1.0 × runc
+
+The bundle is a busybox rootfs with `runc spec`'s config. crun refuses this
+host's hybrid cgroups, so it runs in a private mount namespace without
+/sys/fs/cgroup/unified; that wrapper's cost is measured and subtracted for
+crun only. A benchmark, not a test: it asserts nothing. Needs root; removes
+everything it creates (containers, cgroups, state, bundles).
 """
 
 from __future__ import annotations
@@ -21,12 +29,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(HERE)
-WRAPPER = ["unshare", "-m", "sh", "-c", 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "sh"]
-OPS = ("run", "create", "start", "state", "kill", "delete")
+WRAPPER_ARGS = ["-m", "sh", "-c", 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "sh"]
+SINGLE_OPS = ("run", "run (seccomp)", "create", "start", "state", "kill", "delete", "delete -f created")
 
 
 def spawn_wait(argv: list[str]) -> tuple[float, int]:
@@ -45,18 +54,20 @@ def spawn_wait(argv: list[str]) -> tuple[float, int]:
 
 
 class Runtime:
-    def __init__(self, name: str, argv: list[str], work: str):
+    def __init__(self, name: str, argv: list[str], work: str, wrapped: bool = False):
         self.name = name
         self.argv = argv
+        self.wrapped = wrapped
         self.root = os.path.join(work, "state-" + name)
-        self.times: dict[str, list[float]] = {op: [] for op in OPS}
+        self.times: dict[str, list[float]] = {op: [] for op in SINGLE_OPS}
+        self.totals: dict[str, list[float]] = {"100 runs": [], "list 50": [], "parallel": []}
         self.rss: list[int] = []
         self.failures = 0
 
     def cmd(self, *args: str) -> list[str]:
         return [*self.argv, "--root", self.root, *args]
 
-    def timed(self, op: str, *args: str) -> int:
+    def timed(self, op: str | None, *args: str) -> int:
         elapsed, code = spawn_wait(self.cmd(*args))
         if code != 0:
             self.failures += 1
@@ -72,32 +83,39 @@ class Runtime:
         if not os.path.isdir(self.root):
             return
         for container_id in os.listdir(self.root):
-            subprocess.run(self.cmd("delete", "--force", container_id), capture_output=True)
+            if ":" not in container_id:
+                subprocess.run(self.cmd("delete", "--force", container_id), capture_output=True)
 
 
-def make_bundles(work: str, cg_parent: str) -> tuple[str, dict]:
-    """A busybox rootfs and runc's default config (from `runc spec`)."""
-    rootfs = os.path.join(work, "rootfs")
-    subprocess.run([os.path.join(ROOT_DIR, "tools", "busybox-rootfs"), rootfs], check=True)
-    spec_dir = os.path.join(work, "spec")
-    os.makedirs(spec_dir)
-    subprocess.run(["runc", "spec"], cwd=spec_dir, check=True)
-    with open(os.path.join(spec_dir, "config.json")) as f:
-        config = json.load(f)
-    config["root"] = {"path": rootfs, "readonly": True}
-    config["process"]["terminal"] = False
-    return cg_parent, config
+class Bundles:
+    """One config.json per container id; the busybox rootfs is shared."""
 
+    def __init__(self, work: str, cg_parent: str):
+        self.work = work
+        self.cg_parent = cg_parent
+        rootfs = os.path.join(work, "rootfs")
+        subprocess.run([os.path.join(ROOT_DIR, "tools", "busybox-rootfs"), rootfs], check=True)
+        spec_dir = os.path.join(work, "spec")
+        os.makedirs(spec_dir)
+        subprocess.run(["runc", "spec"], cwd=spec_dir, check=True)
+        with open(os.path.join(spec_dir, "config.json")) as f:
+            self.template = json.load(f)
+        self.template["root"] = {"path": rootfs, "readonly": True}
+        self.template["process"]["terminal"] = False
+        with open(os.path.join(ROOT_DIR, "tests", "unit", "configs", "good", "docker-config.json")) as f:
+            self.docker_seccomp = json.load(f)["linux"]["seccomp"]
 
-def write_bundle(work: str, template: dict, cg_parent: str, container_id: str, args: list[str]) -> str:
-    path = os.path.join(work, "bundles", container_id)
-    os.makedirs(path, exist_ok=True)
-    config = json.loads(json.dumps(template))
-    config["process"]["args"] = args
-    config["linux"]["cgroupsPath"] = f"{cg_parent}/{container_id}"
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
-    return path
+    def make(self, container_id: str, args: list[str], seccomp: bool = False) -> str:
+        path = os.path.join(self.work, "bundles", container_id)
+        os.makedirs(path, exist_ok=True)
+        config = json.loads(json.dumps(self.template))
+        config["process"]["args"] = args
+        config["linux"]["cgroupsPath"] = f"{self.cg_parent}/{container_id}"
+        if seccomp:
+            config["linux"]["seccomp"] = self.docker_seccomp
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(config, f)
+        return path
 
 
 def wait_stopped(rt: Runtime, container_id: str, timeout: float = 5.0) -> None:
@@ -116,13 +134,14 @@ def init_rss_kib(pid: int) -> int:
     return 0
 
 
-def one_round(rt: Runtime, work: str, template: dict, cg_parent: str, reps: int, tag: str) -> None:
+def one_round(rt: Runtime, bundles: Bundles, reps: int, tag: str, heavy: bool) -> None:
     for i in range(reps):
-        cid = f"b{tag}{rt.name[0]}{i}"
-        bundle = write_bundle(work, template, cg_parent, cid, ["/bin/true"])
-        rt.timed("run", "run", "--bundle", bundle, cid)
+        cid = f"r{tag}{rt.name[0]}{i}"
+        rt.timed("run", "run", "--bundle", bundles.make(cid, ["/bin/true"]), cid)
+        cid = f"p{tag}{rt.name[0]}{i}"
+        rt.timed("run (seccomp)", "run", "--bundle", bundles.make(cid, ["/bin/true"], seccomp=True), cid)
         cid = f"s{tag}{rt.name[0]}{i}"
-        bundle = write_bundle(work, template, cg_parent, cid, ["/bin/sleep", "3600"])
+        bundle = bundles.make(cid, ["/bin/sleep", "3600"])
         pid_file = os.path.join(bundle, "pid")
         if rt.timed("create", "create", "--bundle", bundle, "--pid-file", pid_file, cid) != 0:
             continue
@@ -135,6 +154,41 @@ def one_round(rt: Runtime, work: str, template: dict, cg_parent: str, reps: int,
         rt.timed("kill", "kill", cid, "KILL")
         wait_stopped(rt, cid)
         rt.timed("delete", "delete", cid)
+        cid = f"f{tag}{rt.name[0]}{i}"
+        if rt.timed(None, "create", "--bundle", bundles.make(cid, ["/bin/sleep", "3600"]), cid) == 0:
+            rt.timed("delete -f created", "delete", "--force", cid)
+    if not heavy:
+        return
+    # 100 sequential runs
+    ids = [f"q{tag}{rt.name[0]}{i}" for i in range(100)]
+    paths = [bundles.make(cid, ["/bin/true"]) for cid in ids]
+    t0 = time.perf_counter()
+    for cid, path in zip(ids, paths):
+        rt.timed(None, "run", "--bundle", path, cid)
+    rt.totals["100 runs"].append((time.perf_counter() - t0) * 1000)
+    # list with 50 created containers
+    ids = [f"l{tag}{rt.name[0]}{i}" for i in range(50)]
+    for cid in ids:
+        rt.timed(None, "create", "--bundle", bundles.make(cid, ["/bin/sleep", "3600"]), cid)
+    listing = [spawn_wait(rt.cmd("list"))[0] for _ in range(5)]
+    rt.totals["list 50"].append(statistics.median(listing))
+    for cid in ids:
+        rt.timed(None, "delete", "--force", cid)
+    # two parallel streams of 50 runs each
+    streams = [[(f"x{tag}{rt.name[0]}{s}{i}", bundles.make(f"x{tag}{rt.name[0]}{s}{i}", ["/bin/true"]))
+                for i in range(50)] for s in range(2)]
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=lambda jobs: [rt.timed(None, "run", "--bundle", p, c) for c, p in jobs],
+                                args=(jobs,)) for jobs in streams]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rt.totals["parallel"].append((time.perf_counter() - t0) * 1000)
+
+
+def floor_ms(argv: list[str], reps: int) -> float:
+    return statistics.median(spawn_wait(argv)[0] for _ in range(reps))
 
 
 def main() -> int:
@@ -142,7 +196,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--runtimes", default="pyrunc,runc,crun")
-    parser.add_argument("--pyrunc", default=shutil.which("pyrunc") or os.path.join(ROOT_DIR, ".venv", "bin", "pyrunc"))
+    parser.add_argument("--quick", action="store_true", help="skip the 100-run, list and parallel passes")
+    parser.add_argument("--pyrunc", default=os.path.join(ROOT_DIR, ".venv", "bin", "pyrunc"))
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench: must run as root", file=sys.stderr)
@@ -151,25 +206,28 @@ def main() -> int:
     cg_parent = f"/pyrunc-bench-{os.getpid()}"
     runtimes: list[Runtime] = []
     try:
-        _, template = make_bundles(work, cg_parent)
-        wrapper_ms = []
+        bundles = Bundles(work, cg_parent)
+        unshare = shutil.which("unshare")
         for name in args.runtimes.split(","):
             if name == "pyrunc":
                 runtimes.append(Runtime("pyrunc", [args.pyrunc], work))
             elif name == "runc" and shutil.which("runc"):
                 runtimes.append(Runtime("runc", [shutil.which("runc")], work))
             elif name == "crun" and shutil.which("crun"):
-                runtimes.append(Runtime("crun", [shutil.which("unshare"), *WRAPPER[1:], shutil.which("crun")], work))
-        print(f"# {len(runtimes)} runtimes, {args.rounds} rounds x {args.reps} reps, busybox bundle from `runc spec`,"
-              f" cgroupsPath {cg_parent}/<id>, kernel {os.uname().release}")
+                runtimes.append(Runtime("crun", [unshare, *WRAPPER_ARGS, shutil.which("crun")], work, wrapped=True))
+        python = os.path.realpath(sys.executable)
+        print(f"# {', '.join(r.name for r in runtimes)}; {args.rounds} rounds x {args.reps} reps; busybox bundle "
+              f"from `runc spec`; cgroupsPath {cg_parent}/<id>; kernel {os.uname().release}; {os.cpu_count()} cpu")
+        wrapper, floors, venv_floors = [], [], []
         for r in range(args.rounds):
             order = runtimes[r % len(runtimes):] + runtimes[: r % len(runtimes)]
             for rt in order:
                 print(f"  .. round {r + 1}: {rt.name}", file=sys.stderr)
-                one_round(rt, work, template, cg_parent, args.reps, f"{r}")
-            for _ in range(args.reps):
-                wrapper_ms.append(spawn_wait([shutil.which("unshare"), *WRAPPER[1:], "/bin/true"])[0])
-        report(runtimes, statistics.median(wrapper_ms))
+                one_round(rt, bundles, args.reps, str(r), heavy=not args.quick)
+            wrapper.append(floor_ms([unshare, *WRAPPER_ARGS, "/bin/true"], args.reps))
+            floors.append(floor_ms([python, "-I", "-S", "-c", "pass"], args.reps))
+            venv_floors.append(floor_ms([os.path.join(ROOT_DIR, ".venv", "bin", "python"), "-c", "pass"], args.reps))
+        report(runtimes, statistics.median(wrapper), statistics.median(floors), statistics.median(venv_floors))
     finally:
         for rt in runtimes:
             rt.cleanup()
@@ -184,30 +242,69 @@ def main() -> int:
     return 0
 
 
-def report(runtimes: list[Runtime], wrapper_ms: float) -> None:
+TARGETS = {  # op: (kind, bound)
+    "run": ("ratio", 1.0), "run (seccomp)": ("ratio", 1.0), "create": ("ratio", 1.0),
+    "start": ("floor", 3.0), "state": ("floor", 3.0), "kill": ("floor", 3.0), "delete": ("floor", 3.0),
+    "delete -f created": ("ratio", 0.2), "100 runs": ("ratio", 1.0), "list 50": ("ratio", 1.0),
+}
+
+
+def report(runtimes: list[Runtime], wrapper_ms: float, floor: float, venv_floor: float) -> None:
     names = [rt.name for rt in runtimes]
-    base = next((rt for rt in runtimes if rt.name == "runc"), None)
-    print(f"\n{'operation (median ms)':<24}" + "".join(f"{n:>10}" for n in names)
-          + "".join(f"{n + '/runc':>14}" for n in names if base and n != "runc"))
-    for op in OPS:
-        meds = {}
-        for rt in runtimes:
-            values = rt.times[op]
-            med = statistics.median(values) if values else float("nan")
-            if rt.name == "crun":
-                med -= wrapper_ms
-            meds[rt.name] = med
-        line = f"{op:<24}" + "".join(f"{meds[n]:>10.2f}" for n in names)
-        if base:
-            line += "".join(f"{meds[n] / meds['runc']:>14.2f}" for n in names if n != "runc")
-        print(line)
-    rss = {rt.name: statistics.median(rt.rss) if rt.rss else 0 for rt in runtimes}
-    line = f"{'waiting init RSS (KiB)':<24}" + "".join(f"{rss[n]:>10.0f}" for n in names)
-    if base and rss.get("runc"):
-        line += "".join(f"{rss[n] / rss['runc']:>14.2f}" for n in names if n != "runc")
-    print(line)
-    print(f"\n(crun figures are net of its mount-namespace wrapper, {wrapper_ms:.2f} ms; "
-          f"failures: " + ", ".join(f"{rt.name} {rt.failures}" for rt in runtimes) + ")")
+    by_name = {rt.name: rt for rt in runtimes}
+    has_runc = "runc" in by_name
+    print(f"\ninterpreter floor: python -I -S -c pass {floor:.2f} ms, venv python -c pass {venv_floor:.2f} ms\n")
+    header = f"{'(median ms)':<22}" + "".join(f"{n:>10}" for n in names)
+    if has_runc:
+        header += "".join(f"{n + '/runc':>13}" for n in names if n != "runc")
+    print(header + f"{'target':>22}{'':>6}")
+
+    def net(rt: Runtime, value: float, per_call: int = 1) -> float:
+        return value - wrapper_ms * per_call if rt.wrapped else value
+
+    def line(label: str, values: dict[str, float]) -> None:
+        text = f"{label:<22}" + "".join(f"{values.get(n, float('nan')):>10.2f}" for n in names)
+        ratio = None
+        if has_runc:
+            for n in names:
+                if n != "runc":
+                    r = values.get(n, float("nan")) / values["runc"] if values.get("runc") else float("nan")
+                    text += f"{r:>13.2f}"
+                    if n == "pyrunc":
+                        ratio = r
+        kind, bound = TARGETS.get(label, (None, None))
+        if kind == "ratio" and ratio is not None:
+            text += f"{'pyrunc/runc <= ' + str(bound):>22}{'met' if ratio <= bound else 'MISSED':>8}"
+        elif kind == "floor" and "pyrunc" in values:
+            over = values["pyrunc"] - floor
+            text += f"{f'floor + {over:.1f} <= +3':>22}{'met' if over <= bound else 'MISSED':>8}"
+        print(text)
+
+    for op in SINGLE_OPS:
+        line(op, {rt.name: net(rt, statistics.median(rt.times[op])) for rt in runtimes if rt.times[op]})
+    for key, calls in (("100 runs", 100), ("list 50", 1)):
+        values = {rt.name: net(rt, statistics.median(rt.totals[key]), calls) for rt in runtimes if rt.totals[key]}
+        if values:
+            line(key, values)
+    par = {rt.name: statistics.median(rt.totals["parallel"]) for rt in runtimes if rt.totals["parallel"]}
+    seq = {rt.name: statistics.median(rt.totals["100 runs"]) for rt in runtimes if rt.totals["100 runs"]}
+    if par and has_runc and "pyrunc" in par:
+        throughput = {n: 100 / (par[n] / 1000) for n in par}
+        text = f"{'2 streams (runs/s)':<22}" + "".join(f"{throughput.get(n, float('nan')):>10.1f}" for n in names)
+        ratio = throughput["pyrunc"] / throughput["runc"]
+        text += "".join(f"{throughput[n] / throughput['runc']:>13.2f}" for n in names if n != "runc")
+        print(text + f"{'pyrunc/runc >= 1.0':>22}{'met' if ratio >= 1.0 else 'MISSED':>8}")
+        for n in par:
+            if n in seq:
+                print(f"  {n}: parallel speed-up over sequential x{(seq[n] / 100) / (par[n] / 100):.2f}")
+    rss = {rt.name: statistics.median(rt.rss) for rt in runtimes if rt.rss}
+    text = f"{'waiting init RSS KiB':<22}" + "".join(f"{rss.get(n, 0):>10.0f}" for n in names)
+    if has_runc and rss.get("runc"):
+        text += "".join(f"{rss.get(n, 0) / rss['runc']:>13.2f}" for n in names if n != "runc")
+        text += f"{'pyrunc/runc <= 1.0':>22}{'met' if rss.get('pyrunc', 1e9) <= rss['runc'] else 'MISSED':>8}"
+    print(text)
+    print(f"\n(crun figures are net of its mount-namespace wrapper, {wrapper_ms:.2f} ms a call; failures: "
+          + ", ".join(f"{rt.name} {rt.failures}" for rt in runtimes) + ")")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 handshake until its init waits for `start`.
 
     pyrunc create ──fork──▶ stage1 ──fork──▶ init (stage2)
+         │  ── cgroup-joined ──▶│                │
          │  ◀── idmap-request? ─┤                │
          │  ── idmap-done ──▶   │                │
          │  ◀── pid ────────────┘ (exits)        │
@@ -19,7 +20,6 @@ import os
 
 from pyrunc import log, sync
 from pyrunc.errors import InitError
-from pyrunc.init import stage1
 from pyrunc.init.context import InitContext
 
 
@@ -49,15 +49,29 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
         # above all, or the waiting init would keep it for its whole life).
+        # The init's modules are imported here, not in the parent: meanwhile
+        # the parent moves this process into the container's cgroup, which
+        # costs the kernel an RCU grace period (~10 ms) either way.
         try:
             parent_sock.close()
             for fd in close_in_child:
                 os.close(fd)
+            from pyrunc.init import stage1
+
             stage1.run(ctx)
         finally:
             os._exit(1)
     child_sock.close()
     os.close(ctx.fifo_fd)
+    try:
+        # Into the cgroup before stage1 does anything else: everything it and
+        # the init fork, and the memory they use, is the container's.
+        ctx.cgroups.add(stage1_pid)
+        sync.send(parent_sock, "cgroup-joined")
+    except BaseException:
+        _kill_pid(stage1_pid)
+        parent_sock.close()
+        raise
     stage1_reaped = [False]
 
     def reap_stage1():
@@ -216,6 +230,15 @@ def write_id_maps(pid: int, linux) -> None:
                 os.close(fd)
         except OSError as err:
             raise KernelError(f"write {field} to", path, err.errno) from None
+
+
+def _kill_pid(pid: int) -> None:
+    """Kill and reap a child of ours (stage1 before it forked anything)."""
+    try:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
 
 
 def _kill_init(pidfd: int, init_pid: int) -> None:

@@ -97,7 +97,7 @@ class Runtime:
         self.root = root
 
     def __call__(self, *args: str, timeout: float = 60, stdout_path: str | None = None,
-                 cgroup: "CgroupParent | None" = None) -> Result:
+                 cgroup: "CgroupParent | None" = None, cwd: str | None = None) -> Result:
         """Run one command. Output goes to files, never pipes: a container inherits
         create's stdio and would hold a pipe open until it exits."""
         argv = [self.binary, "--root", self.root, *args]
@@ -107,7 +107,7 @@ class Runtime:
             started = time.monotonic()
             try:
                 proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout,
-                                      preexec_fn=preexec)
+                                      preexec_fn=preexec, cwd=cwd)
                 rc = proc.returncode
             except subprocess.TimeoutExpired:
                 rc = -1000
@@ -270,8 +270,8 @@ pid=$(tr -d ' \n\t' < "$dir/$name.stdin" | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
   [ -n "$4" ] && { if [ -e "$4" ]; then echo "exists $4"; else echo "absent $4"; fi; }
 } > "$dir/$name.info"
 echo "$name" >> "$dir/order"
-[ "$code" = sleep ] && sleep 60
-[ "$code" = sleep ] || exit "$code"
+[ "$code" = sleep ] && exec sleep 60
+exit "$code"
 """
 
 
@@ -327,6 +327,7 @@ class Bundle:
         self.config = config
         self.out = os.path.join(path, "stdout")
         self.pid_file = os.path.join(path, "pid")
+        self.cgroup_preexisting = False  # a cgroup the suite made: it must stay after delete
 
     def write(self) -> "Bundle":
         with open(os.path.join(self.path, "config.json"), "w") as f:
@@ -371,6 +372,7 @@ class Context:
         self.ids: list[str] = []
         self.bundles: list[Bundle] = []
         self.known_pids: list[tuple[int, str]] = []  # (pid, start time) the runtime reported
+        self.finalizers: list[Callable[[], None]] = []
         self._n = 0
 
     # ids and bundles
@@ -385,7 +387,7 @@ class Context:
         """A fresh bundle (own rootfs copy, own id and cgroup). `args` as a string
         is a script for the container's busybox sh, with the checker loaded."""
         cid = cid or self.new_id()
-        path = os.path.join(self.tmp, cid)
+        path = os.path.join(self.tmp, f"{cid}-b{len(self.bundles) + 1}")
         os.makedirs(path)
         shutil.copytree(TEMPLATE_ROOTFS, os.path.join(path, "rootfs"), symlinks=True)
         if isinstance(args, str):
@@ -449,7 +451,8 @@ class Context:
         if os.path.exists(os.path.join(self.rt.root, b.id)):
             left.append(f"state dir {os.path.join(self.rt.root, b.id)}")
         if cgroups_dirs is None:
-            cgroups_dirs = container_cgroup_dirs(b.cgroups_path) if b.cgroups_path.startswith("/") else []
+            absolute = b.cgroups_path.startswith("/") and not b.cgroup_preexisting
+            cgroups_dirs = container_cgroup_dirs(b.cgroups_path) if absolute else []
         left += [f"cgroup {d}" for d in cgroups_dirs if os.path.isdir(d)]
         left += [f"process {p}" for p in marked_processes(f"CONFORMANCE_MARK={SUITE_PID}-{b.id}")]
         for pid, started in self.known_pids:
@@ -475,6 +478,20 @@ class Context:
             left = self.leftovers(b)
             if left:
                 self.failures.append(f"{b.id}: left behind after `delete --force`: {', '.join(left)}")
+        for finalize in reversed(self.finalizers):
+            finalize()
+
+    def spawn(self, argv: list[str]) -> subprocess.Popen:
+        """A helper process of the test's own (a namespace holder); it is killed,
+        by its pid, when the test ends."""
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+
+        def stop():
+            proc.kill()
+            proc.wait()
+
+        self.finalizers.append(stop)
+        return proc
 
 
 def start_time(pid: int) -> str:
@@ -554,6 +571,7 @@ def run_suite(binary: str, only: list[str] | None = None, names: list[str] | Non
 
     cases = [c for c in REGISTRY if (not only or c.area in only) and (not names or c.name in names)]
     base = tempfile.mkdtemp(prefix=f"pyrunc-conformance-{SUITE_PID}-")
+    os.chmod(base, 0o755)  # bundles must be reachable from a user namespace too
     root = os.path.join(base, "state")
     os.makedirs(root)
     runtime = Runtime(binary, root)

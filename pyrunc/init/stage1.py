@@ -1,9 +1,9 @@
 """stage1: the first fork of `pyrunc create`.
 
 In this order, each step needing the one before:
-  1. join the container's cgroup, so everything it forks is inside the
-     limits from the start (before a user namespace, where the cgroup files
-     would not be writable);
+  1. wait until the parent has moved it into the container's cgroup, so
+     everything it forks is inside the limits from the start (the parent
+     writes cgroup.procs: in a user namespace it would not be writable);
   2. set oom_score_adj (lowering it needs privileges in the host namespace);
   3. join the namespaces given by path (the user one first);
   4. create the user namespace and have the parent write its id maps, then
@@ -57,7 +57,8 @@ def _run(ctx: InitContext) -> None:
 
 def _setup_and_fork(ctx: InitContext) -> int:
     cfg = ctx.config
-    ctx.cgroups.add(os.getpid())
+    # The parent moves us into the container's cgroup; nothing before that.
+    sync.expect(ctx.sock, "cgroup-joined", "pyrunc create exited before joining the container's cgroup")
     if cfg.process.oom_score_adj is not None:
         process_steps.write_oom_score_adj(cfg.process.oom_score_adj)
     opened = namespaces.open_namespace_paths(cfg.linux.namespaces)
