@@ -248,3 +248,29 @@ _personality.restype = _c_int
 def personality(persona: int) -> None:
     if _personality(persona) == -1:
         _fail()
+
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+_SECCOMP_NR = {"x86_64": 317, "aarch64": 277}
+SECCOMP_SET_MODE_FILTER = 1
+
+
+def seccomp_set_mode_filter(flags: int, bpf: bytes) -> int:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, program); the result is the
+    listener fd with SECCOMP_FILTER_FLAG_NEW_LISTENER, else 0."""
+    count = len(bpf) // 8
+    buffer = (_SockFilter * count).from_buffer_copy(bpf)
+    prog = _SockFprog(count, ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))
+    result = _syscall(_c_long(_SECCOMP_NR[ARCH]), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(flags),
+                      ctypes.byref(prog))
+    if result < 0:
+        _fail()
+    return result

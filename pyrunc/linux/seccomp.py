@@ -5,18 +5,18 @@ anything is created, so a bad profile is a clean create-time error; the init
 only hands the finished program to seccomp(2). pyseccomp is imported lazily,
 and with `ctypes.util.find_library` answered from a table: that function
 spawns ldconfig (and gcc) on every call, tens of milliseconds.
-Imports: errors, linux._libc (ctypes).
+Imports: errors, linux._libc (loading only; compiling needs no ctypes of ours).
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
 from pyrunc.errors import PyruncError
 
 EPERM = errno.EPERM
+_MACHINE = os.uname().machine  # before linux.personality can change what uname says
 
 # seccomp(2)
 SECCOMP_SET_MODE_FILTER = 1
@@ -27,7 +27,6 @@ FLAGS = {
     "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
 }
 SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
-_SECCOMP_NR = {"x86_64": 317, "aarch64": 277}
 
 ARCHES = {
     "SCMP_ARCH_X86": "X86", "SCMP_ARCH_X86_64": "X86_64", "SCMP_ARCH_X32": "X32", "SCMP_ARCH_ARM": "ARM",
@@ -66,8 +65,24 @@ def pyseccomp():
     return module
 
 
+_LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/usr/lib",
+                 "/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu")
+
+
 def libseccomp_version() -> str:
-    """The host's libseccomp version ("2.5.4"), or "" without one."""
+    """The host's libseccomp version ("2.5.4"), or "" without one. Read from
+    the library's file name (libseccomp.so.2 → libseccomp.so.2.5.4) when it
+    has one, which needs no ctypes; else asked of the library itself."""
+    for directory in _LIBRARY_DIRS:
+        path = os.path.join(directory, "libseccomp.so.2")
+        if os.path.exists(path):
+            name = os.path.basename(os.path.realpath(path))
+            version = name.removeprefix("libseccomp.so.")
+            if version.count(".") == 2 and version.replace(".", "").isdigit():
+                return version
+            break
+    import ctypes
+
     try:
         lib = ctypes.CDLL("libseccomp.so.2")
         lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
@@ -261,33 +276,16 @@ def _export(filt) -> bytes:
 
 # ---------------------------------------------------------------- loading (in the init)
 
-class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte), ("k", ctypes.c_uint)]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_MACHINE = os.uname().machine  # before linux.personality can change what uname says
-_libc.syscall.restype = ctypes.c_long
-
-
 def load(program: Program) -> int | None:
     """Install the filter on this process (seccomp(2)); return the notify
     listener fd when the profile uses SCMP_ACT_NOTIFY."""
-    count = len(program.bpf) // 8
-    buffer = (_SockFilter * count).from_buffer_copy(program.bpf)
-    prog = _SockFprog(count, ctypes.cast(buffer, ctypes.POINTER(_SockFilter)))
-    nr = _SECCOMP_NR[_MACHINE]
-    result = _libc.syscall(ctypes.c_long(nr), ctypes.c_uint(SECCOMP_SET_MODE_FILTER), ctypes.c_uint(program.flags),
-                           ctypes.byref(prog))
-    if result < 0:
-        err = ctypes.get_errno()
-        from pyrunc.errors import KernelError
+    from pyrunc.errors import KernelError
+    from pyrunc.linux import _libc
 
-        raise KernelError("load seccomp filter", "", err)
+    try:
+        result = _libc.seccomp_set_mode_filter(program.flags, program.bpf)
+    except OSError as err:
+        raise KernelError("load seccomp filter", "", err.errno) from None
     return result if program.flags & SECCOMP_FILTER_FLAG_NEW_LISTENER else None
 
 

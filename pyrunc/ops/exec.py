@@ -129,7 +129,8 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
     import _signal
 
     from pyrunc import launcher
-    from pyrunc.linux import _libc
+    import _prctl  # python-prctl's C module: no ctypes import for one prctl
+
     from pyrunc.linux.cgroups.fs import CgroupDirs
 
     detach = bool(opts.get("detach"))
@@ -156,7 +157,7 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
         if not detach:
             # The process is forked by an intermediate one; as subreaper we
             # adopt it when that exits, and can wait for its exit status.
-            _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
+            _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
         pid = launcher.launch_exec(
             container_id, state.get("pid", 0), state.get("startTime", -1), process,
             cgroups=cgroups if cgroups.paths else None,

@@ -28,11 +28,11 @@ def cmd_run(parsed) -> int:
     st = store_for(parsed)
     subreaper = not detach and not opts.get("no_subreaper")
     if subreaper:
-        from pyrunc.linux import _libc
+        import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
         # The init is forked by an intermediate process; as subreaper we
         # adopt it when that exits, and can wait for it.
-        _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
+        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     relay_end = -1
     console_fd = -1
     if not detach and not opts.get("console_socket"):
