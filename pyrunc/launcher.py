@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import log, sync
+from pyrunc import faults, log, sync
 from pyrunc.errors import InitError
 from pyrunc.init.context import InitContext
 
@@ -63,11 +63,13 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
             os._exit(1)
     child_sock.close()
     os.close(ctx.fifo_fd)
+    faults.point("create:after-fork")
     try:
         # Into the cgroup before stage1 does anything else: everything it and
         # the init fork, and the memory they use, is the container's.
         ctx.cgroups.add(stage1_pid)
         sync.send(parent_sock, "cgroup-joined")
+        faults.point("create:after-cgroup-join")
     except BaseException:
         _kill_pid(stage1_pid)
         parent_sock.close()
@@ -101,6 +103,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 init_pid = int(message["pid"])
                 pidfd = os.pidfd_open(init_pid)
                 undo.callback(_kill_init, pidfd, init_pid)
+                faults.point("create:after-pid")
                 if not ctx.wait_for_init:
                     reap_stage1()
                 log.phase("namespaces")
@@ -115,8 +118,10 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
             if init_pid and hooks_wanted:
                 hooks_wanted = False
                 if run_hooks is not None:
+                    faults.point("create:before-hooks")
                     run_hooks(init_pid)
                 sync.send(parent_sock, "hooks-done")
+                faults.point("create:after-hooks")
             while init_pid and listeners:
                 fd = listeners.pop(0)
                 try:
@@ -125,6 +130,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 finally:
                     os.close(fd)
         log.phase("init ready")
+        faults.point("create:after-ready")
     except BaseException:
         parent_sock.close()
         if not ctx.wait_for_init:
@@ -159,6 +165,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
                                                       "mount"])
     finally:
         os.close(pidfd)
+    faults.point("exec:after-namespaces-open")
     user_ns = any(kind == "user" for kind, _ in ns_fds)
     parent_sock, child_sock = sync.socketpair()
     ctx = ExecContext(child_sock, ns_fds, cgroups, process, seccomp_program=seccomp_program,
@@ -176,6 +183,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         child_sock.close()
         for _, fd in ns_fds:
             os.close(fd)
+    faults.point("exec:after-fork")
     try:
         # The joiner's "pid" and the process's own messages may arrive in
         # either order: both write to the same socket.
@@ -187,10 +195,12 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
             if message["type"] == "pid":
                 pid = int(message["pid"])
                 os.waitpid(joiner, 0)
+                faults.point("exec:after-pid")
             elif message["type"] == "ready":
                 ready = True
             else:
                 listeners.extend(message.get("fds", ()))
+        faults.point("exec:after-ready")
         for fd in listeners:
             try:
                 if on_listener is not None:

@@ -75,8 +75,9 @@ def _emit(level: str, msg: str) -> None:
             try:
                 _config.fd = os.open(_config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as err:
+                # A warning: the one error line of a failed command follows.
+                _stderr(f"pyrunc: warning: cannot open log file {_config.path}: {(err.strerror or str(err)).lower()}\n")
                 _config.path = None
-                _stderr(f"pyrunc: cannot open log file: {err}\n")
                 _emit(level, msg)
                 return
         _write_fd(_config.fd, format_record(level, msg, _config.json, _timestamp()).encode())

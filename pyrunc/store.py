@@ -108,8 +108,23 @@ class Store:
 
         A directory without state.json whose creator still holds the lock is
         a container being created: it loads as {"id": ..., "creating": True}.
+        So does the partial state create saves before it makes anything
+        (cgroup paths, "creating": true), while its creator holds the lock;
+        once the creator is gone it loads as a stopped container.
         """
         validate_id(container_id)
+        state = self._read(container_id)
+        if state.get("creating") and not self.is_locked(container_id):
+            # Its create has ended since it saved this partial state: it
+            # finished (state.json is complete by now) or was killed half-way,
+            # which leaves a stopped container for `delete` to clean up.
+            state = self._read(container_id)
+            if state.get("creating") and not self.is_locked(container_id):
+                state["creating"] = False
+                state["pid"] = 0
+        return state
+
+    def _read(self, container_id: str) -> dict:
         try:
             with open(self.path(container_id, STATE_FILE), "rb") as f:
                 data = f.read()
@@ -151,7 +166,11 @@ class Store:
     # ---- writing
 
     def save(self, container_id: str, state: dict) -> None:
-        write_atomic(self.path(container_id, STATE_FILE), jsonlite.dumps(state).encode())
+        try:
+            write_atomic(self.path(container_id, STATE_FILE), jsonlite.dumps(state).encode())
+        except OSError as err:  # a full or read-only state root
+            raise PyruncError(f"{container_id}: cannot save {STATE_FILE} in {self.root}: "
+                              f"{(err.strerror or str(err)).lower()}") from None
 
     def lock(self, container_id: str, timeout: float = 30.0) -> "Lock":
         validate_id(container_id)

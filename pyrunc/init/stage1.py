@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import sync
+from pyrunc import faults, sync
 from pyrunc.init import process as process_steps, stage2
 from pyrunc.init.context import InitContext, describe_error
 from pyrunc.linux import namespaces
@@ -75,6 +75,7 @@ def _setup_and_fork(ctx: InitContext) -> int:
     if time_ns is not None and not time_ns.path and cfg.linux.time_offsets:
         # Offsets can only be written before the first process enters the namespace.
         namespaces.write_time_offsets(cfg.linux.time_offsets)
+    faults.point("init:after-namespaces")
     return os.fork()
 
 

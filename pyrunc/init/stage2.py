@@ -14,7 +14,7 @@ import select
 import stat
 import time
 
-from pyrunc import hooks, sync
+from pyrunc import faults, hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, describe_error
@@ -34,6 +34,7 @@ def _run(ctx: InitContext) -> None:
     try:
         timings: dict = {}
         exec_path = setup(ctx, timings)
+        faults.point("init:before-ready")
         sync.send(ctx.sock, "ready", timings=timings)
         ctx.sock.close()
     except BaseException as err:
@@ -114,6 +115,7 @@ def setup(ctx: InitContext, timings: dict) -> str:
         personality=cfg.linux.personality,
     )
     timings["process (user, caps, seccomp)"] = round((time.perf_counter() - mark) * 1000, 2)
+    faults.point("init:after-user-caps")
     return exec_path
 
 
@@ -150,6 +152,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             rootfs.create_dev_symlinks(root_fd, has_devpts)
     finally:
         os.close(root_fd)
+    faults.point("init:after-mounts")
     # The runtime's hooks see the namespaces and mounts, not yet pivot_root
     # (config.md): the parent runs prestart and createRuntime, then this
     # process runs createContainer inside the container's namespaces.
@@ -158,10 +161,12 @@ def _prepare_rootfs(ctx: InitContext) -> None:
         sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
     if cfg.hooks["createContainer"]:
         hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "creating"))
+    faults.point("init:before-pivot")
     if ctx.no_pivot:
         rootfs.move_root(root)
     else:
         rootfs.pivot_root(root)
+    faults.point("init:after-pivot")
     # cwd must exist; create it as root while "/" is still writable (runc does too).
     if cfg.process.cwd != "/":
         rootfs.make_directory(cfg.process.cwd, "process.cwd")

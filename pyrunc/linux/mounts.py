@@ -59,6 +59,8 @@ _RECURSIVE_ATIME = {
     "rstrictatime": _libc.MOUNT_ATTR_STRICTATIME,
 }
 # Options pyrunc understands that are not passed to the kernel.
+# tmpcopyup is not for the kernel either: mount_in_root copies the covered
+# directory into the tmpfs.
 _IGNORED_OPTIONS = frozenset(("tmpcopyup", "idmap", "ridmap"))
 
 KNOWN_OPTIONS = frozenset(_FLAG_OPTIONS) | frozenset(_PROPAGATION_OPTIONS) | frozenset(_RECURSIVE_OPTIONS) \
@@ -248,19 +250,48 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
     """Mount one entry at `destination` inside the root, then apply its
     read-only/nosuid/... remount, propagation and recursive attributes."""
     label = f'"{source or fstype}" on "{destination}"'
+    copy_up = not plan.is_bind and fstype == "tmpfs" and "tmpcopyup" in plan.extensions
     try:
         target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir)
     except OSError as err:
         raise KernelError("create mount point for", label, err.errno) from None
+    covered_fd = None
     try:
         data = ",".join(plan.data) or None
         if plan.is_bind:
             mount(source, fd_path(target_fd), None, plan.flags & (MS_BIND | MS_REC), None, what=label)
         else:
             flags = plan.flags & ~(MS_REMOUNT | MS_BIND | MS_REC)
+            if copy_up:
+                # tmpcopyup (runc, crun; podman's --tmpfs default): the
+                # directory the tmpfs covers, still readable through this fd,
+                # is copied into it; read-only only after the copy.
+                try:
+                    covered_fd = os.open(fd_path(target_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                except OSError as err:
+                    raise KernelError("open for tmpcopyup", label, err.errno) from None
+                flags &= ~MS_RDONLY
             mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
+    except BaseException:
+        if covered_fd is not None:
+            os.close(covered_fd)
+        raise
     finally:
         os.close(target_fd)
+    if covered_fd is not None:
+        try:
+            tmpfs_fd = open_in_root(root_fd, destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                copy_tree(covered_fd, tmpfs_fd)
+                os.fchmod(tmpfs_fd, stat.S_IMODE(os.fstat(covered_fd).st_mode))
+            finally:
+                os.close(tmpfs_fd)
+        except OSError as err:
+            raise KernelError("tmpcopyup into", label, err.errno) from None
+        finally:
+            os.close(covered_fd)
+        if plan.flags & MS_RDONLY:
+            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & _PER_MOUNT_FLAGS), label)
     # The fd above points at the covered directory; reopen to reach the new mount.
     if plan.is_bind:
         extra = plan.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
@@ -278,6 +309,58 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                     raise KernelError("mount_setattr", label, err.errno) from None
         finally:
             os.close(fd)
+
+
+_PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
+    | MS_STRICTATIME | MS_NOSYMFOLLOW
+
+
+def copy_tree(src_fd: int, dst_fd: int) -> None:
+    """Copy the content of one open directory into another: directories,
+    files, symlinks, devices and fifos with their owner and mode (as runc's
+    tmpcopyup), by name relative to the two fds, never following a symlink."""
+    with os.scandir(src_fd) as entries:
+        names = [e.name for e in entries]
+    for name in names:
+        st = os.stat(name, dir_fd=src_fd, follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src_fd), name, dir_fd=dst_fd)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst_fd)
+            flags = os.O_RDONLY | os.O_DIRECTORY
+        elif stat.S_ISREG(st.st_mode):
+            flags = os.O_RDONLY
+        else:  # device, fifo, socket: the node itself
+            os.mknod(name, stat.S_IFMT(st.st_mode) | 0o600, st.st_rdev, dir_fd=dst_fd)
+            os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_fd, follow_symlinks=False)
+            os.chmod(name, mode, dir_fd=dst_fd)
+            continue
+        src = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=src_fd)
+        try:
+            if stat.S_ISDIR(st.st_mode):
+                dst = os.open(name, flags | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dst_fd)
+            else:
+                dst = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                              dir_fd=dst_fd)
+            try:
+                if stat.S_ISDIR(st.st_mode):
+                    copy_tree(src, dst)
+                else:
+                    offset = 0
+                    while offset < st.st_size:
+                        sent = os.sendfile(dst, src, offset, st.st_size - offset)
+                        if sent == 0:
+                            break
+                        offset += sent
+                os.fchown(dst, st.st_uid, st.st_gid)
+                os.fchmod(dst, mode)  # after chown, which clears set-id bits
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
 
 
 def remount(root_fd: int, destination: str, flags: int, label: str = "") -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrunc import log, store as store_mod
+from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import PyruncError
 from pyrunc.ops.common import load_config, one_id, store_for
 from pyrunc.store import Store
@@ -80,9 +80,18 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         layout = cgroups.detect_layout()
         cgroup_dirs = CgroupDirs(cgroups.resolve_paths(layout, cfg.linux.cgroups_path, container_id))
         cgroups.refuse_shared_cgroup(layout, cgroup_dirs.paths)
+        # A partial state first: if this process is killed from here on,
+        # `delete` finds the cgroups it made (whose processes are ours).
+        st.save(container_id, {"ociVersion": cfg.oci_version, "id": container_id, "pid": 0, "bundle": cfg.bundle,
+                               "rootfs": cfg.root_path, "created": "", "annotations": cfg.annotations,
+                               "cgroups": {"paths": cgroup_dirs.paths, "created": cgroup_dirs.missing()},
+                               "creating": True})
+        faults.point("create:after-state-dir")
         undo.callback(_destroy_cgroups, cgroup_dirs)
         cgroup_dirs.create()
+        faults.point("create:after-cgroups")
         _apply_resources(cfg, layout, cgroup_dirs)
+        faults.point("create:after-resources")
         log.phase("state dir and cgroups")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
@@ -104,6 +113,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
 
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd,),
                           on_listener=send_listener)
+        faults.point("create:after-launch")
         state = {
             "ociVersion": cfg.oci_version,
             "id": container_id,
@@ -124,7 +134,10 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         }
         if seccomp_program is not None:
             store_mod.write_atomic(st.path(container_id, SECCOMP_FILE), seccomp_program.bpf)
+        faults.point("create:before-state-save")
         st.save(container_id, state)
+        faults.point("create:after-state-save")
+        faults.point("create:before-pid-file")
         if opts.pid_file:
             store_mod.write_atomic(os.path.abspath(opts.pid_file), str(launched.init_pid).encode(), 0o644)
         log.phase("state saved")

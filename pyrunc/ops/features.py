@@ -20,7 +20,7 @@ def features() -> dict:
     namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]
     if os.path.exists("/proc/self/ns/time"):
         namespaces.append("time")
-    supported_options = sorted(o for o in mounts.KNOWN_OPTIONS if o not in ("tmpcopyup", "idmap", "ridmap"))
+    supported_options = sorted(o for o in mounts.KNOWN_OPTIONS if o not in ("idmap", "ridmap"))
     return {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,

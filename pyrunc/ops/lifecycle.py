@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import log, store as store_mod
+from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
 from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, Store
@@ -40,7 +40,9 @@ def start_container(st: Store, container_id: str) -> None:
             raise InvalidStatus(container_id, f"cannot start container: its init process is gone ({err.strerror.lower()})") from None
         try:
             os.unlink(fifo)
+            faults.point("start:before-fifo-write")
             os.write(fd, b"0")
+            faults.point("start:after-fifo-write")
         finally:
             os.close(fd)
         poststart = _hooks_of(state, "poststart")
@@ -93,15 +95,50 @@ def cmd_kill(parsed) -> int:
     st = store_for(parsed)
     state = st.load(container_id)
     status = st.status(state)
+    if parsed.options.get("all") and status != CREATING:
+        # As runc: --all signals whatever is left in the cgroup, also after
+        # the init has exited (containerd's shim runs `kill --all ID 9` then,
+        # for containers without a pid namespace of their own), and is not an
+        # error when nothing is left.
+        signal_all(state, signal_number)
+        return 0
     if status not in (CREATED, RUNNING, PAUSED):
         raise InvalidStatus(container_id, "container not running")
-    if parsed.options.get("all"):
-        from pyrunc.linux.cgroups.fs import CgroupDirs
-
-        CgroupDirs.from_state(state.get("cgroups")).kill_all(signal_number, wait=0)
-        return 0
     send_signal(container_id, state, signal_number)
+    if status == PAUSED and signal_number == 9:
+        # A frozen process dies only once thawed (runc thaws for SIGKILL too).
+        _thaw(state)
     return 0
+
+
+def _cgroup_paths(state: dict) -> dict:
+    return dict((state.get("cgroups") or {}).get("paths") or {})
+
+
+def _thaw(state: dict) -> None:
+    from pyrunc.linux.cgroups import apply
+
+    try:
+        apply.thaw(_cgroup_paths(state))
+    except (PyruncError, OSError) as err:
+        log.warning(f"{state['id']}: thaw: {err}")
+
+
+def signal_all(state: dict, signal_number: int) -> None:
+    """runc's signalAllProcesses: freeze the cgroup (nothing forks meanwhile),
+    signal every process in it, thaw it (so a SIGKILL takes effect also in a
+    paused container; as with runc, the container is not paused afterwards)."""
+    from pyrunc.linux.cgroups import apply
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    try:
+        apply.freeze(_cgroup_paths(state), timeout=1.0)
+    except (PyruncError, OSError):
+        pass  # no freezer, or the cgroup is gone: signal anyway
+    try:
+        CgroupDirs.from_state(state.get("cgroups")).kill_all(signal_number, wait=0)
+    finally:
+        _thaw(state)
 
 
 def send_signal(container_id: str, state: dict, signal_number: int) -> None:
@@ -155,22 +192,32 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             if force:
                 return
             raise
+        if state.get("creating"):
+            # We hold its lock, so its create was killed half-way: remove
+            # what it made (the partial state names the cgroups; killing
+            # their processes ends an init it left waiting).
+            destroy_container(st, state)
+            return
         status = st.status(state)
         if status in (RUNNING, PAUSED) and not force:
             raise InvalidStatus(container_id, f"cannot delete container {container_id} that is not stopped: {status}")
+        faults.point("delete:before-kill")
         if status != STOPPED:
             # created (as runc: no --force needed), or running with --force.
-            _kill_and_wait(state)
+            _kill_and_wait(state, thaw=status == PAUSED)
+        faults.point("delete:after-kill")
         destroy_container(st, state)
 
 
-def _kill_and_wait(state: dict, timeout: float = 10.0) -> None:
+def _kill_and_wait(state: dict, timeout: float = 10.0, thaw: bool = False) -> None:
     import _signal
     import select
 
     from pyrunc.linux import proc
 
     pid = state.get("pid", 0)
+    if not isinstance(pid, int) or pid <= 0:
+        return
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -182,6 +229,8 @@ def _kill_and_wait(state: dict, timeout: float = 10.0) -> None:
             _signal.pidfd_send_signal(pidfd, 9)
         except ProcessLookupError:
             return
+        if thaw:
+            _thaw(state)  # a frozen init cannot die
         # A pidfd polls readable once the process has exited: no sleep loop.
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
@@ -216,6 +265,8 @@ def destroy_container(st: Store, state: dict) -> None:
         cgroup_dirs.kill_all()
     for problem in cgroup_dirs.destroy():
         log.warning(f"{state['id']}: {problem}")
+    faults.point("delete:after-cgroup-removal")
+    faults.point("delete:before-state-removal")
     st.remove(state["id"])
     poststop = _hooks_of(state, "poststop")
     if poststop:

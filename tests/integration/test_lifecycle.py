@@ -289,3 +289,76 @@ def test_waiting_init_is_the_tiny_wait_stub(runtime, bundle):
     runtime.ok("start", bundle.id)
     time.sleep(0.2)
     assert os.readlink(f"/proc/{pid}/exe").endswith("busybox")
+
+
+def _alive_in(pids) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    alive.append(pid)
+        except OSError:
+            pass
+    return alive
+
+
+def test_kill_all_after_init_exit_ends_what_it_left(runtime, bundle, tmp_path):
+    # No pid namespace of its own: the init's children outlive it. containerd's
+    # shim then runs `kill --all ID 9` on the stopped container (runc: exit 0).
+    bundle.config["linux"]["namespaces"] = [n for n in bundle.config["linux"]["namespaces"] if n["type"] != "pid"]
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]})
+    sh(bundle, "sleep 30 & echo $! > /out/child; exit 0")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    assert wait_for_status(runtime, bundle.id, "stopped")["status"] == "stopped"
+    deadline = time.monotonic() + 5
+    while not (out / "child").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    child = int((out / "child").read_text())  # a host pid: no pid namespace
+    assert _alive_in([child]) == [child]
+    runtime.ok("kill", "--all", bundle.id, "9")
+    deadline = time.monotonic() + 5
+    while _alive_in([child]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _alive_in([child]) == []
+    runtime.ok("kill", "--all", bundle.id, "9")  # nothing left: still not an error
+    runtime.ok("delete", bundle.id)
+
+
+def test_sigkill_of_paused_container_stops_it(runtime, bundle):
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    runtime.ok("pause", bundle.id)
+    runtime.ok("kill", bundle.id, "KILL")
+    assert wait_for_status(runtime, bundle.id, "stopped")["status"] == "stopped"
+    runtime.ok("delete", bundle.id)
+
+
+def test_kill_all_of_paused_container_stops_it(runtime, bundle):
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    runtime.ok("pause", bundle.id)
+    runtime.ok("kill", "--all", bundle.id, "KILL")
+    assert wait_for_status(runtime, bundle.id, "stopped")["status"] == "stopped"
+    runtime.ok("delete", bundle.id)
+
+
+def test_delete_force_of_paused_container(runtime, bundle):
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    runtime.ok("pause", bundle.id)
+    started = time.monotonic()
+    runtime.ok("delete", "--force", bundle.id)
+    assert time.monotonic() - started < 5
+    assert runtime("state", bundle.id).returncode == 1
+
+
+def test_ps_of_stopped_container_lists_nothing(runtime, bundle):
+    # runc: `ps --format json` of a stopped container prints an empty list, exit 0
+    sh(bundle, "true")
+    runtime.ok("run", "--keep", "--bundle", bundle.path, bundle.id)
+    assert json.loads(runtime.ok("ps", "--format", "json", bundle.id).stdout) in ([], None)
+    assert len(runtime.ok("ps", bundle.id).stdout.splitlines()) == 1  # the header
+    runtime.ok("delete", bundle.id)

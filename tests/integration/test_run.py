@@ -273,3 +273,31 @@ def test_rootfs_propagation_applies_to_container_root(runtime, bundle, propagati
     else:
         # A slave of a private host mount has no master: private either way.
         assert not any(o.startswith("shared:") for o in optional), result.stdout
+
+
+def test_tmpfs_tmpcopyup_copies_the_covered_directory(runtime, bundle):
+    # podman's --tmpfs default: the tmpfs starts with what the image had there
+    rootfs = os.path.join(bundle.path, "rootfs")
+    os.makedirs(os.path.join(rootfs, "data", "sub"))
+    with open(os.path.join(rootfs, "data", "sub", "file"), "w") as f:
+        f.write("from-image\n")
+    os.chmod(os.path.join(rootfs, "data", "sub", "file"), 0o604)
+    os.chown(os.path.join(rootfs, "data", "sub", "file"), 65534, 65534)
+    os.symlink("sub/file", os.path.join(rootfs, "data", "link"))
+    os.chmod(os.path.join(rootfs, "data"), 0o750)
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["nosuid", "nodev", "tmpcopyup", "ro"]})
+    sh(bundle, "cat /data/link; stat -c '%a %u:%g' /data/sub/file /data; "
+               "grep -c ' /data .* - tmpfs ' /proc/self/mountinfo; touch /data/x 2>/dev/null || echo ro")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 0, result
+    assert result.stdout == "from-image\n604 65534:65534\n750 0:0\n1\nro\n"
+
+
+def test_tmpfs_without_tmpcopyup_starts_empty(runtime, bundle):
+    os.makedirs(os.path.join(bundle.path, "rootfs", "data"))
+    open(os.path.join(bundle.path, "rootfs", "data", "file"), "w").close()
+    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": []})
+    sh(bundle, "ls -A /data | wc -l")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout.strip() == "0", result

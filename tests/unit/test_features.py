@@ -16,7 +16,7 @@ def test_features_json_describes_what_pyrunc_supports(capsys):
     assert {"pid", "network", "mount", "ipc", "uts", "user", "cgroup"} <= set(doc["linux"]["namespaces"])
     assert "CAP_SYS_ADMIN" in doc["linux"]["capabilities"]
     assert "SCMP_ACT_NOTIFY" in doc["linux"]["seccomp"]["actions"]
-    assert "rro" in doc["mountOptions"] and "tmpcopyup" not in doc["mountOptions"]
+    assert "rro" in doc["mountOptions"] and "tmpcopyup" in doc["mountOptions"]
     # Not implemented, so not claimed: engines gate user-namespace pods on it.
     assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is False
     assert doc["linux"]["cgroup"]["systemd"] is False

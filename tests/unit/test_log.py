@@ -128,7 +128,8 @@ def test_log_file_unopenable_falls_back_to_stderr(tmp_path, capfd):
     log.configure(str(tmp_path / "absent-dir" / "log"), "text")
     log.error("still shown")
     err = capfd.readouterr().err.splitlines()
-    assert err[0].startswith("pyrunc: cannot open log file")
+    assert err[0].startswith("pyrunc: warning: cannot open log file ")
+    assert err[0].endswith("/absent-dir/log: no such file or directory")
     assert err[1:] == ["pyrunc: still shown"]
 
 

@@ -41,6 +41,18 @@ class CgroupDirs:
         for key, path in self.paths.items():
             self._make_dirs(key, path)
 
+    def missing(self) -> list[str]:
+        """The directories create() would make now (outermost first): what a
+        create killed half-way may have left, as its partial state records."""
+        result = []
+        for path in self.paths.values():
+            current, chain = path, []
+            while not os.path.isdir(current) and os.path.dirname(current) != current:
+                chain.append(current)
+                current = os.path.dirname(current)
+            result += reversed(chain)
+        return result
+
     def _make_dirs(self, key: str, path: str) -> None:
         missing = []
         current = path
