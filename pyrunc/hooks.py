@@ -11,9 +11,10 @@ Where each kind runs (runtime-spec config.md, "POSIX-platform Hooks"):
     poststop                  by `delete`, after the container is gone
 A failing prestart/createRuntime/createContainer/startContainer hook fails
 the operation; poststart and poststop failures are warnings (spec 1.2).
-The state's status is what runtime.md says for that point: "creating"
-during create, "created" for startContainer, "running" for poststart,
-"stopped" for poststop.
+The state's status is what runtime.md says for that point: "created" for
+prestart, createRuntime, createContainer (lifecycle steps 3-5 come after the
+environment is created, step 2) and startContainer, "running" for
+poststart, "stopped" for poststop.
 
 The hook gets exactly its own `env` (not the runtime's), `args` as its argv
 (its `path` when empty), the state JSON on stdin; its output is captured

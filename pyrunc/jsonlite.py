@@ -39,12 +39,26 @@ class _Context:
     memo: dict = {}
 
 
+def _int_if_integral(literal: str):
+    value = float(literal)
+    return int(value) if value.is_integer() else value
+
+
+class _IntegralContext(_Context):
+    parse_float = staticmethod(_int_if_integral)
+
+
 _scan = _json.make_scanner(_Context())
+_scan_integral = _json.make_scanner(_IntegralContext())
 _WS = " \t\n\r"
 
 
-def loads(text: str | bytes):
-    """Parse one JSON document; raise JSONError with line and column if malformed."""
+def loads(text: str | bytes, integral_floats_as_int: bool = False):
+    """Parse one JSON document; raise JSONError with line and column if malformed.
+
+    integral_floats_as_int: 1.0, -0.0 and 1e3 come back as ints. For
+    documents validated by JSON Schema, where they are integers and so may
+    reach system calls that take no floats (config.json, process.json)."""
     if isinstance(text, (bytes, bytearray)):
         try:
             text = text.decode("utf-8")
@@ -53,7 +67,7 @@ def loads(text: str | bytes):
             raise JSONError(f"not valid UTF-8 at byte {err.start}", line, column) from None
     try:
         start = len(text) - len(text.lstrip(_WS))
-        value, end = _scan(text, start)
+        value, end = (_scan_integral if integral_floats_as_int else _scan)(text, start)
         if text[end:].strip(_WS):
             raise ValueError("trailing data")
         return value
@@ -61,14 +75,15 @@ def loads(text: str | bytes):
         # Malformed (the C scanner signals some errors only half-way, as a
         # bare SystemError): let the json module find and describe the error.
         pass
-    return _slow_loads(text)
+    return _slow_loads(text, integral_floats_as_int)
 
 
-def _slow_loads(text: str):
+def _slow_loads(text: str, integral_floats_as_int: bool = False):
     import json
 
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant,
+                          parse_float=_int_if_integral if integral_floats_as_int else None)
     except json.JSONDecodeError as err:
         raise JSONError(err.msg, err.lineno, err.colno) from None
     except RecursionError:

@@ -63,6 +63,8 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
             os._exit(1)
     child_sock.close()
     os.close(ctx.fifo_fd)
+    if ctx.start_status_fd >= 0:
+        os.close(ctx.start_status_fd)  # only the init may hold it, or `start` never sees EOF
     faults.point("create:after-fork")
     try:
         # Into the cgroup before stage1 does anything else: everything it and

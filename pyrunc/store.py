@@ -25,6 +25,8 @@ from pyrunc.linux import proc
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
+# The init reports a failed startContainer hook here; its end closes on execve.
+START_STATUS_FILE = "start.fifo"
 MAX_ID_LENGTH = 1024
 
 CREATING = "creating"
@@ -132,6 +134,10 @@ class Store:
             if self.is_locked(container_id):
                 return {"id": container_id, "creating": True}
             raise ContainerNotFound(container_id) from None
+        except OSError as err:
+            if err.errno == errno.ENAMETOOLONG:  # a valid id too long to be a directory name: none can exist
+                raise ContainerNotFound(container_id) from None
+            raise PyruncError(f"{container_id}: cannot read {STATE_FILE}: {(err.strerror or str(err)).lower()}") from None
         try:
             state = jsonlite.loads(data)
         except ValueError as err:

@@ -6,10 +6,20 @@ import os
 import shutil
 import sys
 
-from . import harness
 # Importing the test modules registers their tests, in this order.
-from . import (lifecycle, state, errors, namespaces, mounts, paths, devices, process,  # noqa: F401
-               cgroups, hooks)
+from . import (  # noqa: F401
+    cgroups,
+    devices,
+    errors,
+    harness,
+    hooks,
+    lifecycle,
+    mounts,
+    namespaces,
+    paths,
+    process,
+    state,
+)
 
 USAGE = "usage: conformance/run RUNTIME [--only AREA[,AREA...]] [--test NAME[,NAME...]] [--list] [-v]"
 

@@ -6,8 +6,16 @@ from __future__ import annotations
 
 import os
 
-from .harness import (CGROUP_PARENT, CgroupParent, Skip, cgroup_hierarchies, controller_dir, is_cgroup2, read_file,
-                      test)
+from .harness import (
+    CGROUP_PARENT,
+    CgroupParent,
+    Skip,
+    cgroup_hierarchies,
+    controller_dir,
+    is_cgroup2,
+    read_file,
+    test,
+)
 
 
 def proc_cgroups(pid: int) -> dict[str, str]:
@@ -80,7 +88,7 @@ def existing_cgroup_is_not_removed(t):
     """a cgroup that existed before create is not deleted with the container"""
     cid = t.new_id()
     existing = CgroupParent(f"{CGROUP_PARENT}/existing-{cid}").create()
-    b, pid = sleeping(t, cgroups_path="/" + existing.relpath, preexisting=True)
+    b, _ = sleeping(t, cgroups_path="/" + existing.relpath, preexisting=True)
     t.ok(t.rt("kill", b.id, "KILL"), "kill")
     t.rt.wait_status(b.id, "stopped")
     t.ok(t.rt("delete", b.id), "delete")

@@ -18,7 +18,6 @@ House rules (the suite runs as root on a real host):
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import re
@@ -27,8 +26,8 @@ import subprocess
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -97,27 +96,27 @@ class Runtime:
         self.root = root
 
     def __call__(self, *args: str, timeout: float = 60, stdout_path: str | None = None,
-                 cgroup: "CgroupParent | None" = None, cwd: str | None = None) -> Result:
+                 cgroup: CgroupParent | None = None, cwd: str | None = None) -> Result:
         """Run one command. Output goes to files, never pipes: a container inherits
         create's stdio and would hold a pipe open until it exits."""
         argv = [self.binary, "--root", self.root, *args]
         preexec = cgroup.enter if cgroup else None
-        with tempfile.TemporaryFile("w+") as err, tempfile.TemporaryFile("w+") as out_tmp:
-            out = open(stdout_path, "a") if stdout_path else out_tmp
+        with tempfile.TemporaryFile("w+") as err, \
+                (open(stdout_path, "a") if stdout_path else tempfile.TemporaryFile("w+")) as out:
             started = time.monotonic()
             try:
-                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout,
-                                      preexec_fn=preexec, cwd=cwd)
+                proc = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                      timeout=timeout, preexec_fn=preexec, cwd=cwd)
                 rc = proc.returncode
             except subprocess.TimeoutExpired:
                 rc = -1000
-            finally:
-                if stdout_path:
-                    out.close()
             seconds = time.monotonic() - started
             err.seek(0)
-            out_tmp.seek(0)
-            result = Result(argv, rc, "" if stdout_path else out_tmp.read(), err.read(), seconds)
+            stdout = ""
+            if not stdout_path:
+                out.seek(0)
+                stdout = out.read()
+            result = Result(argv, rc, stdout, err.read(), seconds)
         if rc == -1000:
             result.stderr += f"\n(timed out after {timeout}s)"
         return result
@@ -187,7 +186,7 @@ class CgroupParent:
         self.relpath = relpath.strip("/")
         self.created: list[str] = []
 
-    def create(self) -> "CgroupParent":
+    def create(self) -> CgroupParent:
         for mountpoint in cgroup_hierarchies().values():
             path = mountpoint
             for part in self.relpath.split("/"):
@@ -329,7 +328,7 @@ class Bundle:
         self.pid_file = os.path.join(path, "pid")
         self.cgroup_preexisting = False  # a cgroup the suite made: it must stay after delete
 
-    def write(self) -> "Bundle":
+    def write(self) -> Bundle:
         with open(os.path.join(self.path, "config.json"), "w") as f:
             json.dump(self.config, f, indent=2)
         return self
@@ -590,14 +589,14 @@ def run_suite(binary: str, only: list[str] | None = None, names: list[str] | Non
                 status, messages = "skip", [str(e)]
             except Failure as e:
                 messages = [str(e)]
-            except Exception:  # a bug in the test itself: report it, keep going
+            except Exception:  # noqa: BLE001  (a bug in the test itself: report it, keep going)
                 messages = ["test error: " + traceback.format_exc().strip().splitlines()[-1]]
                 if verbose:
                     traceback.print_exc()
             finally:
                 try:
                     ctx.cleanup()
-                except Exception:
+                except Exception:  # noqa: BLE001  (cleanup must reach every test)
                     ctx.failures.append("cleanup error: " + traceback.format_exc().strip().splitlines()[-1])
             messages = ctx.failures + messages if status != "skip" else messages + ctx.failures
             if status == "pass" and messages:
@@ -645,6 +644,3 @@ def report(binary: str, outcomes: list[Outcome]) -> int:
     print(f"conformance: {totals['pass']} passed, {totals['fail']} failed, {totals['skip']} skipped")
     return 1 if totals["fail"] else 0
 
-
-def deep(config: dict) -> dict:
-    return copy.deepcopy(config)

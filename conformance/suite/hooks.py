@@ -114,7 +114,7 @@ def full_lifecycle(t) -> tuple:
 @test("hooks", "config.md#posix-platform-hooks")
 def hooks_run_in_lifecycle_order(t):
     """each kind of hook runs once, in the operation and order runtime.md gives"""
-    b, rec, pid, ns = full_lifecycle(t)
+    _, rec, _, _ = full_lifecycle(t)
     order = rec.order()
     t.equal([e for e in order if e != "process"],
             ["create-called", "prestart", "createRuntime", "createContainer", "create-returned", "start-called",
@@ -128,7 +128,7 @@ def hooks_run_in_lifecycle_order(t):
 @test("hooks", "config.md#posix-platform-hooks")
 def hooks_run_in_the_right_namespaces(t):
     """prestart, createRuntime, poststart, poststop in the runtime namespace; createContainer, startContainer in the container's"""
-    b, rec, pid, ns = full_lifecycle(t)
+    _, rec, _, ns = full_lifecycle(t)
     host_net = os.readlink("/proc/self/ns/net")
     for name in RUNTIME_NS_HOOKS:
         info = rec.info(name)
@@ -145,7 +145,7 @@ def hooks_run_in_the_right_namespaces(t):
 @test("hooks", "config.md#posix-platform-hooks")
 def create_hooks_run_before_pivot_root(t):
     """prestart, createRuntime, createContainer run after the namespaces exist, before pivot_root"""
-    b, rec, pid, ns = full_lifecycle(t)
+    _, rec, _, ns = full_lifecycle(t)
     host_mnt = os.readlink("/proc/self/ns/mnt")
     for name in CREATE_HOOKS:
         info = rec.info(name)
@@ -157,7 +157,7 @@ def create_hooks_run_before_pivot_root(t):
 @test("hooks", "config.md#posix-platform-hooks")
 def poststart_runs_after_the_process_is_executed(t):
     """poststart sees the user process already executed; poststop sees the container deleted"""
-    b, rec, pid, ns = full_lifecycle(t)
+    b, rec, _, _ = full_lifecycle(t)
     cmdline = rec.info("poststart").get("cmdline", "").strip()
     t.equal(cmdline, " ".join(b.config["process"]["args"]).strip(), "poststart: the container process's argv")
     cgroup_dir = container_cgroup_dirs(b.cgroups_path)[0]
@@ -167,7 +167,7 @@ def poststart_runs_after_the_process_is_executed(t):
 @test("hooks", "config.md#posix-platform-hooks")
 def hooks_get_the_state_on_stdin(t):
     """every hook gets the container's state JSON on stdin, valid, with the right status"""
-    b, rec, pid, ns = full_lifecycle(t)
+    b, rec, pid, _ = full_lifecycle(t)
     want_status = {"prestart": ("creating", "created"), "createRuntime": ("creating", "created"),
                    "createContainer": ("creating", "created"), "startContainer": ("created",),
                    "poststart": ("running",), "poststop": ("stopped",)}
@@ -187,7 +187,7 @@ def hooks_get_the_state_on_stdin(t):
 @test("hooks", "runtime.md#state")
 def container_namespace_hooks_get_the_pid_the_container_sees(t):
     """createContainer and startContainer get the pid as seen by the container (1 in a new pid namespace)"""
-    b, rec, pid, ns = full_lifecycle(t)
+    _, rec, _, _ = full_lifecycle(t)
     for name in ("createContainer", "startContainer"):
         state = rec.stdin(name) or {}
         t.equal(state.get("pid"), 1, f"{name}: state pid")

@@ -142,8 +142,9 @@ def time_namespace_with_offsets(t):
 @test("namespaces", "config-linux.md#user-namespace-mappings")
 def user_namespace_with_mappings(t):
     """a new user namespace with uidMappings and gidMappings"""
-    b = t.bundle(["/bin/sh", "-c", "echo @@@ uid_map; cat /proc/$$/uid_map; echo @@@ gid_map; cat /proc/$$/gid_map;"
-                  " echo @@@ user; readlink /proc/$$/ns/user"])
+    script = ("echo @@@ uid_map; cat /proc/$$/uid_map; echo @@@ gid_map; cat /proc/$$/gid_map;"
+              " echo @@@ user; readlink /proc/$$/ns/user")
+    b = t.bundle(["/bin/sh", "-c", script])
     b.config["linux"]["namespaces"].append({"type": "user"})
     b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     b.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]

@@ -175,7 +175,7 @@ def user_additional_gids(t):
     """process.user.additionalGids are the process's supplementary groups"""
     b = t.bundle("probe_status")
     b.config["process"]["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [10, 20, 3000]}
-    groups = set(int(g) for g in status_fields(t.run(b).get("status", "")).get("Groups", "").split())
+    groups = {int(g) for g in status_fields(t.run(b).get("status", "")).get("Groups", "").split()}
     t.check({10, 20, 3000} <= groups <= {10, 20, 3000, 1001}, f"Groups: {sorted(groups)}, want 10, 20, 3000")
 
 
@@ -191,9 +191,9 @@ def user_umask(t):
 def cwd_is_the_working_directory(t):
     """process.cwd is the working directory"""
     b = t.bundle("probe_cwd")
-    os.makedirs(os.path.join(b.rootfs, "work", "dir"))
-    b.config["process"]["cwd"] = "/work/dir"
-    t.equal(t.run(b).get("cwd", "").strip(), "/work/dir", "working directory")
+    os.makedirs(os.path.join(b.rootfs, "srv", "workdir"))
+    b.config["process"]["cwd"] = "/srv/workdir"
+    t.equal(t.run(b).get("cwd", "").strip(), "/srv/workdir", "working directory")
 
 
 @test("process", "config.md#process")

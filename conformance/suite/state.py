@@ -6,7 +6,7 @@ import json
 import os
 import time
 
-from .harness import REPO, Failure, read_file, test
+from .harness import REPO, read_file, test
 
 _VALIDATOR = None
 
@@ -113,9 +113,3 @@ def state_of_a_deleted_container_is_an_error(t):
     t.run(b)
     t.error(t.rt("state", b.id), "state after delete")
 
-
-def check_state_text(text: str) -> dict:
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise Failure(f"not JSON: {text[:200]!r}") from None

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 class InitContext:
     __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
-                 "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd")
+                 "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd",
+                 "start_status_fd")
 
     def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
-                 no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None, console_fd=-1):
+                 no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None, console_fd=-1,
+                 start_status_fd=-1):
         self.container_id = container_id
         self.config = config
         self.sock = sock
@@ -26,6 +28,9 @@ class InitContext:
         # Connected --console-socket (or run's own socketpair end), when
         # process.terminal is true; -1 otherwise.
         self.console_fd = console_fd
+        # start.fifo, O_RDWR|O_CLOEXEC, when there are startContainer hooks:
+        # a hook failure is written here for `pyrunc start`; execve closes it.
+        self.start_status_fd = start_status_fd
 
 
 def describe_error(err: BaseException) -> str:

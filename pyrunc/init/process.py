@@ -59,17 +59,19 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     # seccomp, so a profile need not allow rt_sigaction for it.
     _signal.signal(SIGPIPE, _signal.SIG_DFL)
     _signal.signal(SIGXFSZ, _signal.SIG_DFL)
+    cwd_verified = False
     if seccomp_program is not None and not process.no_new_privileges:
+        # The profile may deny getcwd (runtime-tools' linux_seccomp does):
+        # verify the cwd while every syscall is still allowed. The chdir below
+        # resolves the same path with the same fds, so the verdict holds.
+        _chdir_and_verify(process.cwd)
+        cwd_verified = True
         _load_seccomp(seccomp_program, send_listener)
     set_user_and_caps(process)
-    try:
-        os.chdir(process.cwd)
-    except OSError as err:
-        raise PyruncError(f'process.cwd: chdir to "{process.cwd}": {err.strerror.lower()}') from None
-    # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
-    # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
-    if not os.getcwd().startswith("/"):
-        raise PyruncError(f'process.cwd: "{process.cwd}" is outside the container\'s root')
+    if cwd_verified:
+        _chdir(process.cwd)  # again, as the user: its permissions apply
+    else:
+        _chdir_and_verify(process.cwd)
     path = look_path(process.args[0], process)
     if process.no_new_privileges:
         _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
@@ -86,6 +88,21 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
         # "ready", waiting on the fifo (poll, read) and execve.
         _load_seccomp(seccomp_program, send_listener)
     return path
+
+
+def _chdir(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as err:
+        raise PyruncError(f'process.cwd: chdir to "{cwd}": {err.strerror.lower()}') from None
+
+
+def _chdir_and_verify(cwd: str) -> None:
+    _chdir(cwd)
+    # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
+    # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
+    if not os.getcwd().startswith("/"):
+        raise PyruncError(f'process.cwd: "{cwd}" is outside the container\'s root')
 
 
 def _load_seccomp(program, send_listener) -> None:
@@ -240,7 +257,12 @@ def set_user_and_caps(process) -> None:
 
 
 def look_path(program: str, process) -> str:
-    """Go's exec.LookPath with the container's PATH, checked for the user."""
+    """Go's exec.LookPath with the container's PATH, checked for the user.
+
+    Plain access(2), not faccessat2 (what `effective_ids=True` calls): the
+    user's real and effective ids are the same by now, and a seccomp profile
+    already loaded (noNewPrivileges off) may predate faccessat2 (Linux 5.8);
+    glibc falls back to faccessat only on ENOSYS, not on the profile's EPERM."""
     if "/" in program:
         _check_executable(program, program)
         return program
@@ -249,7 +271,7 @@ def look_path(program: str, process) -> str:
         path_var = DEFAULT_PATH
     for directory in path_var.split(":"):
         candidate = os.path.join(directory or ".", program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK, effective_ids=True):
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     raise PyruncError(f'exec: "{program}": executable file not found in $PATH')
 
@@ -259,7 +281,7 @@ def _check_executable(program: str, path: str) -> None:
         st = os.stat(path)
     except OSError as err:
         raise PyruncError(f'exec: "{program}": stat {path}: {err.strerror.lower()}') from None
-    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK, effective_ids=True):
+    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
         raise PyruncError(f'exec: "{program}": permission denied')
 
 

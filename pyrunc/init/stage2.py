@@ -43,7 +43,7 @@ def _run(ctx: InitContext) -> None:
         except OSError:
             pass
         os._exit(1)
-    if not ctx.config.hooks["startContainer"]:
+    if ctx.start_status_fd < 0:
         # Wait as the tiny wait stub rather than as Python: a created
         # container then holds kilobytes, not a whole interpreter, and its
         # /proc/1/exe is a sealed memfd (returns only without a stub).
@@ -54,7 +54,12 @@ def _run(ctx: InitContext) -> None:
         try:
             hooks.run_hooks("startContainer", ctx.config.hooks["startContainer"], _hook_state(ctx, "created"))
         except hooks.HookError as err:
-            os.write(2, f"pyrunc: {err}\n".encode())
+            # runtime.md step 7: `start` must report it; the init then ends,
+            # which stops the container.
+            try:
+                os.write(ctx.start_status_fd, f"{err}\n".encode()[:4096])
+            except OSError:
+                os.write(2, f"pyrunc: {err}\n".encode())
             os._exit(1)
     process_steps.exec_process(exec_path, ctx.config.process)
 
@@ -160,7 +165,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
         sync.send(ctx.sock, "hooks")
         sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
     if cfg.hooks["createContainer"]:
-        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "creating"))
+        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"))
     faults.point("init:before-pivot")
     if ctx.no_pivot:
         rootfs.move_root(root)

@@ -118,13 +118,16 @@ def create_devices(root_fd: int, devices, use_bind: bool) -> None:
     """Step 4: the default devices plus linux.devices, by mknod (or, inside
     a user namespace where mknod is not allowed, bind mounts of the host's)."""
     wanted = {f"/dev/{name}": ("c", major, minor, 0o666, 0, 0) for name, major, minor in DEFAULT_DEVICES}
+    configured = set()
     for d in devices:
         mode = d.file_mode if d.file_mode is not None else 0o666
         wanted[d.path] = (d.type, d.major, d.minor, mode, d.uid or 0, d.gid or 0)
+        configured.add(d.path)
     old_umask = os.umask(0)
     try:
         for path, (kind, major, minor, mode, uid, gid) in wanted.items():
-            _create_device(root_fd, path, kind, major, minor, mode & 0o7777, uid, gid, use_bind)
+            _create_device(root_fd, path, kind, major, minor, mode & 0o7777, uid, gid, use_bind,
+                           must_match=path in configured)
     finally:
         os.umask(old_umask)
 
@@ -133,7 +136,7 @@ _TYPE_BITS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat
 
 
 def _create_device(root_fd: int, path: str, kind: str, major: int, minor: int, mode: int, uid: int, gid: int,
-                   use_bind: bool) -> None:
+                   use_bind: bool, must_match: bool = False) -> None:
     parent, _, name = path.rstrip("/").rpartition("/")
     parent_fd = mounts.mkdirs_in_root(root_fd, parent or "/")
     try:
@@ -141,6 +144,8 @@ def _create_device(root_fd: int, path: str, kind: str, major: int, minor: int, m
     finally:
         os.close(parent_fd)
     try:
+        if must_match:
+            _refuse_other_file(dir_fd, name, path, kind, major, minor)
         try:
             os.unlink(name, dir_fd=dir_fd)
         except FileNotFoundError:
@@ -164,6 +169,21 @@ def _create_device(root_fd: int, path: str, kind: str, major: int, minor: int, m
         os.chown(name, uid, gid, dir_fd=dir_fd, follow_symlinks=False)
     finally:
         os.close(dir_fd)
+
+
+def _refuse_other_file(dir_fd: int, name: str, path: str, kind: str, major: int, minor: int) -> None:
+    """config-linux.md (Devices): "If a file already exists at path that does
+    not match the requested device, the runtime MUST generate an error"; the
+    same device node may stay (it is re-created with the requested mode)."""
+    try:
+        st = os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return
+    same_type = stat.S_IFMT(st.st_mode) == _TYPE_BITS[kind]
+    if same_type and (kind == "p" or (os.major(st.st_rdev), os.minor(st.st_rdev)) == (major, minor)):
+        return
+    raise PyruncError(f'linux.devices: "{path}": a different file is already there '
+                      f"(mode {stat.filemode(st.st_mode)}), not device {kind} {major}:{minor}")
 
 
 def create_dev_symlinks(root_fd: int, has_devpts: bool) -> None:

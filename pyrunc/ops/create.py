@@ -96,10 +96,20 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
         fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        start_status_fd = -1
+        if cfg.hooks["startContainer"] or cfg.hooks["poststart"]:
+            # `start` must see the program executed before it reports success
+            # or runs poststart (config.md: poststart runs "after the
+            # user-specified process is executed"), and must report a failed
+            # startContainer hook. O_RDWR: never blocks, and the init stays a
+            # writer until its execve closes the fd.
+            status_path = st.path(container_id, store_mod.START_STATUS_FILE)
+            os.mkfifo(status_path, 0o600)
+            start_status_fd = os.open(status_path, os.O_RDWR | os.O_CLOEXEC)
         ctx = InitContext(container_id, cfg, None, fifo_fd, cgroup_dirs, layout, no_pivot=opts.no_pivot,
                           no_new_keyring=opts.no_new_keyring, preserve_fds=preserve,
                           wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
-                          console_fd=console_fd)
+                          console_fd=console_fd, start_status_fd=start_status_fd)
 
         def send_listener(fd: int, init_pid: int) -> None:
             _send_seccomp_listener(cfg, container_id, fd, init_pid)
@@ -107,7 +117,9 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         def run_runtime_hooks(init_pid: int) -> None:
             from pyrunc import hooks
 
-            state = hook_state(cfg, container_id, "creating", init_pid)
+            # runtime.md: prestart and createRuntime are steps 3-4, after the
+            # environment was created (step 2), so the status is "created".
+            state = hook_state(cfg, container_id, "created", init_pid)
             hooks.run_hooks("prestart", cfg.hooks["prestart"], state)
             hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state)
 

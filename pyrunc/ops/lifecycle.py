@@ -33,6 +33,7 @@ def start_container(st: Store, container_id: str) -> None:
         if status != CREATED:
             raise InvalidStatus(container_id, f"cannot start a container in the {status} state")
         fifo = st.path(container_id, store_mod.FIFO_FILE)
+        status_fd = _open_start_status(st, container_id, state)
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as err:
@@ -45,12 +46,59 @@ def start_container(st: Store, container_id: str) -> None:
             faults.point("start:after-fifo-write")
         finally:
             os.close(fd)
+        if status_fd >= 0:
+            _wait_for_exec(container_id, state, status_fd)
         poststart = _hooks_of(state, "poststart")
         if poststart:
             from pyrunc import hooks
 
             # spec 1.2: a failing poststart hook is a warning; the container runs on.
             hooks.run_hooks_warning_only("poststart", poststart, _public_hook_state(state, RUNNING), log.warning)
+
+
+def _open_start_status(st: Store, container_id: str, state: dict) -> int:
+    """start.fifo, made by create when there are startContainer or poststart hooks (else -1)."""
+    try:
+        return os.open(st.path(container_id, store_mod.START_STATUS_FILE), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return -1
+
+
+def _wait_for_exec(container_id: str, state: dict, status_fd: int) -> None:
+    """After the start byte: the init runs the startContainer hooks, then
+    execs. EOF on start.fifo (its end closed by execve) means the program
+    runs; a line is a hook's failure (runtime.md step 7: an error); the init
+    dying first is an error too. Every wait ends: EOF, data, or the pidfd."""
+    import select
+
+    try:
+        pidfd = os.pidfd_open(state.get("pid", 0))
+    except ProcessLookupError:
+        pidfd = -1
+    try:
+        poller = select.poll()
+        poller.register(status_fd, select.POLLIN)
+        if pidfd >= 0:
+            poller.register(pidfd, select.POLLIN)
+        while True:
+            events = dict(poller.poll())
+            if status_fd in events:
+                data = os.read(status_fd, 4096)
+                if data:
+                    raise PyruncError(f"container {container_id}: {data.decode(errors='replace').strip()}")
+                return  # EOF: every writer is gone, the init has exec'd
+            if pidfd in events:
+                data = b""
+                try:
+                    data = os.read(status_fd, 4096)
+                except BlockingIOError:
+                    pass
+                reason = data.decode(errors="replace").strip() or "the init exited before running the program"
+                raise PyruncError(f"container {container_id}: {reason}")
+    finally:
+        os.close(status_fd)
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def cmd_state(parsed) -> str:

@@ -240,11 +240,14 @@ def cmd_update(parsed) -> int:
         except OSError as err:
             raise PyruncError(f"update: --resources {source}: {err.strerror.lower()}") from None
         try:
-            resources = jsonlite.loads(data)
+            resources = jsonlite.loads(data, integral_floats_as_int=True)
         except ValueError as err:
             raise PyruncError(f"update: --resources {source}: {err}") from None
         if not isinstance(resources, dict):
             raise PyruncError(f"update: --resources {source}: must be a JSON object")
+        from pyrunc.spec.load import reject_lone_surrogates
+
+        reject_lone_surrogates(resources, data, f"update: --resources {source}")
         # Flags given as well override the file (runc).
         for section, values in resources_from_flags(opts).items():
             resources.setdefault(section, {}).update(values)

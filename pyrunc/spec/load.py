@@ -41,9 +41,45 @@ def read_config(bundle_dir: str) -> dict:
 
 def parse_config(data: bytes, path: str = CONFIG_NAME) -> dict:
     try:
-        doc = jsonlite.loads(data)
+        doc = jsonlite.loads(data, integral_floats_as_int=True)
     except jsonlite.JSONError as err:
         raise PyruncError(f"{path}: {err}") from None
     if not isinstance(doc, dict):
         raise PyruncError(f"{path}: must hold a JSON object, not {type(doc).__name__}")
+    reject_lone_surrogates(doc, data, path)
     return doc
+
+
+def reject_lone_surrogates(doc, data: bytes, path: str) -> None:
+    """A \\uD800-\\uDFFF escape without its pair is valid JSON but no
+    character: no system call could take the string. Only such an escape
+    makes one, so documents without "\\ud" are not walked."""
+    if b"\\ud" not in data and b"\\uD" not in data:
+        return
+    where = _lone_surrogate(doc, "")
+    if where is not None:
+        raise PyruncError(f"{path}: {where or '(top level)'}: not valid Unicode (a \\u escape of half a "
+                          f"surrogate pair)")
+
+
+def _lone_surrogate(value, where: str) -> str | None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return where
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if _lone_surrogate(key, inner) is not None:
+                return inner.encode("utf-8", "backslashreplace").decode()
+            found = _lone_surrogate(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None

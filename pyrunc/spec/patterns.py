@@ -105,9 +105,9 @@ def _build_identifier(s):
 
 
 def oci_version(s):
-    """^1\\.[0-2]\\.(0|[1-9][0-9]*)(-PRE(\\.PRE)*)?(\\+BUILD(\\.BUILD)*)?$ with
+    """^1\\.[0-3]\\.(0|[1-9][0-9]*)(-PRE(\\.PRE)*)?(\\+BUILD(\\.BUILD)*)?$ with
     PRE = 0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]* and BUILD = [0-9A-Za-z-]+:
-    SemVer 2.0.0 from 1.0.0 to 1.2.x."""
+    SemVer 2.0.0 from 1.0.0 to 1.3.x."""
     s = _chomp(s)
     # Neither the core nor a pre-release contains '+'; the core has no '-'.
     s, plus, build = s.partition("+")
@@ -120,7 +120,7 @@ def oci_version(s):
         for identifier in prerelease.split("."):
             if not _prerelease_identifier(identifier):
                 return False
-    if core[:2] != "1." or core[2:3] not in ("0", "1", "2") or core[3:4] != ".":
+    if core[:2] != "1." or core[2:3] not in ("0", "1", "2", "3") or core[3:4] != ".":
         return False
     patch = core[4:]
     return patch == "0" or (_number(patch) and patch[0] != "0")
@@ -133,6 +133,6 @@ PATTERNS = {
     "^[0-9]+[KMGTPE]?B$": page_size,
     "^MB:[^\\n]*$": mem_bw_schema,
     "^([0-9]+(-[0-9]+(:[0-9]+/[0-9]+)?)?(,[0-9]+(-[0-9]+(:[0-9]+/[0-9]+)?)?)*)?$": cpu_list,
-    "^1\\.[0-2]\\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
+    "^1\\.[0-3]\\.(0|[1-9][0-9]*)(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
     "(\\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?(\\+[0-9A-Za-z-]+(\\.[0-9A-Za-z-]+)*)?$": oci_version,
 }

@@ -42,7 +42,7 @@ def test_create_hooks_see_state_and_run_in_the_right_namespaces(runtime, bundle,
                                              ("createContainer", "in-container", 1)):
         state, rest = read_record(tmp_path, name)
         assert state["id"] == bundle.id and state["bundle"] == bundle.path, name
-        assert state["status"] == "creating" and state["pid"] == expected_pid, (name, state)
+        assert state["status"] == "created" and state["pid"] == expected_pid, (name, state)
         assert rest == ["ARGS one two", f"ENV {name}-env", f"HOST {expected_host}"], (name, rest)
 
 

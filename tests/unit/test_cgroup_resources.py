@@ -487,21 +487,29 @@ def test_container_device_rules_returns_copies():
 
 def test_v1_device_writes_runc_default_spec_fresh_cgroup():
     # runc's `spec`: deny everything; the defaults follow: deny all, then every
-    # allowed device sorted by major, minor, type (wildcards, -1, first).
+    # allowed device in the order the rules list them (config-linux.md).
     assert v1_device_writes(container_device_rules([DENY_ALL])) == [
         ("devices.deny", "a *:* rwm"),
-        ("devices.allow", "b *:* m"),
         ("devices.allow", "c *:* m"),
+        ("devices.allow", "b *:* m"),
         ("devices.allow", "c 1:3 rwm"),
-        ("devices.allow", "c 1:5 rwm"),
-        ("devices.allow", "c 1:7 rwm"),
         ("devices.allow", "c 1:8 rwm"),
-        ("devices.allow", "c 1:9 rwm"),
+        ("devices.allow", "c 1:7 rwm"),
         ("devices.allow", "c 5:0 rwm"),
+        ("devices.allow", "c 1:5 rwm"),
+        ("devices.allow", "c 1:9 rwm"),
+        ("devices.allow", "c 136:* rwm"),
         ("devices.allow", "c 5:2 rwm"),
         ("devices.allow", "c 10:200 rwm"),
-        ("devices.allow", "c 136:* rwm"),
     ]
+
+
+def test_v1_device_writes_config_rules_first_in_listed_order():
+    # runtime-tools linux_cgroups_devices reads devices.list back in this order.
+    rules = container_device_rules([DENY_ALL, {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+                                    {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "rw"}])
+    assert v1_device_writes(rules)[:4] == [("devices.deny", "a *:* rwm"), ("devices.allow", "c 10:229 rwm"),
+                                           ("devices.allow", "b 8:0 rw"), ("devices.allow", "c *:* m")]
 
 
 def test_v1_device_writes_docker_config_console_kept_fuse_deny_noop():
@@ -545,12 +553,12 @@ def test_v1_device_writes_update_only_differences():
     rules = [DENY_ALL, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
              {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
              {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "r"}]
-    # Losses first (1:5 goes), then gains in major:minor order (8:0 is new,
-    # 10:200 gains m); 1:3 is untouched.
+    # Losses first (1:5 goes), then gains in the rules' order (10:200 gains m,
+    # 8:0 is new); 1:3 is untouched.
     assert v1_device_writes(rules, current) == [
         ("devices.deny", "c 1:5 rwm"),
-        ("devices.allow", "b 8:0 r"),
         ("devices.allow", "c 10:200 m"),
+        ("devices.allow", "b 8:0 r"),
     ]
 
 

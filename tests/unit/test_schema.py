@@ -39,7 +39,7 @@ EXPECTED_GOOD = {
     "maximal.json",
 }
 
-VERSION_MESSAGE = "must be a runtime-spec version from 1.0.0 to 1.2.x, such as 1.0.2-dev"
+VERSION_MESSAGE = "must be a runtime-spec version from 1.0.0 to 1.3.x, such as 1.0.2-dev"
 
 
 def _load(path: pathlib.Path):
@@ -281,6 +281,7 @@ ACCEPTED_VERSIONS = [
     "1.2.0",
     "1.2.1",
     "1.2.12",
+    "1.3.0",
     "1.0.0-rc5",
     "1.0.0+build.1",
     "1.1.0-rc.3+git.1a2b-3",
@@ -288,7 +289,7 @@ ACCEPTED_VERSIONS = [
 
 REJECTED_VERSIONS = [
     "2.0.0",
-    "1.3.0",
+    "1.4.0",
     "0.9.0",
     "1.0",
     "1",

@@ -157,7 +157,10 @@ class DeviceState:
             dropped = bits & ~target.exceptions.get(key, 0)
             if dropped:
                 rules.append(_Rule(target.default_allow, *key, dropped))
-        for key, bits in target.ordered():
+        # Gains in the order the rules first granted them (config-linux.md:
+        # "The runtime MUST apply entries in the listed order"): a v1
+        # devices.list then lists the config's rules first, in order, as crun's does.
+        for key, bits in target.exceptions.items():
             gained = bits & ~old.get(key, 0)
             if gained:
                 rules.append(_Rule(not target.default_allow, *key, gained))
@@ -204,8 +207,8 @@ def v1_device_writes(rules, current_list: str | None = None) -> list[tuple[str, 
     an unrestricted parent, "a *:* rwm") to what `rules` describe.
 
     For a deny-by-default rule list on a new cgroup: "a *:* rwm" to
-    devices.deny, then each allowed device to devices.allow, sorted by
-    major:minor. Runs of the same rule are folded, so the list is minimal
+    devices.deny, then each allowed device to devices.allow, in the order
+    the rules list them. Runs of the same rule are folded, so the list is minimal
     and never passes through a state that denies a device both the old and
     the new state allow (runc's reason for the emulator: `update`).
     """
