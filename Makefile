@@ -45,8 +45,10 @@ test-unit: setup
 test-root: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+# delete of a created container without --force succeeds, as with runc and
+# crun: containerd's shim deletes created tasks that way (conformance/README.md).
 conformance: setup
-	$(PY) conformance/run $(abspath $(PYRUNC))
+	$(PY) conformance/run $(abspath $(PYRUNC)) --known-deviation delete_created
 
 bench: setup
 	tools/install-deps runc crun

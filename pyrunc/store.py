@@ -88,13 +88,27 @@ class Store:
         except OSError as err:
             raise PyruncError(f"cannot create state root {self.root}: {err.strerror.lower()}") from None
         directory = self.path(container_id)
-        try:
-            os.mkdir(directory, 0o711)
-        except FileExistsError:
-            raise ContainerExists(container_id) from None
-        except OSError as err:
-            raise PyruncError(f"cannot create state directory {directory}: {err.strerror.lower()}") from None
-        return Lock(directory, container_id, blocking=False)
+        for _ in range(3):
+            try:
+                os.mkdir(directory, 0o711)
+            except FileExistsError:
+                raise ContainerExists(container_id) from None
+            except OSError as err:
+                raise PyruncError(f"cannot create state directory {directory}: {err.strerror.lower()}") from None
+            # The directory is ours: whoever holds its lock now holds it for
+            # a moment (`state` probing it, or a `delete` taking it for what
+            # a killed create left), so wait, then make sure it is still there.
+            try:
+                lock = Lock(directory, container_id, blocking=True, timeout=10.0)
+            except FileNotFoundError:
+                continue
+            try:
+                if os.stat(directory).st_ino == os.fstat(lock.fd).st_ino:
+                    return lock
+            except FileNotFoundError:
+                pass
+            lock.close()  # removed by that `delete`: the id is free again
+        raise PyruncError(f"cannot create state directory {directory}: removed again and again as it was made")
 
     def remove(self, container_id: str) -> None:
         """Remove the container's directory and everything in it."""

@@ -114,13 +114,24 @@ class Bundles:
             return path
 
 
-def lifecycle(rt: Pyrunc, bundles: Bundles, container_id: str, pid_file: str | None = None) -> list[Outcome]:
-    """create, start, kill, delete (retried while the init is still dying)."""
+def lifecycle(rt: Pyrunc, bundles: Bundles, container_id: str, pid_file: str | None = None,
+              reap: bool = False) -> list[Outcome]:
+    """create, start, kill, delete (retried while the init is still dying).
+
+    With reap (this process a subreaper, see subreaper()), the init is
+    reaped afterwards, and a start that finds it dead already says how it
+    died."""
     create_args = ["create", "--bundle", bundles.get(container_id)]
     if pid_file:
         create_args += ["--pid-file", pid_file]
     outcomes = [rt(*create_args, container_id)]
+    pid = 0
+    if pid_file and outcomes[0].rc == 0:
+        with open(pid_file) as f:
+            pid = int(f.read())
     outcomes.append(rt("start", container_id))
+    if reap and pid and outcomes[-1].rc != 0:
+        outcomes[-1].err += f"(init {pid}: {reap_child(pid)})\n"
     outcomes.append(rt("kill", container_id, "KILL"))
     deadline = time.monotonic() + 10
     while True:
@@ -129,7 +140,40 @@ def lifecycle(rt: Pyrunc, bundles: Bundles, container_id: str, pid_file: str | N
             break
         time.sleep(0.005)
     outcomes.append(result)
+    if reap and pid:
+        reap_child(pid)
     return outcomes
+
+
+def reap_child(pid: int, timeout: float = 10) -> str:
+    """Wait for `pid` (a child of ours: we are its subreaper); how it ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            waited, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return "not our child (reaped already, or never reparented to us)"
+        if waited:
+            if os.WIFSIGNALED(status):
+                return f"killed by signal {os.WTERMSIG(status)}"
+            return f"exited {os.WEXITSTATUS(status)}"
+        time.sleep(0.002)
+    return "still running"
+
+
+class subreaper:
+    """This process adopts orphans (as an engine's shim does) while inside."""
+
+    def __enter__(self):
+        import _prctl
+
+        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+        return self
+
+    def __exit__(self, *exc):
+        import _prctl
+
+        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 0)
 
 
 def live(pids) -> list[int]:

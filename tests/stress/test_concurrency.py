@@ -10,7 +10,9 @@ is left: no state dir, fifo, cgroup, mount, process, or fd of ours.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
+import os
 import random
 import threading
 
@@ -68,23 +70,27 @@ class Readers:
                 self.bad.append(result)
 
 
-def run_streams(rt, bundles, streams: list[list[str]]) -> list:
+def run_streams(rt, bundles, streams: list[list[str]], scratch=None) -> list:
     """Each stream is a list of ids, run as lifecycles one after another;
-    the streams run side by side. Returns every outcome."""
+    the streams run side by side. Returns every outcome. With `scratch`
+    (distinct ids only), this process is the inits' subreaper and reaps
+    them, and a start that finds its init dead says how it died."""
     outcomes: list = []
     lock = threading.Lock()
 
-    def stream(ids):
+    def stream(index, ids):
+        pid_file = os.path.join(scratch, f"pid{index}") if scratch else None
         for container_id in ids:
-            results = harness.lifecycle(rt, bundles, container_id)
+            results = harness.lifecycle(rt, bundles, container_id, pid_file=pid_file, reap=bool(scratch))
             with lock:
                 outcomes.extend(results)
 
-    threads = [threading.Thread(target=stream, args=(ids,)) for ids in streams]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    threads = [threading.Thread(target=stream, args=(i, ids)) for i, ids in enumerate(streams)]
+    with harness.subreaper() if scratch else contextlib.nullcontext():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return outcomes
 
 
@@ -93,12 +99,12 @@ def assert_clean(outcomes) -> None:
     assert bad == [], f"{len(bad)} unclean outcomes, first: {bad[:5]}"
 
 
-def test_two_streams_distinct_ids(rt, bundles):
+def test_two_streams_distinct_ids(rt, bundles, tmp_path):
     fds = leaks.open_fds()
     n = scaled(500)
     streams = [[f"d{s}-{i}" for i in range(n)] for s in range(2)]
     with Readers(rt, streams[0][:20] + streams[1][:20]) as readers:
-        outcomes = run_streams(rt, bundles, streams)
+        outcomes = run_streams(rt, bundles, streams, scratch=str(tmp_path))
     assert_clean(outcomes)
     failed = [o for o in outcomes if o.rc != 0]
     assert failed == [], f"{len(failed)} failed with distinct ids, first: {failed[:5]}"

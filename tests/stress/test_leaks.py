@@ -10,9 +10,6 @@ show up as a zombie child of ours.
 
 from __future__ import annotations
 
-import os
-import time
-
 import pytest
 
 from tests import leaks
@@ -22,24 +19,8 @@ from tests.stress.harness import scaled
 
 @pytest.fixture
 def subreaper():
-    import _prctl
-
-    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
-    yield
-    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 0)
-
-
-def reap(pid: int, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            waited, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return  # not ours (or already reaped)
-        if waited:
-            return
-        time.sleep(0.002)
-    raise AssertionError(f"container init {pid} did not exit")
+    with harness.subreaper():
+        yield
 
 
 def sample(rt, paths) -> dict:
@@ -63,10 +44,8 @@ def test_lifecycles_leak_nothing(rt, bundles, tmp_path, subreaper):
     every = max(1, n // 10)
     for i in range(n):
         container_id = f"l{i % 7}"
-        outcomes = harness.lifecycle(rt, bundles, container_id, pid_file=pid_file)
+        outcomes = harness.lifecycle(rt, bundles, container_id, pid_file=pid_file, reap=True)
         assert [o for o in outcomes if o.rc != 0] == [], outcomes
-        with open(pid_file) as f:
-            reap(int(f.read()))
         if i % every == 0 or i == n - 1:
             samples.append(sample(rt, paths))
     first, last = samples[0], samples[-1]

@@ -84,11 +84,25 @@ def test_corpus_process_json(tmp_path, name):
 
 
 def check_argv_property(args: list[str], scratch) -> None:
-    """One command line, with a scratch --root and working directory."""
+    """One command line, with a scratch --root and working directory (run
+    and exec in a subprocess: in this one they would make it a subreaper)."""
+    import subprocess
+    import sys
+
     cwd = scratch / f"w{len(os.listdir(scratch))}"
     cwd.mkdir()
-    code, out, err = fuzzgen.run_cli(["--root", str(cwd / "root"), *args], str(cwd))
-    assert fuzzgen.problems(code, out, err) == [], (args, code, err[-500:])
+    argv_ = ["--root", str(cwd / "root"), *args]
+    if "run" in args or "exec" in args:
+        proc = subprocess.run([sys.executable, "-m", "pyrunc", *argv_], cwd=cwd, stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=60)
+        code, out, err = proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+        process_code = "exec" in args
+    else:
+        code, out, err = fuzzgen.run_cli(argv_, str(cwd))
+        process_code = False
+    assert fuzzgen.problems(code, out, err, process_code=process_code,
+                            allowed=range(256) if process_code else (0, 1)) == [], (args, code, err[-500:])
+    assert not os.path.isdir(cwd / "root") or os.listdir(cwd / "root") == []
 
 
 def test_fuzz_command_lines(tmp_path):

@@ -53,7 +53,7 @@ class CgroupDirs:
             result += reversed(chain)
         return result
 
-    def _make_dirs(self, key: str, path: str) -> None:
+    def _make_dirs(self, key: str, path: str, attempts: int = 5) -> None:
         missing = []
         current = path
         while not os.path.isdir(current):
@@ -68,6 +68,10 @@ class CgroupDirs:
             except FileExistsError:
                 continue
             except OSError as err:
+                if err.errno == errno.ENOENT and attempts > 1:
+                    # A concurrent delete removed a parent that was empty a
+                    # moment ago (it had made it): make it again.
+                    return self._make_dirs(key, path, attempts - 1)
                 raise KernelError("create cgroup", directory, err.errno) from None
             self.created.append(directory)
             if "cpuset" in key.split(","):
@@ -189,6 +193,12 @@ def _inherit_cpuset(directory: str) -> None:
                     continue
             with open(os.path.join(parent, name)) as f:
                 value = f.read().strip()
+            if not value and parent != os.path.dirname(parent):
+                # The parent was just made by a concurrent create that has not
+                # filled it in yet: fill it in first (the same values).
+                _inherit_cpuset(parent)
+                with open(os.path.join(parent, name)) as f:
+                    value = f.read().strip()
             with open(os.path.join(directory, name), "w") as f:
                 f.write(value)
         except OSError as err:
