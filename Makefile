@@ -8,7 +8,7 @@ PYRUNC := $(VENV)/bin/pyrunc
 DEMO_BUNDLE ?= demo-bundle
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps compile demo test test-unit test-root bench e2e e2e-ci clean
+.PHONY: all setup deps compile demo test test-unit test-root bench e2e e2e-ci stress stress-ci clean
 
 all: setup
 
@@ -64,6 +64,15 @@ e2e: setup
 e2e-ci: setup
 	tests/e2e/setup-engines.sh
 	tests/e2e/run-all.sh $(abspath $(PYRUNC)) podman containerd
+
+# Reliability under faults, concurrency and hostile input (tests/stress/):
+# full sizes (2 x 500 concurrent lifecycles, 1000 in a row, 20000 configs ...),
+# and a twentieth of them for CI (a few minutes).
+stress: setup
+	PYRUNC_STRESS=1 PYRUNC_STRESS_SCALE=$${PYRUNC_STRESS_SCALE:-1.0} $(PY) -m pytest tests/stress -s $(PYTEST_ARGS)
+
+stress-ci: setup
+	PYRUNC_STRESS=1 PYRUNC_STRESS_SCALE=0.05 $(PY) -m pytest tests/stress -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_BUNDLE) .pytest_cache

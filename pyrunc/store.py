@@ -197,7 +197,10 @@ class Store:
         directory = self.path(container_id)
         if not os.path.isdir(directory):
             raise ContainerNotFound(container_id)
-        return Lock(directory, container_id, blocking=True, timeout=timeout)
+        try:
+            return Lock(directory, container_id, blocking=True, timeout=timeout)
+        except FileNotFoundError:  # removed in between, by a concurrent delete
+            raise ContainerNotFound(container_id) from None
 
     # ---- status
 
@@ -300,6 +303,15 @@ def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         _unlink_quietly(tmp)
         raise
+
+
+def write_file(path: str, data: bytes, mode: int, what: str) -> None:
+    """write_atomic, a failure (a missing directory, a full or read-only
+    filesystem) being one clear line that names `what`."""
+    try:
+        write_atomic(path, data, mode)
+    except OSError as err:
+        raise PyruncError(f"{what}: cannot write {path}: {(err.strerror or str(err)).lower()}") from None
 
 
 def _unlink_quietly(path: str, dir_fd: int | None = None) -> None:

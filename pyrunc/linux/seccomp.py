@@ -213,15 +213,18 @@ def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
         pass
     program = compile_profile(profile)
     header = dumps({"flags": program.flags, "notify": program.uses_notify, "warnings": program.warnings})
+    tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
         _prune(cache_dir)
-        tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             f.write(header.encode() + b"\n" + program.bpf)
         os.rename(tmp, path)
-    except OSError:
-        pass  # a cache that cannot be written only costs time
+    except OSError:  # a cache that cannot be written only costs time
+        try:
+            os.unlink(tmp)  # half-written on a full filesystem
+        except OSError:
+            pass
     return program
 
 

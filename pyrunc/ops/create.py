@@ -145,13 +145,13 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             "seccomp": _seccomp_state(cfg, seccomp_program),
         }
         if seccomp_program is not None:
-            store_mod.write_atomic(st.path(container_id, SECCOMP_FILE), seccomp_program.bpf)
+            store_mod.write_file(st.path(container_id, SECCOMP_FILE), seccomp_program.bpf, 0o600, container_id)
         faults.point("create:before-state-save")
         st.save(container_id, state)
         faults.point("create:after-state-save")
         faults.point("create:before-pid-file")
         if opts.pid_file:
-            store_mod.write_atomic(os.path.abspath(opts.pid_file), str(launched.init_pid).encode(), 0o644)
+            store_mod.write_file(os.path.abspath(opts.pid_file), str(launched.init_pid).encode(), 0o644, "--pid-file")
         log.phase("state saved")
         undo.pop_all()
     lock.close()

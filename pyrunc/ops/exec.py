@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import log
-from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
+from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import store_for, validate_config
 from pyrunc.store import CREATING, PAUSED, STOPPED
 
@@ -41,7 +41,7 @@ def cmd_exec(parsed) -> int:
     process = _load_process(state, opts, command)
     try:
         return _exec(st, container_id, state, process, opts)
-    except PyruncError as err:
+    except InitError as err:  # the process's own failure, not one of ours (a pid file, a console socket)
         text = str(err)
         if "executable file not found" in text or "no such file or directory" in text:
             log.error(f"exec failed: {text}")
@@ -170,9 +170,9 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
             os.close(console_fd)
     if detach:
         if opts.get("pid_file"):
-            from pyrunc.store import write_atomic
+            from pyrunc.store import write_file
 
-            write_atomic(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644)
+            write_file(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644, "--pid-file")
         return 0
     relay = None
     if relay_end >= 0:

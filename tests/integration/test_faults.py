@@ -303,8 +303,12 @@ def fill(directory: str) -> None:
             break
 
 
+SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]}
+
+
+@pytest.mark.parametrize("seccomp", [False, True], ids=["plain", "seccomp"])
 @pytest.mark.parametrize("fill_inodes", [False, True], ids=["blocks", "inodes"])
-def test_full_state_root_is_one_clear_error(runtime, bundle, small_tmpfs, fill_inodes):
+def test_full_state_root_is_one_clear_error(runtime, bundle, small_tmpfs, fill_inodes, seccomp):
     root = small_tmpfs("size=64k,nr_inodes=64")
     os.mkdir(os.path.join(root, "state"))
     if fill_inodes:
@@ -321,6 +325,10 @@ def test_full_state_root_is_one_clear_error(runtime, bundle, small_tmpfs, fill_i
             if name.startswith("d"):
                 os.rmdir(os.path.join(root, "state", name))
     fault_bundle(bundle)
+    if seccomp:
+        # Its compiled filter is cached in the root, and saved beside state.json.
+        bundle.config["linux"]["seccomp"] = SECCOMP
+        bundle.write()
     state_root = os.path.join(root, "state")
     cmd = [*runtime.cmd[:3], "--root", state_root]
     result = subprocess.run([*cmd, "create", "--bundle", bundle.path, bundle.id], capture_output=True, text=True,
@@ -328,7 +336,10 @@ def test_full_state_root_is_one_clear_error(runtime, bundle, small_tmpfs, fill_i
     assert result.returncode == 1, result
     line = one_line(result)
     assert "no space left on device" in line, line
-    assert sorted(n for n in os.listdir(state_root) if n != "filler") == []
+    # Nothing but the filler, and the (empty) cache directory of seccomp filters.
+    assert sorted(n for n in os.listdir(state_root) if n not in ("filler", "seccomp:cache")) == []
+    if os.path.isdir(os.path.join(state_root, "seccomp:cache")):
+        assert os.listdir(os.path.join(state_root, "seccomp:cache")) == []
     assert leftover_cgroups() == []
     assert container_processes(bundle) == []
     assert leaks.mounts_mentioning(bundle.path) == []
@@ -355,3 +366,20 @@ def test_read_only_state_root_is_one_clear_error(runtime, bundle, small_tmpfs, r
     for args in (["list", "--format", "json"], ["state", bundle.id], ["delete", "--force", bundle.id]):
         result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=60)
         assert result.returncode in (0, 1) and "Traceback" not in result.stderr, result
+
+
+def test_pid_file_in_a_missing_directory_is_one_clear_error(runtime, bundle, tmp_path):
+    """The container is made before the pid file is written: a pid file that
+    cannot be written undoes it all."""
+    fault_bundle(bundle)
+    pid_file = str(tmp_path / "missing" / "pid")
+    result = runtime("create", "--bundle", bundle.path, "--pid-file", pid_file, bundle.id)
+    assert result.returncode == 1, result
+    assert one_line(result) == f"pyrunc: --pid-file: cannot write {pid_file}: no such file or directory"
+    assert runtime.ids() == []
+    assert leftover_cgroups() == []
+    assert container_processes(bundle) == []
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = runtime("exec", "--detach", "--pid-file", pid_file, bundle.id, "true")
+    assert result.returncode == 1, result
+    assert one_line(result) == f"pyrunc: --pid-file: cannot write {pid_file}: no such file or directory"

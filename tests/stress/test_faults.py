@@ -17,7 +17,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 
 from tests import leaks
 from tests.stress import harness

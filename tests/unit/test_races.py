@@ -208,3 +208,25 @@ def test_config_with_a_lone_surrogate_escape_is_refused_naming_the_field():
     assert str(err.value) == ("config.json: process.env[0]: not valid Unicode "
                               "(a \\u escape of half a surrogate pair)")
     assert load.parse_config(b'{"e": "\\ud83d\\ude00"}') == {"e": "\U0001F600"}
+
+
+# ---------------------------------------------------------------- list vs. concurrent create and delete
+
+
+def test_list_skips_quietly_what_vanished_or_is_only_being_made(tmp_path):
+    """An id listed, then deleted before it is loaded (or a directory whose
+    create has not written anything yet) is no warning: it is not there."""
+    from tests import fuzzgen
+
+    os.makedirs(tmp_path / "root" / "c1")
+    code, out, err = fuzzgen.run_cli(["--root", str(tmp_path / "root"), "list", "--format", "json"], str(tmp_path))
+    assert (code, out, err) == (0, "null\n", "")
+
+
+def test_lock_of_a_container_deleted_meanwhile_is_not_found(tmp_path, monkeypatch):
+    """Two deletes of one container: the second finds the directory, then
+    the first removes it before the second opens it."""
+    st = Store(str(tmp_path))
+    monkeypatch.setattr(store.os.path, "isdir", lambda path: True)
+    with pytest.raises(ContainerNotFound):
+        st.lock("gone")

@@ -1,0 +1,1 @@
+"""Long-running reliability tests (PYRUNC_STRESS=1; see conftest.py)."""
