@@ -8,7 +8,7 @@ PYRUNC := $(VENV)/bin/pyrunc
 DEMO_BUNDLE ?= demo-bundle
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps compile demo test test-unit test-root bench e2e e2e-ci stress stress-ci clean
+.PHONY: all setup deps compile demo test test-unit test-root conformance bench e2e e2e-ci stress stress-ci clean
 
 all: setup
 
@@ -36,8 +36,18 @@ setup: deps $(VENV)/.installed compile
 demo: setup
 	@tools/demo $(PYRUNC) $(PY) $(DEMO_BUNDLE)
 
+# Every test: unit and integration (pytest), our OCI conformance suite, the
+# Podman and containerd engine scenarios, and the short reliability runs. The
+# parts that create containers need root; without it they are skipped, saying so.
+# Not here (longer, or needing more of the machine): make e2e (adds Docker),
+# make stress (full size), make bench.
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+	@if [ "$$(id -u)" = 0 ]; then \
+		$(MAKE) --no-print-directory conformance e2e-ci stress-ci; \
+	else \
+		echo "make test: conformance, e2e-ci and stress-ci need root: skipped"; \
+	fi
 
 test-unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
