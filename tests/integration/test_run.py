@@ -70,10 +70,10 @@ def test_container_sees_pid_1_and_its_hostname(runtime, bundle):
 def test_container_sees_configured_user_cwd_env_umask(runtime, bundle):
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [1002, 1003], "umask": 0o027}
     bundle.config["process"]["env"] = ["PATH=/bin", "GREETING=hello world"]
-    bundle.config["process"]["cwd"] = "/work/dir"
+    bundle.config["process"]["cwd"] = "/srv/dir"
     sh(bundle, 'id -u; id -g; id -G; pwd; echo "$GREETING"; umask')
     result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
-    assert result.stdout.splitlines() == ["1000", "1001", "1001 1002 1003", "/work/dir", "hello world", "0027"]
+    assert result.stdout.splitlines() == ["1000", "1001", "1001 1002 1003", "/srv/dir", "hello world", "0027"]
 
 
 def test_container_sees_only_its_own_mounts(runtime, bundle):
@@ -82,7 +82,8 @@ def test_container_sees_only_its_own_mounts(runtime, bundle):
     mount_points = [line.split()[4] for line in result.stdout.splitlines()]
     assert mount_points[0] == "/"
     assert "/proc" in mount_points and "/dev" in mount_points and "/sys" in mount_points
-    host_only = [m for m in mount_points if m.startswith(("/work", "/tmp/", "/run", "/home", "/boot"))]
+    project = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    host_only = [m for m in mount_points if m.startswith((project, "/tmp/", "/run", "/home", "/boot"))]
     assert host_only == [], host_only
 
 
