@@ -30,7 +30,7 @@ import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is
 import _signal
 
 from pyrunc.errors import KernelError, PyruncError
-from pyrunc.linux import _libc, capabilities, fds, seccomp, trampoline
+from pyrunc.linux import _libc, capabilities, fds, lsm, seccomp, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 
@@ -185,23 +185,11 @@ def set_personality(personality: dict) -> None:
 def set_lsm_labels(apparmor_profile: str, selinux_label: str) -> None:
     """AppArmor profile and SELinux label for the next execve, where the host
     has that LSM; on a host without it the setting is skipped, as runc does."""
-    if apparmor_profile and _apparmor_enabled():
+    if apparmor_profile and lsm.apparmor_enabled():
         _write_attr(("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"), f"exec {apparmor_profile}",
                     "process.apparmorProfile")
-    if selinux_label and _selinux_enabled():
+    if selinux_label and lsm.selinux_enabled():
         _write_attr(("/proc/self/attr/exec",), selinux_label, "process.selinuxLabel")
-
-
-def _apparmor_enabled() -> bool:
-    try:
-        with open("/sys/module/apparmor/parameters/enabled") as f:
-            return f.read().strip() == "Y"
-    except OSError:
-        return False
-
-
-def _selinux_enabled() -> bool:
-    return os.path.exists("/sys/fs/selinux/enforce")
 
 
 def _write_attr(paths: tuple[str, ...], value: str, field: str) -> None:

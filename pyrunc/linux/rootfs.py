@@ -74,10 +74,20 @@ def bind_rootfs(rootfs: str) -> None:
     mounts.mount(rootfs, rootfs, None, MS_BIND | MS_REC, what=f'rootfs "{rootfs}"')
 
 
-def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None) -> None:
-    """Step 3: every mounts[] entry, in order, destinations resolved in the root."""
+# Filesystems that take an SELinux context= option for linux.mountLabel.
+LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue", "shm"))
+
+
+def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "") -> None:
+    """Step 3: every mounts[] entry, in order, destinations resolved in the
+    root; `mount_label` (SELinux, when the host has it) on the filesystems
+    that take one."""
+    from pyrunc.linux import lsm
+
     for entry in entries:
         plan = mounts.parse_mount_options(entry.options)
+        if mount_label and entry.type in LABELLED_FSTYPES:
+            plan.data = lsm.format_mount_label(plan.data, mount_label)
         if entry.type == "bind":
             plan.flags |= MS_BIND
         if entry.type == "cgroup" and cgroup_mount is not None:

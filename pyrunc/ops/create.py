@@ -56,6 +56,10 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     cfg = load_config(opts.bundle)
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
+    from pyrunc.linux import lsm
+
+    for note in lsm.skipped_labels(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.linux.mount_label):
+        log.debug(note)
     if opts.systemd_cgroup:
         _check_systemd_cgroup(cfg.linux.cgroups_path)
     seccomp_program = _compile_seccomp(cfg, st.root)

@@ -39,6 +39,10 @@ def cmd_exec(parsed) -> int:
     if status == PAUSED and not opts.get("ignore_paused"):
         raise InvalidStatus(container_id, "cannot exec in a paused container (use --ignore-paused)")
     process = _load_process(state, opts, command)
+    from pyrunc.linux import lsm
+
+    for note in lsm.skipped_labels(process.apparmor_profile, process.selinux_label, ""):
+        log.debug(note)
     try:
         return _exec(st, container_id, state, process, opts)
     except InitError as err:  # the process's own failure, not one of ours (a pid file, a console socket)

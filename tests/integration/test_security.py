@@ -3,9 +3,11 @@ seccomp, user namespaces, capabilities, personality, scheduling, devices."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import threading
@@ -105,23 +107,52 @@ def test_seccomp_docker_profile_denies_what_it_lists(runtime, bundle, new_id):
     assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout.strip() == "denied"
 
 
+# struct seccomp_notif is 80 bytes and struct seccomp_notif_resp 24: the
+# ioctls are _IOWR('!', 0, seccomp_notif) and _IOWR('!', 1, seccomp_notif_resp).
+SECCOMP_IOCTL_NOTIF_RECV = 0xC0502100
+SECCOMP_IOCTL_NOTIF_SEND = 0xC0182101
+
+
+def answer_notifications(fd: int, errno_ret: int, seen: list) -> None:
+    """A minimal seccomp agent: fail every notified syscall with errno_ret
+    until the container is gone (the fd then polls as hung up)."""
+    import fcntl
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        events = poller.poll(10_000)
+        if not events or events[0][1] & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+            return
+        notif = bytearray(80)
+        try:
+            fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, notif)
+        except OSError:
+            return
+        notif_id, pid, _flags, syscall_nr = struct.unpack_from("QIIi", notif)
+        seen.append((pid, syscall_nr))
+        fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, bytearray(struct.pack("QqiI", notif_id, 0, -errno_ret, 0)))
+
+
 def test_seccomp_notify_sends_fd_and_state_to_listener(runtime, bundle, tmp_path):
     listener_path = str(tmp_path / "agent.sock")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(listener_path)
     server.listen(1)
-    received = {}
+    received = {"calls": []}
 
     def agent():
         conn, _ = server.accept()
         data, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+        conn.close()
         received["state"] = json.loads(data)
         for level, kind, payload in ancillary:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fd = struct.unpack("i", payload[:4])[0]
                 received["fd_target"] = os.readlink(f"/proc/self/fd/{fd}")
-                os.close(fd)  # no agent: notified syscalls then fail with ENOSYS
-        conn.close()
+                answer_notifications(fd, errno.EPERM, received["calls"])
+                os.close(fd)
 
     thread = threading.Thread(target=agent, daemon=True)
     thread.start()
@@ -130,9 +161,9 @@ def test_seccomp_notify_sends_fd_and_state_to_listener(runtime, bundle, tmp_path
         "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": listener_path, "listenerMetadata": "meta=1",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
     }
-    sh(bundle, "mkdir /tmp/notified 2>&1 || true")
+    sh(bundle, "mkdir /tmp/notified 2>&1; [ -d /tmp/notified ] || echo not-made")
     result = runtime("run", "--bundle", bundle.path, bundle.id)
-    thread.join(10)
+    thread.join(20)
     server.close()
     assert result.returncode == 0, result
     state = received["state"]
@@ -140,7 +171,20 @@ def test_seccomp_notify_sends_fd_and_state_to_listener(runtime, bundle, tmp_path
     assert state["state"]["id"] == bundle.id and state["state"]["status"] == "creating"
     assert state["pid"] == state["state"]["pid"] > 0
     assert "seccomp" in received["fd_target"]
-    assert "Function not implemented" in result.stdout
+    # The agent saw the container's mkdir and its answer (EPERM) is what mkdir returned.
+    assert [nr for _, nr in received["calls"]] in ([83], [258]), received["calls"]
+    assert "Operation not permitted" in result.stdout and "not-made" in result.stdout, result
+
+
+def test_seccomp_kill_process_action(runtime, bundle):
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}],
+    }
+    sh(bundle, "(mkdir /tmp/x); echo rc=$?")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == f"rc={128 + signal.SIGSYS}\n", result
 
 
 def test_seccomp_notify_without_listener_path_is_refused(runtime, bundle):
@@ -333,8 +377,12 @@ def test_lsm_labels_are_skipped_on_a_host_without_that_lsm(runtime, bundle):
         pytest.skip("this host has AppArmor or SELinux enabled")
     bundle.config["process"]["apparmorProfile"] = "docker-default"
     bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    bundle.config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
     sh(bundle, "echo ran")
-    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "ran\n"
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id, global_args=("--debug",))
+    assert result.stdout == "ran\n"
+    for field in ("process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel"):
+        assert f"{field} " in result.stderr and "skipped" in result.stderr, (field, result.stderr)
 
 
 def test_seccomp_filters_are_cached_per_profile(runtime, bundle, new_id):

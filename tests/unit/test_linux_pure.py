@@ -789,3 +789,25 @@ def test_refuse_shared_cgroup_own_child_allowed():
     refuse_shared_cgroup(_hybrid_layout(), {"memory": "/sys/fs/cgroup/memory/engine/me/c1",
                                             "": "/sys/fs/cgroup/unified/c1"},
                          own={"memory": "/engine/me", "": "/"})
+
+
+# ---------------------------------------------------------------- lsm
+
+def test_mount_label_is_quoted_because_categories_hold_commas():
+    from pyrunc.linux import lsm
+
+    data = lsm.format_mount_label(["mode=755"], "system_u:object_r:container_file_t:s0:c1,c2")
+    assert data == ["mode=755", 'context="system_u:object_r:container_file_t:s0:c1,c2"']
+
+
+def test_skipped_labels_name_each_field_the_host_cannot_apply(monkeypatch):
+    from pyrunc.linux import lsm
+
+    monkeypatch.setattr(lsm, "apparmor_enabled", lambda: False)
+    monkeypatch.setattr(lsm, "selinux_enabled", lambda: False)
+    notes = lsm.skipped_labels("docker-default", "system_u:system_r:container_t:s0", "")
+    assert [n.split()[0] for n in notes] == ["process.apparmorProfile", "process.selinuxLabel"]
+    monkeypatch.setattr(lsm, "apparmor_enabled", lambda: True)
+    monkeypatch.setattr(lsm, "selinux_enabled", lambda: True)
+    assert lsm.skipped_labels("docker-default", "x", "y") == []
+    assert lsm.skipped_labels("", "", "") == []
