@@ -14,6 +14,17 @@ BUSYBOX = shutil.which("busybox") or "/bin/busybox"
 _APPLETS: list[str] = []
 
 
+def container_skip_reason() -> str | None:
+    """Why real containers cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "needs root"
+    if subprocess.run(["unshare", "-m", "-p", "-f", "true"], capture_output=True).returncode != 0:
+        return "needs namespaces (unshare failed)"
+    if not shutil.which("busybox"):
+        return "needs busybox (apt-get install busybox-static)"
+    return None
+
+
 def applets() -> list[str]:
     if not _APPLETS:
         out = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout

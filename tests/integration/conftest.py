@@ -10,30 +10,20 @@ from __future__ import annotations
 
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.busybox import Bundle, base_config, make_rootfs
+from tests import leaks
+from tests.busybox import Bundle, base_config, container_skip_reason, make_rootfs
 
 CGROUP_PARENT = f"pyrunc-test-{os.getpid()}"
 _counter = itertools.count(1)
 
 
-def _can_run_containers() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root"
-    if subprocess.run(["unshare", "-m", "-p", "-f", "true"], capture_output=True).returncode != 0:
-        return "needs namespaces (unshare failed)"
-    if not shutil.which("busybox"):
-        return "needs busybox (apt-get install busybox-static)"
-    return None
-
-
 def pytest_collection_modifyitems(config, items):
-    reason = _can_run_containers()
+    reason = container_skip_reason()
     for item in items:
         if "integration" in str(item.fspath):
             item.add_marker(pytest.mark.root)
@@ -105,7 +95,7 @@ def runtime(tmp_path):
     assert leftovers == [], f"state dirs left behind: {leftovers}"
     left = leftover_cgroups()
     assert left == [], f"cgroups left behind: {left}"
-    mounts = [line for line in open("/proc/self/mountinfo") if str(tmp_path) in line]
+    mounts = leaks.mounts_mentioning(str(tmp_path))
     assert mounts == [], f"mounts left on the host: {mounts}"
 
 
@@ -130,42 +120,12 @@ def bundle(tmp_path, new_id):
     return b
 
 
-def cgroup_hierarchies() -> list[str]:
-    base = "/sys/fs/cgroup"
-    return [os.path.join(base, n) for n in sorted(os.listdir(base)) if os.path.ismount(os.path.join(base, n))]
-
-
-def cgroup_dir(hierarchy: str, container_id: str) -> str:
-    return os.path.join(hierarchy, CGROUP_PARENT, container_id)
-
-
 def leftover_cgroups() -> list[str]:
     """Container cgroups under this session's parent that still exist."""
-    left = []
-    for hierarchy in cgroup_hierarchies():
-        parent = os.path.join(hierarchy, CGROUP_PARENT)
-        if os.path.isdir(parent):
-            left += [os.path.join(parent, d) for d in os.listdir(parent) if os.path.isdir(os.path.join(parent, d))]
-    return left
+    return leaks.cgroup_dirs_under(CGROUP_PARENT)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_cgroup_parent():
     yield
-    base = "/sys/fs/cgroup"
-    if not os.path.isdir(base):
-        return
-    for name in os.listdir(base):
-        parent = os.path.join(base, name, CGROUP_PARENT)
-        if os.path.isdir(parent):
-            for child in os.listdir(parent):
-                child_path = os.path.join(parent, child)
-                if os.path.isdir(child_path):
-                    try:
-                        os.rmdir(child_path)
-                    except OSError:
-                        pass
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass
+    leaks.remove_cgroup_parent(CGROUP_PARENT)

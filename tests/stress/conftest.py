@@ -8,25 +8,18 @@ namespaces and busybox, as the integration tests do.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 
 import pytest
 
 from tests import leaks
+from tests.busybox import container_skip_reason
 from tests.stress import harness
 
 
 def _skip_reason() -> str | None:
     if os.environ.get("PYRUNC_STRESS") != "1":
         return "stress tests run with PYRUNC_STRESS=1 (make stress, make stress-ci)"
-    if os.geteuid() != 0:
-        return "needs root"
-    if subprocess.run(["unshare", "-m", "-p", "-f", "true"], capture_output=True).returncode != 0:
-        return "needs namespaces (unshare failed)"
-    if not shutil.which("busybox"):
-        return "needs busybox (apt-get install busybox-static)"
-    return None
+    return container_skip_reason()
 
 
 def pytest_collection_modifyitems(config, items):
