@@ -30,7 +30,7 @@ import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is
 import _signal
 
 from pyrunc.errors import KernelError, PyruncError
-from pyrunc.linux import _libc, capabilities, fds, lsm, seccomp, trampoline
+from pyrunc.linux import _libc, capabilities, fds, seccomp, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 
@@ -183,12 +183,12 @@ def set_personality(personality: dict) -> None:
 
 
 def set_lsm_labels(apparmor_profile: str, selinux_label: str) -> None:
-    """AppArmor profile and SELinux label for the next execve, where the host
-    has that LSM; on a host without it the setting is skipped, as runc does."""
-    if apparmor_profile and lsm.apparmor_enabled():
+    """AppArmor profile and SELinux label for the next execve (create and
+    exec have refused labels whose module this host lacks)."""
+    if apparmor_profile:
         _write_attr(("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"), f"exec {apparmor_profile}",
                     "process.apparmorProfile")
-    if selinux_label and lsm.selinux_enabled():
+    if selinux_label:
         _write_attr(("/proc/self/attr/exec",), selinux_label, "process.selinuxLabel")
 
 

@@ -18,7 +18,7 @@ from pyrunc import faults, hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, describe_error
-from pyrunc.linux import _libc, console, lsm, rootfs, trampoline
+from pyrunc.linux import _libc, console, rootfs, trampoline
 
 
 def run(ctx: InitContext) -> None:
@@ -149,8 +149,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             def cgroup_mount(fd, entry, plan):
                 cgroup_mounts.mount_cgroup(fd, entry, plan, ctx.cgroups, ctx.cgroup_layout,
                                            private_ns=_has_new_ns(cfg, "cgroup"))
-        mount_label = cfg.linux.mount_label if cfg.linux.mount_label and lsm.selinux_enabled() else ""
-        rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, mount_label)
+        rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label)
         if rootfs.needs_dev_setup(cfg.mounts):
             in_userns = cfg.linux.namespace("user") is not None
             rootfs.create_devices(root_fd, cfg.linux.devices, use_bind=in_userns)

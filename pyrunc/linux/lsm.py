@@ -1,7 +1,8 @@
 """Which Linux security modules the host has enabled (AppArmor, SELinux).
 
-Labels a config asks for are applied only where the module is on; elsewhere
-they are skipped, as runc skips them, and `--debug` says so.
+A label the config asks for is applied where its module is on; where it is
+not, the container is refused (config.md: a property the runtime cannot
+apply MUST be an error), as runc 1.1 refuses it.
 Imports: stdlib only.
 """
 
@@ -28,14 +29,23 @@ def format_mount_label(data: list[str], label: str) -> list[str]:
     return [*data, f'context="{label}"']
 
 
-def skipped_labels(apparmor_profile: str, selinux_label: str, mount_label: str) -> list[str]:
-    """The configured labels this host cannot apply, worded for --debug."""
-    skipped = []
+def unavailable_labels(apparmor_profile: str, selinux_label: str, mount_label: str) -> list[tuple[str, str]]:
+    """(json path, problem) for each configured label this host cannot apply."""
+    problems = []
     if apparmor_profile and not apparmor_enabled():
-        skipped.append(f'process.apparmorProfile "{apparmor_profile}": AppArmor is not enabled on this host; skipped')
-    if not selinux_enabled():
+        problems.append(("process.apparmorProfile",
+                         f'"{apparmor_profile}": AppArmor is not enabled on this host'))
+    if (selinux_label or mount_label) and not selinux_enabled():
         if selinux_label:
-            skipped.append(f'process.selinuxLabel "{selinux_label}": SELinux is not enabled on this host; skipped')
+            problems.append(("process.selinuxLabel", f'"{selinux_label}": SELinux is not enabled on this host'))
         if mount_label:
-            skipped.append(f'linux.mountLabel "{mount_label}": SELinux is not enabled on this host; skipped')
-    return skipped
+            problems.append(("linux.mountLabel", f'"{mount_label}": SELinux is not enabled on this host'))
+    return problems
+
+
+def describe_host() -> str:
+    """One line for --debug: which of the two modules this host has."""
+    def state(on: bool) -> str:
+        return "enabled" if on else "not enabled"
+
+    return f"LSMs: AppArmor {state(apparmor_enabled())}, SELinux {state(selinux_enabled())}"

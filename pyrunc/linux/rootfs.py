@@ -75,13 +75,12 @@ def bind_rootfs(rootfs: str) -> None:
 
 
 # Filesystems that take an SELinux context= option for linux.mountLabel.
-LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue", "shm"))
+LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue"))
 
 
 def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "") -> None:
     """Step 3: every mounts[] entry, in order, destinations resolved in the
-    root; `mount_label` (SELinux, when the host has it) on the filesystems
-    that take one."""
+    root; `mount_label` (SELinux) on the filesystems that take one."""
     from pyrunc.linux import lsm
 
     for entry in entries:

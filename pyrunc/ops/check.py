@@ -1,5 +1,5 @@
 """`check` (pyrunc only): validate a bundle, list every problem, create nothing.
-Imports: errors, log, ops.common, spec.*.
+Imports: errors, log, ops.common, spec.*, linux.{capabilities, lsm}.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def cmd_check(parsed) -> int:
         root = os.path.join(bundle_dir, (doc.get("root") or {}).get("path", "rootfs"))
         if not os.path.isdir(root):
             problems.append(("root.path", f'"{root}" is not a directory'))
+        problems += _host_problems(doc)
     for path, message in problems:
         log.error(format_problem("config.json", path, message))
     if problems:
@@ -33,3 +34,12 @@ def cmd_check(parsed) -> int:
     for path, message in check.warnings(doc, read_cap_last_cap()):
         log.warning(format_problem("config.json", path, message))
     return 0
+
+
+def _host_problems(doc: dict) -> list[tuple[str, str]]:
+    """What `create` would refuse on this host though the config is valid."""
+    from pyrunc.linux import lsm
+
+    process = doc.get("process") or {}
+    return lsm.unavailable_labels(process.get("apparmorProfile", ""), process.get("selinuxLabel", ""),
+                                  (doc.get("linux") or {}).get("mountLabel", ""))

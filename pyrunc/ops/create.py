@@ -12,7 +12,7 @@ import os
 import time
 
 from pyrunc import faults, log, store as store_mod
-from pyrunc.errors import PyruncError
+from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.ops.common import load_config, one_id, store_for
 from pyrunc.store import Store
 
@@ -56,10 +56,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     cfg = load_config(opts.bundle)
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
-    from pyrunc.linux import lsm
-
-    for note in lsm.skipped_labels(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.linux.mount_label):
-        log.debug(note)
+    _check_lsm_labels(cfg)
     if opts.systemd_cgroup:
         _check_systemd_cgroup(cfg.linux.cgroups_path)
     seccomp_program = _compile_seccomp(cfg, st.root)
@@ -247,6 +244,19 @@ def _check_systemd_cgroup(cgroups_path: str) -> None:
                           "leave the flag out to manage cgroups directly (cgroupfs)")
     raise PyruncError("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
                       "leave the flag out to manage cgroups directly (cgroupfs)")
+
+
+def _check_lsm_labels(cfg) -> None:
+    """Refuse labels this host cannot apply, before anything is made."""
+    if not (cfg.process.apparmor_profile or cfg.process.selinux_label or cfg.linux.mount_label):
+        return
+    from pyrunc.linux import lsm
+
+    log.debug(lsm.describe_host())
+    problems = lsm.unavailable_labels(cfg.process.apparmor_profile, cfg.process.selinux_label,
+                                      cfg.linux.mount_label)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _check_terminal(cfg, opts: CreateOptions) -> None:

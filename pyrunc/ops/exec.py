@@ -39,10 +39,6 @@ def cmd_exec(parsed) -> int:
     if status == PAUSED and not opts.get("ignore_paused"):
         raise InvalidStatus(container_id, "cannot exec in a paused container (use --ignore-paused)")
     process = _load_process(state, opts, command)
-    from pyrunc.linux import lsm
-
-    for note in lsm.skipped_labels(process.apparmor_profile, process.selinux_label, ""):
-        log.debug(note)
     try:
         return _exec(st, container_id, state, process, opts)
     except InitError as err:  # the process's own failure, not one of ours (a pid file, a console socket)
@@ -80,7 +76,15 @@ def _load_process(state: dict, opts: dict, command: list[str]):
         process["terminal"] = bool(opts.get("tty"))
         process.pop("consoleSize", None)
         _apply_flags(process, opts)
-    _validate(state, process, "process.json" if opts.get("process") else "exec")
+    where = "process.json" if opts.get("process") else "exec"
+    _validate(state, process, where)
+    if process.get("apparmorProfile") or process.get("selinuxLabel"):
+        from pyrunc.linux import lsm
+
+        log.debug(lsm.describe_host())
+        problems = lsm.unavailable_labels(process.get("apparmorProfile", ""), process.get("selinuxLabel", ""), "")
+        if problems:
+            raise ConfigError(problems, file=where)
     return model.Process(process)
 
 

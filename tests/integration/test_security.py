@@ -370,19 +370,45 @@ def test_devices_in_user_namespace_are_bind_mounted(runtime, bundle):
     assert result.stdout.split() == ["c", "null-ok"]
 
 
-def test_lsm_labels_are_skipped_on_a_host_without_that_lsm(runtime, bundle):
-    apparmor = os.path.exists("/sys/module/apparmor/parameters/enabled") and \
-        open("/sys/module/apparmor/parameters/enabled").read().strip() == "Y"
-    if apparmor or os.path.exists("/sys/fs/selinux/enforce"):
-        pytest.skip("this host has AppArmor or SELinux enabled")
-    bundle.config["process"]["apparmorProfile"] = "docker-default"
-    bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
-    bundle.config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
+def host_lsm(name: str) -> bool:
+    if name == "apparmor":
+        try:
+            return open("/sys/module/apparmor/parameters/enabled").read().strip() == "Y"
+        except OSError:
+            return False
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+@pytest.mark.parametrize("section, field, value, module", [
+    ("process", "apparmorProfile", "docker-default", "apparmor"),
+    ("process", "selinuxLabel", "system_u:system_r:container_t:s0", "selinux"),
+    ("linux", "mountLabel", "system_u:object_r:container_file_t:s0:c1,c2", "selinux"),
+])
+def test_lsm_label_is_refused_on_a_host_without_that_lsm(runtime, bundle, section, field, value, module):
+    # config.md: a property the runtime cannot apply MUST be an error (runc 1.1 refuses these too).
+    if host_lsm(module):
+        pytest.skip(f"this host has {module} enabled")
+    bundle.config[section][field] = value
     sh(bundle, "echo ran")
-    result = runtime.ok("run", "--bundle", bundle.path, bundle.id, global_args=("--debug",))
-    assert result.stdout == "ran\n"
-    for field in ("process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel"):
-        assert f"{field} " in result.stderr and "skipped" in result.stderr, (field, result.stderr)
+    result = runtime("run", "--bundle", bundle.path, bundle.id, global_args=("--debug",))
+    assert result.returncode == 1 and result.stdout == "", result
+    assert f'config.json: {section}.{field}: "{value}": ' in result.stderr and "is not enabled on this host" in result.stderr
+    assert "LSMs: AppArmor not enabled, SELinux not enabled" in result.stderr or host_lsm("apparmor") \
+        or host_lsm("selinux"), result.stderr
+    assert runtime.ids() == []
+    check = runtime("check", "--bundle", bundle.path)
+    assert check.returncode == 1 and f"{section}.{field}" in check.stderr, check
+
+
+def test_exec_with_an_lsm_label_the_host_lacks_is_refused(runtime, bundle):
+    if host_lsm("apparmor"):
+        pytest.skip("this host has AppArmor enabled")
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = runtime("exec", "--apparmor", "docker-default", bundle.id, "true")
+    assert result.returncode == 1, result
+    assert 'exec: process.apparmorProfile: "docker-default": AppArmor is not enabled on this host' in result.stderr
+    assert runtime.state(bundle.id)["status"] == "running"
 
 
 def test_seccomp_filters_are_cached_per_profile(runtime, bundle, new_id):

@@ -800,14 +800,16 @@ def test_mount_label_is_quoted_because_categories_hold_commas():
     assert data == ["mode=755", 'context="system_u:object_r:container_file_t:s0:c1,c2"']
 
 
-def test_skipped_labels_name_each_field_the_host_cannot_apply(monkeypatch):
+def test_unavailable_labels_name_each_field_the_host_cannot_apply(monkeypatch):
     from pyrunc.linux import lsm
 
     monkeypatch.setattr(lsm, "apparmor_enabled", lambda: False)
     monkeypatch.setattr(lsm, "selinux_enabled", lambda: False)
-    notes = lsm.skipped_labels("docker-default", "system_u:system_r:container_t:s0", "")
-    assert [n.split()[0] for n in notes] == ["process.apparmorProfile", "process.selinuxLabel"]
+    problems = lsm.unavailable_labels("docker-default", "system_u:system_r:container_t:s0", "m")
+    assert [path for path, _ in problems] == ["process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel"]
+    assert problems[0][1] == '"docker-default": AppArmor is not enabled on this host'
+    assert lsm.describe_host() == "LSMs: AppArmor not enabled, SELinux not enabled"
     monkeypatch.setattr(lsm, "apparmor_enabled", lambda: True)
     monkeypatch.setattr(lsm, "selinux_enabled", lambda: True)
-    assert lsm.skipped_labels("docker-default", "x", "y") == []
-    assert lsm.skipped_labels("", "", "") == []
+    assert lsm.unavailable_labels("docker-default", "x", "y") == []
+    assert lsm.unavailable_labels("", "", "") == []
