@@ -18,7 +18,7 @@ deps:
 # The venv is made from the system's real interpreter (not a shell shim);
 # the editable install in "compat" mode is a plain path entry, which keeps
 # interpreter start-up cheap.
-$(VENV)/.installed: setup.cfg pyproject.toml | deps
+$(VENV)/.installed: setup.cfg pyproject.toml bin/pyrunc | deps
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
 	# pip drops the flags of bin/pyrunc's "#!python -IS" line; put them back

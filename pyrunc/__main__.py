@@ -1,5 +1,5 @@
 """`python -m pyrunc`: the same entry point as the `pyrunc` console script."""
 
-from pyrunc.cli import main
+from pyrunc.cli import run_and_exit
 
-raise SystemExit(main())
+run_and_exit()

@@ -413,5 +413,21 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
+def run_and_exit():
+    """A whole pyrunc process: main(), then exit without the interpreter's
+    teardown, which only frees what the kernel frees anyway and costs about
+    2 ms after a `create`. Safe because nothing is left buffered: logs go
+    straight to their fds, stdout is flushed here, and pyrunc registers no
+    atexit work."""
+    import os
+
+    code = main()
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_and_exit()

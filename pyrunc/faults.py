@@ -16,8 +16,7 @@ The points, in the order a command passes them:
     create:after-state-dir      state dir made and locked, partial state saved
     create:after-cgroups        cgroup directories made
     create:after-resources      linux.resources written into them
-    create:after-fork           stage1 forked (launcher), not yet in the cgroup
-    create:after-cgroup-join    stage1 moved into the container's cgroup
+    create:after-fork           stage1 forked (launcher)
     create:after-pid            the init's host pid received
     create:before-hooks         prestart/createRuntime hooks about to run
     create:after-hooks          ... and done
@@ -28,6 +27,7 @@ The points, in the order a command passes them:
     create:before-pid-file      --pid-file about to be written
 
   init (the forked stage1 and container init; kills that process, not the CLI)
+    init:after-cgroup-join      stage1 joined the container's cgroups
     init:after-namespaces       stage1 joined/created the namespaces, before fork
     init:after-mounts           the init mounted the mounts[] entries and /dev
     init:before-pivot           about to pivot_root (or move the root)

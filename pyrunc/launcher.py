@@ -45,20 +45,18 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     """
     parent_sock, child_sock = sync.socketpair()
     ctx.sock = child_sock
-    stage1_pid = os.fork()
+    stage1_pid, join_v2 = fork_into(ctx.cgroups)
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
         # above all, or the waiting init would keep it for its whole life).
-        # The init's modules are imported here, not in the parent: meanwhile
-        # the parent moves this process into the container's cgroup, which
-        # costs the kernel an RCU grace period (~10 ms) either way.
+        # It joins the container's cgroups itself, first thing (stage1).
         try:
             parent_sock.close()
             for fd in close_in_child:
                 os.close(fd)
             from pyrunc.init import stage1
 
-            stage1.run(ctx)
+            stage1.run(ctx, join_v2)
         finally:
             os._exit(1)
     child_sock.close()
@@ -66,16 +64,6 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if ctx.start_status_fd >= 0:
         os.close(ctx.start_status_fd)  # only the init may hold it, or `start` never sees EOF
     faults.point("create:after-fork")
-    try:
-        # Into the cgroup before stage1 does anything else: everything it and
-        # the init fork, and the memory they use, is the container's.
-        ctx.cgroups.add(stage1_pid)
-        sync.send(parent_sock, "cgroup-joined")
-        faults.point("create:after-cgroup-join")
-    except BaseException:
-        _kill_pid(stage1_pid)
-        parent_sock.close()
-        raise
     stage1_reaped = [False]
 
     def reap_stage1():
@@ -147,6 +135,31 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     return Launched(init_pid, start_time, pidfd, stage1_pid, ctx.config.process.terminal)
 
 
+def fork_into(cgroups) -> tuple[int, bool]:
+    """os.fork(); where the kernel allows, the child is born in the
+    container's cgroup v2 directory (clone3, see _libc.fork_into_cgroup),
+    which spares the RCU grace period a later move costs.
+
+    Returns (pid, join_v2): join_v2 says the child must still join v2 itself
+    (CgroupDirs.join_self), as it always must join the v1 hierarchies."""
+    path = cgroups.v2_path if cgroups is not None else None
+    if path:
+        try:
+            fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd = -1  # the child's own join then reports what is wrong
+        if fd >= 0:
+            from pyrunc.linux import _libc
+
+            try:
+                return _libc.fork_into_cgroup(fd), False
+            except OSError as err:
+                log.debug(f"clone3 into {path}: {err.strerror}; forking, then joining")
+            finally:
+                os.close(fd)
+    return os.fork(), True
+
+
 def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, cgroups=None,
                 seccomp_program=None, preserve_fds: int = 0, console_fd: int = -1, on_listener=None) -> int:
     """Fork the `exec` joiner; return the host pid of the process once it is
@@ -174,7 +187,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
                       preserve_fds=preserve_fds, console_fd=console_fd, container_id=container_id,
                       become_root=user_ns)
     try:
-        joiner = os.fork()
+        joiner, ctx.join_v2 = fork_into(cgroups)
         if joiner == 0:
             try:
                 parent_sock.close()

@@ -24,7 +24,7 @@ from pyrunc.linux import _libc, console, namespaces
 
 class ExecContext:
     __slots__ = ("sock", "ns_fds", "cgroups", "process", "seccomp_program", "preserve_fds", "console_fd",
-                 "no_new_keyring", "container_id", "become_root")
+                 "no_new_keyring", "container_id", "become_root", "join_v2")
 
     def __init__(self, sock, ns_fds, cgroups, process, seccomp_program=None, preserve_fds=0, console_fd=-1,
                  container_id="", become_root=False):
@@ -40,6 +40,8 @@ class ExecContext:
         # The container has a user namespace: become its root before the
         # user switch (as stage1 does for the init).
         self.become_root = become_root
+        # False when the joiner was born in the v2 cgroup (launcher.fork_into).
+        self.join_v2 = True
 
 
 def run_joiner(ctx: ExecContext) -> None:
@@ -54,7 +56,7 @@ def run_joiner(ctx: ExecContext) -> None:
 def _run_joiner(ctx: ExecContext) -> None:
     try:
         if ctx.cgroups is not None:
-            ctx.cgroups.add(os.getpid())
+            ctx.cgroups.join_self(v2=ctx.join_v2)
         namespaces.join_namespaces(ctx.ns_fds)
         if ctx.become_root:
             os.setresgid(0, 0, 0)

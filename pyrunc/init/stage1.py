@@ -1,9 +1,10 @@
 """stage1: the first fork of `pyrunc create`.
 
 In this order, each step needing the one before:
-  1. wait until the parent has moved it into the container's cgroup, so
-     everything it forks is inside the limits from the start (the parent
-     writes cgroup.procs: in a user namespace it would not be writable);
+  1. join the container's cgroups (born in the v2 one where the kernel
+     could, see launcher.fork_into), so everything it forks is inside the
+     limits from the start; before any user namespace, in which the
+     cgroup files would not be writable;
   2. set oom_score_adj (lowering it needs privileges in the host namespace);
   3. join the namespaces given by path (the user one first);
   4. create the user namespace and have the parent write its id maps, then
@@ -26,18 +27,18 @@ from pyrunc.init.context import InitContext, describe_error
 from pyrunc.linux import namespaces
 
 
-def run(ctx: InitContext) -> None:
+def run(ctx: InitContext, join_v2: bool = True) -> None:
     """Never returns: whatever happens, this forked process ends here and
     never unwinds into the code of the `pyrunc create` it was forked from."""
     try:
-        _run(ctx)
+        _run(ctx, join_v2)
     finally:
         os._exit(1)
 
 
-def _run(ctx: InitContext) -> None:
+def _run(ctx: InitContext, join_v2: bool) -> None:
     try:
-        init_pid = _setup_and_fork(ctx)
+        init_pid = _setup_and_fork(ctx, join_v2)
     except BaseException as err:  # report, never unwind into the CLI's code
         _send_error(ctx, err)
         os._exit(1)
@@ -55,10 +56,10 @@ def _run(ctx: InitContext) -> None:
     os._exit(_exit_code(status))
 
 
-def _setup_and_fork(ctx: InitContext) -> int:
+def _setup_and_fork(ctx: InitContext, join_v2: bool) -> int:
     cfg = ctx.config
-    # The parent moves us into the container's cgroup; nothing before that.
-    sync.expect(ctx.sock, "cgroup-joined", "pyrunc create exited before joining the container's cgroup")
+    ctx.cgroups.join_self(v2=join_v2)
+    faults.point("init:after-cgroup-join")
     if cfg.process.oom_score_adj is not None:
         process_steps.write_oom_score_adj(cfg.process.oom_score_adj)
     opened = namespaces.open_namespace_paths(cfg.linux.namespaces)

@@ -289,9 +289,12 @@ def _kill_and_wait(state: dict, timeout: float = 10.0, thaw: bool = False) -> No
 
 
 def _hooks_of(state: dict, kind: str) -> list:
+    raw = (state.get("hooks") or {}).get(kind)
+    if not raw:
+        return []  # the common case: spares start and delete the model's import
     from pyrunc.spec.model import Hook
 
-    return [Hook(h) for h in (state.get("hooks") or {}).get(kind) or ()]
+    return [Hook(h) for h in raw]
 
 
 def _public_hook_state(state: dict, status: str) -> dict:

@@ -30,6 +30,11 @@ def v2_cgroup():
     assert not os.path.exists(os.path.join(UNIFIED, CGROUP_PARENT + "-v2"))
 
 
+def move(dirs: CgroupDirs, pid: int) -> None:
+    with open(os.path.join(dirs.paths[""], "cgroup.procs"), "w") as f:
+        f.write(str(pid))
+
+
 def sleeper() -> subprocess.Popen:
     return subprocess.Popen(["sleep", "30"])
 
@@ -37,7 +42,7 @@ def sleeper() -> subprocess.Popen:
 def test_v2_create_add_and_list(v2_cgroup):
     proc = sleeper()
     try:
-        v2_cgroup.add(proc.pid)
+        move(v2_cgroup, proc.pid)
         assert v2_cgroup.pids() == [proc.pid]
         assert f"0::/{CGROUP_PARENT}-v2/c1" in open(f"/proc/{proc.pid}/cgroup").read()
     finally:
@@ -48,7 +53,7 @@ def test_v2_create_add_and_list(v2_cgroup):
 def test_v2_freeze_and_thaw(v2_cgroup):
     proc = subprocess.Popen(["sh", "-c", "while :; do :; done"])
     try:
-        v2_cgroup.add(proc.pid)
+        move(v2_cgroup, proc.pid)
         apply.freeze(v2_cgroup.paths)
         assert apply.is_frozen(v2_cgroup.paths)
         assert "frozen 1" in open(os.path.join(v2_cgroup.paths[""], "cgroup.events")).read()
@@ -67,7 +72,7 @@ def test_v2_cgroup_kill_takes_the_whole_tree(v2_cgroup):
     # The shell forks only once it is in the cgroup (after reading a line).
     proc = subprocess.Popen(["sh", "-c", "read go; sleep 30 & sleep 30 & wait"], stdin=subprocess.PIPE)
     try:
-        v2_cgroup.add(proc.pid)
+        move(v2_cgroup, proc.pid)
         proc.stdin.write(b"go\n")
         proc.stdin.flush()
         time.sleep(0.2)
@@ -79,3 +84,49 @@ def test_v2_cgroup_kill_takes_the_whole_tree(v2_cgroup):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _forked_child_report(dirs: CgroupDirs) -> tuple[bool, str]:
+    """fork_into(dirs); the child sends back its /proc/self/cgroup and
+    whether its C library's idea of its tid is its real one."""
+    import ctypes
+
+    from pyrunc.launcher import fork_into
+    from pyrunc.linux import _libc
+
+    r, w = os.pipe()
+    pid, join_v2 = fork_into(dirs)
+    if pid == 0:
+        try:
+            os.close(r)
+            address = _libc._own_tid_address()
+            libc_tid = ctypes.c_int32.from_address(address).value if address else os.getpid()
+            os.write(w, f"{libc_tid == os.getpid()}\n{open('/proc/self/cgroup').read()}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        report = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    tid_ok, cgroup = report.split("\n", 1)
+    assert tid_ok == "True", "the child's C library believes it is its parent's thread"
+    return join_v2, cgroup
+
+
+def test_fork_into_starts_the_child_in_the_cgroup(v2_cgroup):
+    """clone3(CLONE_INTO_CGROUP): the child is in the container's cgroup
+    before it runs a line, so it has no cgroup.procs write (and no RCU grace
+    period) to pay; the parent stays where it was."""
+    join_v2, cgroup = _forked_child_report(v2_cgroup)
+    assert join_v2 is False
+    assert f"0::/{CGROUP_PARENT}-v2/c1\n" in cgroup
+    assert f"/{CGROUP_PARENT}-v2" not in open("/proc/self/cgroup").read()
+
+
+def test_fork_into_a_directory_that_is_no_cgroup_falls_back_to_fork(tmp_path):
+    """Where clone3 says no (here: the fd is not a cgroup; elsewhere an old
+    kernel or a seccomp filter), a plain fork, and the child joins itself."""
+    join_v2, cgroup = _forked_child_report(CgroupDirs({"": str(tmp_path)}))
+    assert join_v2 is True
+    assert cgroup == open("/proc/self/cgroup").read()

@@ -34,7 +34,9 @@ def test_exec_joins_namespaces_and_cgroup(runtime, running):
     exec_pid = int(open(pid_file).read())
     for ns in ("pid", "net", "ipc", "uts", "mnt", "cgroup"):
         assert os.readlink(f"/proc/{exec_pid}/ns/{ns}") == os.readlink(f"/proc/{init_pid}/ns/{ns}"), ns
-    assert f"memory:/{CGROUP_PARENT}/{running.id}" in open(f"/proc/{exec_pid}/cgroup").read()
+    lines = open(f"/proc/{exec_pid}/cgroup").read().splitlines()
+    assert lines == open(f"/proc/{init_pid}/cgroup").read().splitlines()
+    assert all(line.endswith(f":/{CGROUP_PARENT}/{running.id}") for line in lines), lines
 
 
 def test_exec_exit_codes(runtime, running):

@@ -22,11 +22,11 @@ from tests.integration.conftest import CGROUP_PARENT, leftover_cgroups
 
 # create: the CLI dies before the container's state is saved
 CREATE_EARLY = ["create:after-state-dir", "create:after-cgroups", "create:after-resources", "create:after-fork",
-                "create:after-cgroup-join", "create:after-pid", "create:before-hooks", "create:after-hooks",
+                "create:after-pid", "create:before-hooks", "create:after-hooks",
                 "create:after-ready", "create:after-launch", "create:before-state-save"]
 # create: ... and after
 CREATE_LATE = ["create:after-state-save", "create:before-pid-file"]
-INIT = ["init:after-namespaces", "init:after-mounts", "init:before-pivot", "init:after-pivot",
+INIT = ["init:after-cgroup-join", "init:after-namespaces", "init:after-mounts", "init:before-pivot", "init:after-pivot",
         "init:after-user-caps", "init:before-ready"]
 START = ["start:before-fifo-write", "start:after-fifo-write"]
 EXEC = ["exec:after-namespaces-open", "exec:after-fork", "exec:after-pid", "exec:after-ready"]

@@ -676,19 +676,27 @@ def test_cgroup_dirs_pids_missing_dir_empty(hierarchy):
     assert CgroupDirs({"": str(hierarchy / "unified/absent")}).pids() == []
 
 
-def test_cgroup_dirs_add_writes_pid_each_hierarchy(hierarchy):
+def test_cgroup_dirs_join_self_writes_tasks_in_v1_and_procs_in_v2(hierarchy):
+    """v1: "0" into tasks (the lock-free way for a single-threaded process);
+    v2: cgroup.procs, unless the process was born there (v2=False)."""
     for key in ("memory", "unified"):
         (hierarchy / key / "c1").mkdir()
-        (hierarchy / key / "c1/cgroup.procs").write_text("")
+        for name in ("tasks", "cgroup.procs"):
+            (hierarchy / key / "c1" / name).write_text("")
     dirs = CgroupDirs({"memory": str(hierarchy / "memory/c1"), "": str(hierarchy / "unified/c1")})
-    dirs.add(4321)
-    assert (hierarchy / "memory/c1/cgroup.procs").read_text() == "4321"
-    assert (hierarchy / "unified/c1/cgroup.procs").read_text() == "4321"
+    dirs.join_self()
+    assert (hierarchy / "memory/c1/tasks").read_text() == "0"
+    assert (hierarchy / "memory/c1/cgroup.procs").read_text() == ""
+    assert (hierarchy / "unified/c1/cgroup.procs").read_text() == "0"
+    (hierarchy / "unified/c1/cgroup.procs").write_text("")
+    dirs.join_self(v2=False)
+    assert (hierarchy / "unified/c1/cgroup.procs").read_text() == ""
+    assert dirs.v2_path == str(hierarchy / "unified/c1")
 
 
-def test_cgroup_dirs_add_missing_dir_kernel_error(hierarchy):
+def test_cgroup_dirs_join_missing_dir_kernel_error(hierarchy):
     with pytest.raises(KernelError, match="join cgroup"):
-        CgroupDirs({"": str(hierarchy / "unified/absent")}).add(1)
+        CgroupDirs({"": str(hierarchy / "unified/absent")}).join_self()
 
 
 def test_cgroup_dirs_create_unwritable_kernel_error(hierarchy, monkeypatch):
