@@ -14,9 +14,9 @@ The points, in the order a command passes them:
 
   create (the `pyrunc create` / `run` process)
     create:after-state-dir      state dir made and locked, partial state saved
-    create:after-cgroups        cgroup directories made
+    create:after-fork           stage1 cloned (launcher) into the v2 cgroup
+    create:after-cgroups        the other cgroup directories made
     create:after-resources      linux.resources written into them
-    create:after-fork           stage1 forked (launcher)
     create:after-pid            the init's host pid received
     create:before-hooks         prestart/createRuntime hooks about to run
     create:after-hooks          ... and done

@@ -35,11 +35,14 @@ class Launched:
         self.terminal = terminal
 
 
-def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listener=None) -> Launched:
+def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listener=None,
+           prepare_cgroups=None) -> Launched:
     """Fork stage1 and wait until the init reports "ready".
 
     `undo` is an ops.create.UndoStack (or anything with .callback): callbacks pushed here kill
-    the init if a later step fails. `run_hooks(init_pid)` runs the
+    the init if a later step fails. `prepare_cgroups()` makes the rest of the
+    container's cgroups and sets their limits while stage1 loads its code
+    (it joins them once told they are ready). `run_hooks(init_pid)` runs the
     runtime-namespace hooks (prestart, createRuntime) when the init asks for
     them; `on_listener(fd, init_pid)` gets the seccomp notify fd.
     """
@@ -49,7 +52,8 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
         # above all, or the waiting init would keep it for its whole life).
-        # It joins the container's cgroups itself, first thing (stage1).
+        # Its code loads while the parent readies the cgroups; then it
+        # joins them itself, before anything else (stage1).
         try:
             parent_sock.close()
             for fd in close_in_child:
@@ -64,6 +68,14 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if ctx.start_status_fd >= 0:
         os.close(ctx.start_status_fd)  # only the init may hold it, or `start` never sees EOF
     faults.point("create:after-fork")
+    try:
+        if prepare_cgroups is not None:
+            prepare_cgroups()
+        sync.send(parent_sock, "cgroups-ready")
+    except BaseException:
+        _kill_pid(stage1_pid)
+        parent_sock.close()
+        raise
     stage1_reaped = [False]
 
     def reap_stage1():

@@ -1,10 +1,11 @@
 """stage1: the first fork of `pyrunc create`.
 
 In this order, each step needing the one before:
-  1. join the container's cgroups (born in the v2 one where the kernel
-     could, see launcher.fork_into), so everything it forks is inside the
-     limits from the start; before any user namespace, in which the
-     cgroup files would not be writable;
+  1. once the parent says they are ready (made, limits set), join the
+     container's cgroups (born in the v2 one where the kernel could, see
+     launcher.fork_into), so everything it forks is inside the limits from
+     the start; before any user namespace, in which the cgroup files would
+     not be writable;
   2. set oom_score_adj (lowering it needs privileges in the host namespace);
   3. join the namespaces given by path (the user one first);
   4. create the user namespace and have the parent write its id maps, then
@@ -58,6 +59,9 @@ def _run(ctx: InitContext, join_v2: bool) -> None:
 
 def _setup_and_fork(ctx: InitContext, join_v2: bool) -> int:
     cfg = ctx.config
+    # The parent makes the cgroups and sets their limits while this process
+    # loaded its code; nothing runs in them before that is done.
+    sync.expect(ctx.sock, "cgroups-ready", "pyrunc create exited before the container's cgroups were ready")
     ctx.cgroups.join_self(v2=join_v2)
     faults.point("init:after-cgroup-join")
     if cfg.process.oom_score_adj is not None:

@@ -89,11 +89,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
                                "creating": True})
         faults.point("create:after-state-dir")
         undo.callback(_destroy_cgroups, cgroup_dirs)
-        cgroup_dirs.create()
-        faults.point("create:after-cgroups")
-        _apply_resources(cfg, layout, cgroup_dirs)
-        faults.point("create:after-resources")
-        log.phase("state dir and cgroups")
+        cgroup_dirs.create(only_v2=True)  # stage1 is cloned into it; the rest while its code loads
+        log.phase("state dir")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
         fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -112,6 +109,13 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
                           wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
                           console_fd=console_fd, start_status_fd=start_status_fd)
 
+        def prepare_cgroups() -> None:
+            cgroup_dirs.create()
+            faults.point("create:after-cgroups")
+            _apply_resources(cfg, layout, cgroup_dirs)
+            faults.point("create:after-resources")
+            log.phase("cgroups and limits")
+
         def send_listener(fd: int, init_pid: int) -> None:
             _send_seccomp_listener(cfg, container_id, fd, init_pid)
 
@@ -125,7 +129,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state)
 
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd,),
-                          on_listener=send_listener)
+                          on_listener=send_listener, prepare_cgroups=prepare_cgroups)
         faults.point("create:after-launch")
         state = {
             "ociVersion": cfg.oci_version,

@@ -37,9 +37,12 @@ class CgroupDirs:
 
     # ---- create and join
 
-    def create(self) -> None:
+    def create(self, only_v2: bool = False) -> None:
+        """Make the directories that do not exist yet (only the v2 one: what
+        a process must be cloned into; the rest can follow meanwhile)."""
         for key, path in self.paths.items():
-            self._make_dirs(key, path)
+            if not (only_v2 and key):
+                self._make_dirs(key, path)
 
     def missing(self) -> list[str]:
         """The directories create() would make now (outermost first): what a
