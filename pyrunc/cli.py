@@ -418,9 +418,17 @@ def run_and_exit():
     teardown, which only frees what the kernel frees anyway and costs about
     2 ms after a `create`. Safe because nothing is left buffered: logs go
     straight to their fds, stdout is flushed here, and pyrunc registers no
-    atexit work."""
+    atexit work.
+
+    The cyclic garbage collector is off: a command lives for milliseconds,
+    and the collector would only walk the freshly imported modules again and
+    again (and, in the forked init, copy the pages it touches): 1-3 ms a
+    `run`. Commands that go on for long turn it back on
+    (ops.common.long_wait_ahead)."""
+    import gc
     import os
 
+    gc.disable()
     code = main()
     try:
         sys.stdout.flush()

@@ -15,7 +15,7 @@ import os
 
 from pyrunc import log
 from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
-from pyrunc.ops.common import one_id, store_for, validate_config
+from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_config
 from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED
 
 
@@ -126,6 +126,7 @@ def cmd_events(parsed) -> int:
         return 0
     ooms = _oom_kills(paths)
     next_stats = 0.0
+    long_wait_ahead()
     while True:
         # OOM first: the kill may be what stopped the container.
         count = _oom_kills(paths)

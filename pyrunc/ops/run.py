@@ -182,6 +182,10 @@ class TerminalRelay:
         """Relay until the container's init exits, then drain its output."""
         import select
 
+        from pyrunc.ops.common import long_wait_ahead
+
+        long_wait_ahead()
+
         poller = select.poll()
         poller.register(self.master, select.POLLIN)
         poller.register(pidfd, select.POLLIN)
