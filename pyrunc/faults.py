@@ -17,7 +17,7 @@ The points, in the order a command passes them:
     create:after-fork           stage1 cloned (launcher) into the v2 cgroup
     create:after-cgroups        the other cgroup directories made
     create:after-resources      linux.resources written into them
-    create:after-pid            the init's host pid received
+    create:after-pid            the init's host pid known (cloned, or from stage1)
     create:before-hooks         prestart/createRuntime hooks about to run
     create:after-hooks          ... and done
     create:after-ready          the init reported ready (waits on exec.fifo)
@@ -28,7 +28,7 @@ The points, in the order a command passes them:
 
   init (the forked stage1 and container init; kills that process, not the CLI)
     init:after-cgroup-join      stage1 joined the container's cgroups
-    init:after-namespaces       stage1 joined/created the namespaces, before fork
+    init:after-namespaces       stage1 (or the init cloned into its namespaces) has them all
     init:after-mounts           the init mounted the mounts[] entries and /dev
     init:before-pivot           about to pivot_root (or move the root)
     init:after-pivot            the root is the container's

@@ -48,7 +48,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     """
     parent_sock, child_sock = sync.socketpair()
     ctx.sock = child_sock
-    stage1_pid, join_v2 = fork_into(ctx.cgroups)
+    stage1_pid, join_v2, cloned_with = fork_into(ctx.cgroups, namespaces_to_clone_into(ctx.config))
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
         # above all, or the waiting init would keep it for its whole life).
@@ -60,6 +60,8 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 os.close(fd)
             from pyrunc.init import stage1
 
+            if cloned_with:
+                stage1.run_as_init(ctx, join_v2, cloned_with)
             stage1.run(ctx, join_v2)
         finally:
             os._exit(1)
@@ -68,6 +70,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if ctx.start_status_fd >= 0:
         os.close(ctx.start_status_fd)  # only the init may hold it, or `start` never sees EOF
     faults.point("create:after-fork")
+    log.phase("cloned into the cgroup and namespaces" if cloned_with else "forked stage1")
     try:
         if prepare_cgroups is not None:
             prepare_cgroups()
@@ -76,7 +79,9 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
         _kill_pid(stage1_pid)
         parent_sock.close()
         raise
-    stage1_reaped = [False]
+    # stage1 is reaped once it has reported the init's pid; an init cloned
+    # directly is our child and the container itself: never waited for here.
+    stage1_reaped = [bool(cloned_with)]
 
     def reap_stage1():
         if not stage1_reaped[0]:
@@ -90,6 +95,8 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
         # stage1's "pid" and the init's own messages share the socket and may
         # arrive in either order; what needs the init's pid waits for it.
         init_pid, pidfd = 0, -1
+        if cloned_with:
+            init_pid, pidfd = stage1_pid, _track_init(stage1_pid, undo, our_child=True)
         hooks_wanted, ready = False, False
         listeners: list[int] = []
         while not (init_pid and ready):
@@ -103,9 +110,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 sync.send(parent_sock, "idmap-done")
             elif kind == "pid":
                 init_pid = int(message["pid"])
-                pidfd = os.pidfd_open(init_pid)
-                undo.callback(_kill_init, pidfd, init_pid)
-                faults.point("create:after-pid")
+                pidfd = _track_init(init_pid, undo, our_child=False)
                 if not ctx.wait_for_init:
                     reap_stage1()
                 log.phase("namespaces")
@@ -147,29 +152,51 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     return Launched(init_pid, start_time, pidfd, stage1_pid, ctx.config.process.terminal)
 
 
-def fork_into(cgroups) -> tuple[int, bool]:
+def fork_into(cgroups, namespace_flags: int = 0) -> tuple[int, bool, int]:
     """os.fork(); where the kernel allows, the child is born in the
-    container's cgroup v2 directory (clone3, see _libc.fork_into_cgroup),
-    which spares the RCU grace period a later move costs.
+    container's cgroup v2 directory and in the new namespaces
+    `namespace_flags` (clone3, see _libc.clone3), which spares the RCU grace
+    period a later move into the cgroup costs, and a second fork.
 
-    Returns (pid, join_v2): join_v2 says the child must still join v2 itself
-    (CgroupDirs.join_self), as it always must join the v1 hierarchies."""
+    Returns (pid, join_v2, cloned_with): join_v2 says the child must still
+    join v2 itself (CgroupDirs.join_self), as it always must join the v1
+    hierarchies; cloned_with is `namespace_flags` when the child is in them,
+    else 0 (a plain fork: it must make them itself)."""
     path = cgroups.v2_path if cgroups is not None else None
+    if not (path or namespace_flags):
+        return os.fork(), True, 0
+    from pyrunc.linux import _libc
+
+    fd = -1
     if path:
         try:
             fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
-            fd = -1  # the child's own join then reports what is wrong
+            pass  # the child's own join then reports what is wrong
+    try:
+        if fd >= 0 or namespace_flags:
+            return _libc.clone3(namespace_flags, fd), fd < 0, namespace_flags
+    except OSError as err:
+        log.debug(f"clone3 into {path or 'new namespaces'}: {err.strerror}; forking, then joining")
+    finally:
         if fd >= 0:
-            from pyrunc.linux import _libc
+            os.close(fd)
+    return os.fork(), True, 0
 
-            try:
-                return _libc.fork_into_cgroup(fd), False
-            except OSError as err:
-                log.debug(f"clone3 into {path}: {err.strerror}; forking, then joining")
-            finally:
-                os.close(fd)
-    return os.fork(), True
+
+def namespaces_to_clone_into(config) -> int:
+    """CLONE_NEW* flags the init can be cloned with, so that it needs no
+    stage1 (stage1.run_as_init); 0 when it does. A user namespace needs its
+    id maps written before anything else is made in it, a namespace joined
+    by path (the pid one above all) must be joined before the others are
+    made, and time offsets must be written before anyone enters the time
+    namespace: those take the two-process path."""
+    from pyrunc.linux import namespaces
+
+    spaces = config.linux.namespaces
+    if any(ns.path or ns.type in ("user", "time") for ns in spaces):
+        return 0
+    return namespaces.new_namespace_flags(spaces, exclude=("user", "time", "cgroup"))
 
 
 def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, cgroups=None,
@@ -199,7 +226,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
                       preserve_fds=preserve_fds, console_fd=console_fd, container_id=container_id,
                       become_root=user_ns)
     try:
-        joiner, ctx.join_v2 = fork_into(cgroups)
+        joiner, ctx.join_v2, _ = fork_into(cgroups)
         if joiner == 0:
             try:
                 parent_sock.close()
@@ -267,6 +294,18 @@ def write_id_maps(pid: int, linux) -> None:
                 os.close(fd)
         except OSError as err:
             raise KernelError(f"write {field} to", path, err.errno) from None
+
+
+def _track_init(pid: int, undo, our_child: bool) -> int:
+    """A pidfd of the init, and the undo step that kills it if create fails."""
+    pidfd = os.pidfd_open(pid)
+    if our_child:
+        undo.callback(_kill_pid, pid)  # cloned straight as the init: kill and reap
+        undo.callback(os.close, pidfd)
+    else:
+        undo.callback(_kill_init, pidfd, pid)
+    faults.point("create:after-pid")
+    return pidfd
 
 
 def _kill_pid(pid: int) -> None:

@@ -1,6 +1,11 @@
-"""stage1: the first fork of `pyrunc create`.
+"""stage1: the first process `pyrunc create` forks.
 
-In this order, each step needing the one before:
+Usually it is the container's init itself: the parent clones it straight
+into the new namespaces (launcher.namespaces_to_clone_into), it does steps
+1-2 and 5 (the cgroup namespace) and goes on as stage2 (run_as_init). A
+user namespace, a namespace joined by path or a time namespace need the
+two-process path (run), as does a kernel without clone3. There, in this
+order, each step needing the one before:
   1. once the parent says they are ready (made, limits set), join the
      container's cgroups (born in the v2 one where the kernel could, see
      launcher.fork_into), so everything it forks is inside the limits from
@@ -37,9 +42,26 @@ def run(ctx: InitContext, join_v2: bool = True) -> None:
         os._exit(1)
 
 
+def run_as_init(ctx: InitContext, join_v2: bool, cloned_with: int) -> None:
+    """The one-process path: the parent cloned this process straight into
+    the new namespaces `cloned_with` (launcher.namespaces_to_clone_into), so
+    it is the container's init itself: the steps below, then stage2. Never
+    returns."""
+    try:
+        try:
+            _enter(ctx, join_v2, cloned_with)
+        except BaseException as err:  # report, never unwind into the CLI's code
+            _send_error(ctx, err)
+            os._exit(1)
+        stage2.run(ctx)
+    finally:
+        os._exit(1)
+
+
 def _run(ctx: InitContext, join_v2: bool) -> None:
     try:
-        init_pid = _setup_and_fork(ctx, join_v2)
+        _enter(ctx, join_v2)
+        init_pid = os.fork()
     except BaseException as err:  # report, never unwind into the CLI's code
         _send_error(ctx, err)
         os._exit(1)
@@ -57,7 +79,9 @@ def _run(ctx: InitContext, join_v2: bool) -> None:
     os._exit(_exit_code(status))
 
 
-def _setup_and_fork(ctx: InitContext, join_v2: bool) -> int:
+def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
+    """Steps 1-5 (module docstring); the namespaces in `cloned_with` exist
+    already."""
     cfg = ctx.config
     # The parent makes the cgroups and sets their limits while this process
     # loaded its code; nothing runs in them before that is done.
@@ -75,13 +99,14 @@ def _setup_and_fork(ctx: InitContext, join_v2: bool) -> int:
             sync.send(ctx.sock, "idmap-request")
             sync.expect(ctx.sock, "idmap-done", "pyrunc create exited while writing the id maps")
         _become_root()
-    namespaces.unshare(namespaces.new_namespace_flags(cfg.linux.namespaces))
+    # The cgroup namespace always here, never in the clone: its root is the
+    # cgroup the process is in when it is made, so only after joining.
+    namespaces.unshare(namespaces.new_namespace_flags(cfg.linux.namespaces) & ~cloned_with)
     time_ns = cfg.linux.namespace("time")
     if time_ns is not None and not time_ns.path and cfg.linux.time_offsets:
         # Offsets can only be written before the first process enters the namespace.
         namespaces.write_time_offsets(cfg.linux.time_offsets)
     faults.point("init:after-namespaces")
-    return os.fork()
 
 
 def _become_root() -> None:

@@ -276,7 +276,7 @@ def seccomp_set_mode_filter(flags: int, bpf: bytes) -> int:
     return result
 
 
-# ---- fork straight into a cgroup v2 directory
+# ---- fork straight into new namespaces and a cgroup v2 directory
 
 CLONE_CHILD_CLEARTID = 0x00200000
 CLONE_CHILD_SETTID = 0x01000000
@@ -306,24 +306,30 @@ def _own_tid_address() -> int | None:
     return self_() + offset
 
 
-def fork_into_cgroup(cgroup_dir_fd: int) -> int:
-    """os.fork(), but the child starts as a member of the cgroup v2 directory
-    open at `cgroup_dir_fd` (clone3 with CLONE_INTO_CGROUP, Linux 5.7).
+def clone3(namespace_flags: int = 0, cgroup_dir_fd: int = -1) -> int:
+    """os.fork(), but the child starts in the new namespaces
+    `namespace_flags` (CLONE_NEW*) and, with `cgroup_dir_fd`, as a member of
+    that cgroup v2 directory (CLONE_INTO_CGROUP, Linux 5.7).
 
     Why: moving a process later (a write to cgroup.procs) takes the kernel's
     global cgroup lock for writing, and that waits an RCU grace period, 6-15 ms;
-    a child born in the cgroup never moves. Mirrors os.fork(): the interpreter's
-    before/after-fork work runs around the call, which keeps the GIL (PyDLL).
-    Only for a single-threaded caller: C-level pthread_atfork handlers do not
-    run. Raises OSError where the kernel, a seccomp filter or the C library
-    says no; then fork and move the child instead."""
+    a child born in the cgroup never moves. And a child born in its pid
+    namespace is pid 1 there without a second fork. Mirrors os.fork(): the
+    interpreter's before/after-fork work runs around the call, which keeps
+    the GIL (PyDLL). Only for a single-threaded caller: C-level
+    pthread_atfork handlers do not run. Raises OSError where the kernel, a
+    seccomp filter or the C library says no; then fork and do the rest in
+    the child instead."""
     tid_address = _own_tid_address()
     if tid_address is None or "clone3" not in _NR:
-        raise OSError(38, "clone3 into a cgroup is not available here")
+        raise OSError(38, "clone3 is not available here")
     if len(os.listdir("/proc/self/task")) != 1:
-        raise OSError(22, "clone3 into a cgroup needs a single-threaded caller")
-    args = _CloneArgs(flags=CLONE_INTO_CGROUP | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID, child_tid=tid_address,
-                      exit_signal=_SIGCHLD, cgroup=cgroup_dir_fd)
+        raise OSError(22, "clone3 needs a single-threaded caller")
+    flags = namespace_flags | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID
+    if cgroup_dir_fd >= 0:
+        flags |= CLONE_INTO_CGROUP
+    args = _CloneArgs(flags=flags, child_tid=tid_address, exit_signal=_SIGCHLD,
+                      cgroup=max(cgroup_dir_fd, 0))
     api = ctypes.pythonapi
     api.PyOS_BeforeFork()
     pid = _syscall_keeping_gil(_c_long(_NR["clone3"]), ctypes.byref(args), ctypes.c_size_t(ctypes.sizeof(args)))

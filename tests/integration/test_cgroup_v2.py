@@ -86,22 +86,23 @@ def test_v2_cgroup_kill_takes_the_whole_tree(v2_cgroup):
             proc.wait()
 
 
-def _forked_child_report(dirs: CgroupDirs) -> tuple[bool, str]:
-    """fork_into(dirs); the child sends back its /proc/self/cgroup and
-    whether its C library's idea of its tid is its real one."""
+def _forked_child_report(dirs: CgroupDirs, namespace_flags: int = 0) -> tuple[bool, int, str]:
+    """fork_into(dirs, namespace_flags); the child sends back its pid, its
+    /proc/self/cgroup, and whether its C library's idea of its tid is its
+    real one."""
     import ctypes
 
     from pyrunc.launcher import fork_into
     from pyrunc.linux import _libc
 
     r, w = os.pipe()
-    pid, join_v2 = fork_into(dirs)
+    pid, join_v2, cloned_with = fork_into(dirs, namespace_flags)
     if pid == 0:
         try:
             os.close(r)
             address = _libc._own_tid_address()
             libc_tid = ctypes.c_int32.from_address(address).value if address else os.getpid()
-            os.write(w, f"{libc_tid == os.getpid()}\n{open('/proc/self/cgroup').read()}".encode())
+            os.write(w, f"{libc_tid == os.getpid()} {os.getpid()}\n{open('/proc/self/cgroup').read()}".encode())
         finally:
             os._exit(0)
     os.close(w)
@@ -109,24 +110,37 @@ def _forked_child_report(dirs: CgroupDirs) -> tuple[bool, str]:
         report = f.read()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    tid_ok, cgroup = report.split("\n", 1)
+    first, cgroup = report.split("\n", 1)
+    tid_ok, child_pid = first.split()
     assert tid_ok == "True", "the child's C library believes it is its parent's thread"
-    return join_v2, cgroup
+    assert cloned_with in (0, namespace_flags)
+    return join_v2, cloned_with, int(child_pid), cgroup
 
 
 def test_fork_into_starts_the_child_in_the_cgroup(v2_cgroup):
     """clone3(CLONE_INTO_CGROUP): the child is in the container's cgroup
     before it runs a line, so it has no cgroup.procs write (and no RCU grace
     period) to pay; the parent stays where it was."""
-    join_v2, cgroup = _forked_child_report(v2_cgroup)
-    assert join_v2 is False
+    join_v2, cloned_with, _, cgroup = _forked_child_report(v2_cgroup)
+    assert join_v2 is False and cloned_with == 0
     assert f"0::/{CGROUP_PARENT}-v2/c1\n" in cgroup
     assert f"/{CGROUP_PARENT}-v2" not in open("/proc/self/cgroup").read()
+
+
+def test_fork_into_new_namespaces_makes_pid_1(v2_cgroup):
+    """With CLONE_NEWPID the child is pid 1 of its namespace at once: the
+    init needs no second fork (stage1.run_as_init)."""
+    from pyrunc.linux import namespaces
+
+    flags = namespaces.CLONE_FLAGS["pid"] | namespaces.CLONE_FLAGS["uts"]
+    join_v2, cloned_with, child_pid, cgroup = _forked_child_report(v2_cgroup, flags)
+    assert (join_v2, cloned_with, child_pid) == (False, flags, 1)
+    assert f"0::/{CGROUP_PARENT}-v2/c1\n" in cgroup
 
 
 def test_fork_into_a_directory_that_is_no_cgroup_falls_back_to_fork(tmp_path):
     """Where clone3 says no (here: the fd is not a cgroup; elsewhere an old
     kernel or a seccomp filter), a plain fork, and the child joins itself."""
-    join_v2, cgroup = _forked_child_report(CgroupDirs({"": str(tmp_path)}))
-    assert join_v2 is True
+    join_v2, cloned_with, child_pid, cgroup = _forked_child_report(CgroupDirs({"": str(tmp_path)}))
+    assert join_v2 is True and cloned_with == 0 and child_pid > 1
     assert cgroup == open("/proc/self/cgroup").read()

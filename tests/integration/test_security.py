@@ -428,3 +428,18 @@ def test_seccomp_filters_are_cached_per_profile(runtime, bundle, new_id):
     assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "made\n"
     assert len(os.listdir(cache)) == 2
     assert runtime.ok("list", "-q").stdout == ""
+
+
+def test_init_is_cloned_directly_unless_the_config_needs_stage1(runtime, bundle):
+    """The default namespaces: the init is cloned straight into them (one
+    process, launcher.namespaces_to_clone_into). A user namespace needs its
+    id maps written between two steps: the two-process path. Both give the
+    container the same namespaces (the other tests check what it sees)."""
+    sh(bundle, "echo $$")
+    result = runtime.ok("--debug", "run", "--bundle", bundle.path, bundle.id)
+    assert "phase cloned into the cgroup and namespaces" in result.stderr and result.stdout == "1\n"
+    runtime.ok("delete", "--force", bundle.id)
+    userns_bundle(bundle)
+    bundle.write()
+    result = runtime.ok("--debug", "run", "--bundle", bundle.path, bundle.id)
+    assert "phase forked stage1" in result.stderr and result.stdout == "1\n"
