@@ -1,8 +1,13 @@
 """The parent side of `create`: fork the container's processes and drive the
 handshake until its init waits for `start`.
 
-    pyrunc create ──fork──▶ stage1 ──fork──▶ init (stage2)
-         │  ── cgroup-joined ──▶│                │
+Usually the init is cloned straight into its namespaces and cgroup
+(namespaces_to_clone_into, fork_into) and the left column talks to it
+directly; a user namespace, a namespace path or a time namespace need
+stage1 in between:
+
+    pyrunc create ──clone3──▶ stage1 ──fork──▶ init (stage2)
+         │  ── cgroups-ready ──▶│                │
          │  ◀── idmap-request? ─┤                │
          │  ── idmap-done ──▶   │                │
          │  ◀── pid ────────────┘ (exits)        │
