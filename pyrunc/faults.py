@@ -14,7 +14,7 @@ The points, in the order a command passes them:
 
   create (the `pyrunc create` / `run` process)
     create:after-state-dir      state dir made and locked, partial state saved
-    create:after-fork           stage1 cloned (launcher) into the v2 cgroup
+    create:after-fork           the init (or stage1) cloned by the launcher
     create:after-cgroups        the other cgroup directories made
     create:after-resources      linux.resources written into them
     create:after-pid            the init's host pid known (cloned, or from stage1)
@@ -27,7 +27,7 @@ The points, in the order a command passes them:
     create:before-pid-file      --pid-file about to be written
 
   init (the forked stage1 and container init; kills that process, not the CLI)
-    init:after-cgroup-join      stage1 joined the container's cgroups
+    init:after-cgroup-join      stage1 (or the cloned init) joined the container's cgroups
     init:after-namespaces       stage1 (or the init cloned into its namespaces) has them all
     init:after-mounts           the init mounted the mounts[] entries and /dev
     init:before-pivot           about to pivot_root (or move the root)

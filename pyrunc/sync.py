@@ -4,6 +4,8 @@ Framed JSON messages over a SOCK_SEQPACKET socketpair (one message per
 datagram, EOF when every peer has closed or died). Messages:
 
     parent → stage1   {"type": "cgroups-ready"}            cgroups made, limits set: join them
+    (an init cloned straight into its namespaces is stage1 and init at once:
+    it gets cgroups-ready and sends no pid)
     stage1 → parent   {"type": "idmap-request"}            write my uid_map/gid_map
     parent → stage1   {"type": "idmap-done"}
     stage1 → parent   {"type": "pid", "pid": N}            init's host pid

@@ -89,7 +89,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
                                "creating": True})
         faults.point("create:after-state-dir")
         undo.callback(_destroy_cgroups, cgroup_dirs)
-        cgroup_dirs.create(only_v2=True)  # stage1 is cloned into it; the rest while its code loads
+        cgroup_dirs.create(only_v2=True)  # the init (or stage1) is cloned into it; the rest while its code loads
         log.phase("state dir")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)

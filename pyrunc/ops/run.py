@@ -1,7 +1,8 @@
 """`run`: create, start, and in the foreground wait and clean up.
 
 In the foreground pyrunc is a subreaper (unless --no-subreaper), so the init
-is its child once the intermediate process exits; signals it receives are
+is its child even when stage1 forked it (usually it is cloned directly by
+pyrunc itself); signals it receives are
 forwarded to the init, and it exits with the container's exit code. With
 process.terminal and no --console-socket it receives the pty itself and
 relays it to its own stdin/stdout (raw mode, window size followed), so
@@ -30,8 +31,8 @@ def cmd_run(parsed) -> int:
     if subreaper:
         import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
-        # The init is forked by an intermediate process; as subreaper we
-        # adopt it when that exits, and can wait for it.
+        # Where stage1 forks the init (user namespaces, namespace paths), as
+        # subreaper we adopt it when stage1 exits, and can wait for it.
         _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     relay_end = -1
     console_fd = -1
