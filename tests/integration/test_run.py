@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 from tests.integration.conftest import CGROUP_PARENT
 
@@ -305,3 +307,20 @@ def test_tmpfs_without_tmpcopyup_starts_empty(runtime, bundle):
     sh(bundle, "ls -A /data | wc -l")
     result = runtime("run", "--bundle", bundle.path, bundle.id)
     assert result.stdout.strip() == "0", result
+
+
+def test_runs_where_clone3_is_refused(runtime, bundle):
+    """Docker's default seccomp profile answers clone3 with ENOSYS, so that
+    is what pyrunc meets nested in a container: it forks instead, stage1
+    makes the namespaces, and the container is the same (pid 1, in every
+    cgroup hierarchy)."""
+    sh(bundle, "echo $$; cat /proc/self/cgroup")
+    refuse_clone3 = ("import errno, os, sys, pyseccomp as s; f = s.SyscallFilter(s.ALLOW); "
+                     "f.add_rule(s.ERRNO(errno.ENOSYS), 'clone3'); f.load(); os.execv(sys.argv[1], sys.argv[1:])")
+    result = subprocess.run([sys.executable, "-c", refuse_clone3, sys.executable, "-m", "pyrunc", "--root",
+                             runtime.root, "--debug", "run", "--bundle", bundle.path, bundle.id],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result
+    assert "clone3 into" in result.stderr and "phase forked stage1" in result.stderr
+    pid, *cgroups = result.stdout.splitlines()
+    assert pid == "1" and cgroups and all(line.endswith(":/") for line in cgroups), result.stdout
