@@ -5,8 +5,10 @@ creates are touched."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -144,3 +146,52 @@ def test_fork_into_a_directory_that_is_no_cgroup_falls_back_to_fork(tmp_path):
     join_v2, cloned_with, child_pid, cgroup = _forked_child_report(CgroupDirs({"": str(tmp_path)}))
     assert join_v2 is True and cloned_with == 0 and child_pid > 1
     assert cgroup == open("/proc/self/cgroup").read()
+
+
+def test_whole_container_on_a_cgroup_v2_only_host(runtime, bundle, tmp_path):
+    """A host with only cgroup v2, made in a private mount namespace: there
+    the v1 hierarchies are unmounted and this host's cgroup2 hierarchy is
+    moved to /sys/fs/cgroup (bind mounts only: mounting cgroup2 anew would
+    reset its options for the whole machine). The init is cloned straight
+    into its v2 cgroup, the device filter is attached while it loads its
+    code, and it runs inside both."""
+    if not os.path.isfile(os.path.join(UNIFIED, "cgroup.procs")):
+        pytest.skip("no cgroup2 mount at /sys/fs/cgroup/unified")
+    hold = tmp_path / "cgroup2"
+    hold.mkdir()
+
+    def on_v2_host(*args):
+        setup = (f"mount --bind {UNIFIED} {hold} && umount -R /sys/fs/cgroup && "
+                 f"mount --move {hold} /sys/fs/cgroup")
+        wrapped = ["unshare", "-m", "--propagation", "private", "sh", "-c", setup + ' && exec "$@"', "sh",
+                   *runtime.cmd, *args]
+        # Files, not pipes: a detached container would hold a pipe open.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.run(wrapped, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True, timeout=60)
+            out.seek(0)
+            err.seek(0)
+            proc.stdout, proc.stderr = out.read(), err.read()
+        return proc
+
+    bundle.config["process"]["args"] = ["sh", "-c", "echo $$; cat /proc/self/cgroup; echo ok > /dev/null && echo dev-ok"]
+    bundle.write()
+    result = on_v2_host("--debug", "run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 0, result
+    assert "phase cloned into the cgroup and namespaces" in result.stderr
+    pid, *cgroup, dev = result.stdout.split()
+    # /proc/self/cgroup lists the v1 hierarchies too (the kernel has them,
+    # unmounted or not): in the cgroup namespace, every line is its root.
+    assert (pid, dev) == ("1", "dev-ok") and "0::/" in cgroup, result.stdout
+    assert all(line.endswith(":/") for line in cgroup), result.stdout
+
+    bundle.config["process"]["args"] = ["sleep", "60"]
+    bundle.write()
+    try:
+        result = on_v2_host("run", "--detach", "--bundle", bundle.path, bundle.id)
+        assert result.returncode == 0, result
+        state = json.loads(on_v2_host("state", bundle.id).stdout)
+        assert f"0::/{CGROUP_PARENT}/{bundle.id}\n" in open(f"/proc/{state['pid']}/cgroup").read()
+    finally:
+        result = on_v2_host("delete", "--force", bundle.id)
+    assert result.returncode == 0, result
+    assert not os.path.exists(os.path.join(UNIFIED, CGROUP_PARENT, bundle.id))
