@@ -48,14 +48,16 @@ class Runtime:
         self.root = root
         self.cmd = [sys.executable, "-m", "pyrunc", "--root", root]
 
-    def __call__(self, *args: str, input: str | None = None, timeout: float = 60, global_args=(),
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 60, global_args=(), wrapper=(),
                  **kwargs) -> Result:
+        """`wrapper`: a command line that execs the rest (e.g. in another
+        mount namespace)."""
         # Output goes to files, not pipes: a detached container inherits
         # pyrunc's stdio, and a pipe would stay open until it exits.
         import tempfile
 
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            proc = subprocess.run([*self.cmd[:3], *global_args, *self.cmd[3:], *args], input=input, stdout=out,
+            proc = subprocess.run([*wrapper, *self.cmd[:3], *global_args, *self.cmd[3:], *args], input=input, stdout=out,
                                   stderr=err, text=True, timeout=timeout, **kwargs)
             out.seek(0)
             err.seek(0)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -160,18 +159,12 @@ def test_whole_container_on_a_cgroup_v2_only_host(runtime, bundle, tmp_path):
     hold = tmp_path / "cgroup2"
     hold.mkdir()
 
+    setup = (f"mount --bind {UNIFIED} {hold} && umount -R /sys/fs/cgroup && "
+             f"mount --move {hold} /sys/fs/cgroup")
+    v2_host = ["unshare", "-m", "--propagation", "private", "sh", "-c", setup + ' && exec "$@"', "sh"]
+
     def on_v2_host(*args):
-        setup = (f"mount --bind {UNIFIED} {hold} && umount -R /sys/fs/cgroup && "
-                 f"mount --move {hold} /sys/fs/cgroup")
-        wrapped = ["unshare", "-m", "--propagation", "private", "sh", "-c", setup + ' && exec "$@"', "sh",
-                   *runtime.cmd, *args]
-        # Files, not pipes: a detached container would hold a pipe open.
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            proc = subprocess.run(wrapped, stdin=subprocess.DEVNULL, stdout=out, stderr=err, text=True, timeout=60)
-            out.seek(0)
-            err.seek(0)
-            proc.stdout, proc.stderr = out.read(), err.read()
-        return proc
+        return runtime(*args, wrapper=v2_host)
 
     bundle.config["process"]["args"] = ["sh", "-c", "echo $$; cat /proc/self/cgroup; echo ok > /dev/null && echo dev-ok"]
     bundle.write()

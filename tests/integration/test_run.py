@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 from tests.integration.conftest import CGROUP_PARENT
@@ -317,10 +316,8 @@ def test_runs_where_clone3_is_refused(runtime, bundle):
     sh(bundle, "echo $$; cat /proc/self/cgroup")
     refuse_clone3 = ("import errno, os, sys, pyseccomp as s; f = s.SyscallFilter(s.ALLOW); "
                      "f.add_rule(s.ERRNO(errno.ENOSYS), 'clone3'); f.load(); os.execv(sys.argv[1], sys.argv[1:])")
-    result = subprocess.run([sys.executable, "-c", refuse_clone3, sys.executable, "-m", "pyrunc", "--root",
-                             runtime.root, "--debug", "run", "--bundle", bundle.path, bundle.id],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result
+    result = runtime.ok("--debug", "run", "--bundle", bundle.path, bundle.id,
+                        wrapper=[sys.executable, "-c", refuse_clone3])
     assert "clone3 into" in result.stderr and "phase forked stage1" in result.stderr
     pid, *cgroups = result.stdout.splitlines()
     assert pid == "1" and cgroups and all(line.endswith(":/") for line in cgroups), result.stdout
