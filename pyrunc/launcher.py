@@ -168,19 +168,18 @@ def fork_into(cgroups, namespace_flags: int = 0) -> tuple[int, bool, int]:
     hierarchies; cloned_with is `namespace_flags` when the child is in them,
     else 0 (a plain fork: it must make them itself)."""
     path = cgroups.v2_path if cgroups is not None else None
-    if not (path or namespace_flags):
-        return os.fork(), True, 0
-    from pyrunc.linux import _libc
-
     fd = -1
     if path:
         try:
             fd = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             pass  # the child's own join then reports what is wrong
+    if fd < 0 and not namespace_flags:
+        return os.fork(), True, 0
+    from pyrunc.linux import _libc
+
     try:
-        if fd >= 0 or namespace_flags:
-            return _libc.clone3(namespace_flags, fd), fd < 0, namespace_flags
+        return _libc.clone3(namespace_flags, fd), fd < 0, namespace_flags
     except OSError as err:
         log.debug(f"clone3 into {path or 'new namespaces'}: {err.strerror}; forking, then joining")
     finally:
@@ -303,11 +302,12 @@ def write_id_maps(pid: int, linux) -> None:
 
 def _track_init(pid: int, undo, our_child: bool) -> int:
     """A pidfd of the init, and the undo step that kills it if create fails."""
-    pidfd = os.pidfd_open(pid)
     if our_child:
-        undo.callback(_kill_pid, pid)  # cloned straight as the init: kill and reap
+        undo.callback(_kill_pid, pid)  # cloned straight as the init: kill and reap, whatever follows
+        pidfd = os.pidfd_open(pid)
         undo.callback(os.close, pidfd)
     else:
+        pidfd = os.pidfd_open(pid)
         undo.callback(_kill_init, pidfd, pid)
     faults.point("create:after-pid")
     return pidfd

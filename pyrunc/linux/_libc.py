@@ -290,6 +290,13 @@ class _CloneArgs(ctypes.Structure):
         "set_tid_size", "cgroup")]
 
 
+# A PyDLL call keeps the GIL, as os.fork() does around fork().
+_syscall_keeping_gil = ctypes.PyDLL(None, use_errno=True).syscall
+_syscall_keeping_gil.restype = _c_long
+_pthread_self = _libc.pthread_self
+_pthread_self.restype = ctypes.c_void_p
+
+
 def _own_tid_address() -> int | None:
     """Where the C library keeps the calling thread's tid (glibc's
     struct pthread.tid, whose offset it publishes for debuggers). Its fork()
@@ -301,9 +308,7 @@ def _own_tid_address() -> int | None:
         return None
     if bits != 32:
         return None
-    self_ = _libc.pthread_self
-    self_.restype = ctypes.c_void_p
-    return self_() + offset
+    return _pthread_self() + offset
 
 
 def clone3(namespace_flags: int = 0, cgroup_dir_fd: int = -1) -> int:
@@ -341,7 +346,3 @@ def clone3(namespace_flags: int = 0, cgroup_dir_fd: int = -1) -> int:
     if pid < 0:
         raise OSError(err, os.strerror(err))
     return pid
-
-
-_syscall_keeping_gil = ctypes.PyDLL(None, use_errno=True).syscall
-_syscall_keeping_gil.restype = _c_long
