@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 PYRUNC := $(VENV)/bin/pyrunc
 DEMO_BUNDLE ?= demo-bundle
 PYTEST_ARGS ?=
+# The Python versions `make test` runs beside the venv's own (setup.cfg claims these).
+PYTHON_VERSIONS ?= 3.12 3.13
 
 .PHONY: all setup deps compile demo test test-unit test-root conformance bench e2e e2e-ci stress stress-ci clean
 
@@ -17,13 +19,18 @@ deps:
 
 # The venv is made from the system's real interpreter (not a shell shim);
 # the editable install in "compat" mode is a plain path entry, which keeps
-# interpreter start-up cheap.
-$(VENV)/.installed: setup.cfg pyproject.toml bin/pyrunc | deps
+# interpreter start-up cheap (share/pyrunc/main.py reads it without site.py).
+# setuptools' editable wheels leave out data_files (editable_wheel asks the
+# distribution for has_data, which does not exist): the command, bin/pyrunc,
+# and the main.py it runs are data files (setup.cfg says why), so they are
+# copied in here as a wheel install would place them. Only for this
+# development venv: `pip install .` and the wheel need no step after pip.
+$(VENV)/.installed: setup.cfg pyproject.toml bin/pyrunc share/pyrunc/main.py | deps
+	rm -rf $(VENV)
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
-	# pip drops the flags of bin/pyrunc's "#!python -IS" line; put them back
-	# (isolated mode, no site.py: see bin/pyrunc).
-	sed -i '1s|^\(#!.*python[0-9.]*\)$$|\1 -IS|' $(VENV)/bin/pyrunc
+	install -m 755 bin/pyrunc $(VENV)/bin/pyrunc
+	install -D -m 644 share/pyrunc/main.py $(VENV)/share/pyrunc/main.py
 	touch $@
 
 # Bytecode ahead of time: with PYTHONDONTWRITEBYTECODE set, Python would

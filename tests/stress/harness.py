@@ -23,7 +23,7 @@ SCALE = float(os.environ.get("PYRUNC_STRESS_SCALE", "1.0"))
 CGROUP_PARENT = f"pyrunc-stress-{os.getpid()}"
 
 _launcher = os.path.join(os.path.dirname(sys.executable), "pyrunc")
-# The -IS launcher engines call; `python -m pyrunc` when there is none.
+# The launcher engines call (bin/pyrunc: python -I -S); `python -m pyrunc` when there is none.
 PYRUNC = [_launcher] if os.access(_launcher, os.X_OK) else [sys.executable, "-m", "pyrunc"]
 
 

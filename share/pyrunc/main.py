@@ -1,0 +1,49 @@
+"""The Python side of the pyrunc command, installed as <venv>/share/pyrunc/main.py.
+
+bin/pyrunc (the launcher, a static program) runs
+    <venv>/bin/python -I -S <venv>/share/pyrunc/main.py ARG...
+-I keeps the caller's PYTHON* variables and user site out of a root process
+that builds containers, and the script's directory off sys.path; -S skips
+site.py (about 1.5 ms per call). pip's generated console script would import
+`re` (about 3 ms) and `python -m pyrunc` goes through runpy; a container start
+is about 20 ms. So this adds the venv's site-packages and the path entries
+of its .pth files (an editable install's source tree) by hand; anything
+unusual falls back to site.main(), which in isolated mode reads nothing of
+the caller's either.
+"""
+import sys
+
+
+def _add_site_packages():
+    import os
+
+    # This file is <venv>/share/pyrunc/main.py.
+    venv = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    site_packages = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+    if not os.path.isdir(site_packages):
+        return
+    sys.path.append(site_packages)
+    for name in sorted(os.listdir(site_packages)):
+        if not name.endswith(".pth"):
+            continue
+        with open(os.path.join(site_packages, name)) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith(("#", "import")):
+                    continue
+                # As site.py does: relative to site-packages, never to the caller's cwd.
+                line = os.path.join(site_packages, line)
+                if os.path.isdir(line):
+                    sys.path.append(line)
+
+
+_add_site_packages()
+try:
+    from pyrunc.cli import run_and_exit
+except ImportError:
+    import site
+
+    site.main()
+    from pyrunc.cli import run_and_exit
+
+run_and_exit()
