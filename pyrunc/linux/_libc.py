@@ -65,7 +65,8 @@ RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
-# mount_setattr(2) (linux/mount.h)
+# mount_setattr(2) (linux/mount.h); AT_EMPTY_PATH is not in the os module before Python 3.14
+AT_EMPTY_PATH = 0x1000
 AT_RECURSIVE = 0x8000
 MOUNT_ATTR_RDONLY = 0x1
 MOUNT_ATTR_NOSUID = 0x2

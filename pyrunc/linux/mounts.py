@@ -304,7 +304,7 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                 mount(None, fd_path(fd), None, flag, None, what=label)
             if plan.attr_set or plan.attr_clr:
                 try:
-                    _libc.mount_setattr(fd, "", os.AT_EMPTY_PATH | _libc.AT_RECURSIVE, plan.attr_set, plan.attr_clr)
+                    _libc.mount_setattr(fd, "", _libc.AT_EMPTY_PATH | _libc.AT_RECURSIVE, plan.attr_set, plan.attr_clr)
                 except OSError as err:
                     raise KernelError("mount_setattr", label, err.errno) from None
         finally:

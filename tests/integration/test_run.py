@@ -238,6 +238,21 @@ def test_readonly_bind_mount_refuses_writes(runtime, bundle, tmp_path):
     assert not (shared / "x").exists()
 
 
+def test_recursive_readonly_bind_mount_covers_submounts(runtime, bundle, tmp_path):
+    """"rro" (mount_setattr with AT_RECURSIVE): read-only down to a mount
+    under the source. Its AT_EMPTY_PATH is pyrunc's own constant; os has none
+    before Python 3.14, and this crashed with an AttributeError."""
+    shared = tmp_path / "rro"
+    (shared / "sub").mkdir(parents=True)
+    bundle.config["mounts"].append({"destination": "/rro", "type": "bind", "source": str(shared),
+                                    "options": ["rbind", "rro"]})
+    sh(bundle, "touch /rro/x 2>/dev/null && echo wrote || echo refused;"
+               "touch /rro/sub/y 2>/dev/null && echo wrote || echo refused")
+    result = runtime.ok("run", "--bundle", bundle.path, bundle.id)
+    assert result.stdout == "refused\nrefused\n"
+    assert not (shared / "x").exists() and not (shared / "sub" / "y").exists()
+
+
 def test_run_no_subreaper_still_returns_exit_code(runtime, bundle):
     sh(bundle, "exit 7")
     assert runtime("run", "--no-subreaper", "--bundle", bundle.path, bundle.id).returncode == 7
