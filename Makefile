@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # The Python versions `make test` runs beside the venv's own (setup.cfg claims these).
 PYTHON_VERSIONS ?= 3.12 3.13
 
-.PHONY: all setup deps compile demo test test-unit test-root conformance bench e2e e2e-ci stress stress-ci clean
+.PHONY: all setup deps compile demo dist test test-pythons test-unit test-root conformance bench e2e e2e-ci stress stress-ci clean
 
 all: setup
 
@@ -28,7 +28,7 @@ deps:
 $(VENV)/.installed: setup.cfg pyproject.toml bin/pyrunc share/pyrunc/main.py | deps
 	rm -rf $(VENV)
 	$(PYTHON_BASE) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' --config-settings editable_mode=compat
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' setuptools --config-settings editable_mode=compat
 	install -m 755 bin/pyrunc $(VENV)/bin/pyrunc
 	install -D -m 644 share/pyrunc/main.py $(VENV)/share/pyrunc/main.py
 	touch $@
@@ -43,6 +43,12 @@ setup: deps $(VENV)/.installed compile
 demo: setup
 	@tools/demo $(PYRUNC) $(PY) $(DEMO_BUNDLE)
 
+# What a user installs: an sdist, and a wheel pip builds from it, in dist/.
+dist: setup
+	rm -rf dist
+	$(PY) -c 'from setuptools import build_meta; build_meta.build_sdist("dist")'
+	$(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w dist dist/pyrunc-*.tar.gz
+
 # Every test: unit and integration (pytest), our OCI conformance suite, the
 # Podman and containerd engine scenarios, and the short reliability runs. The
 # parts that create containers need root; without it they are skipped, saying so.
@@ -50,11 +56,25 @@ demo: setup
 # make stress (full size), make bench.
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-pythons
 	@if [ "$$(id -u)" = 0 ]; then \
 		$(MAKE) --no-print-directory conformance e2e-ci stress-ci; \
 	else \
 		echo "make test: conformance, e2e-ci and stress-ci need root: skipped"; \
 	fi
+
+# The unit tests and tests/integration/test_install.py (sdist, wheel, a fresh
+# venv, a container lifecycle and a hostile environment through the installed
+# command) with each other Python of PYTHON_VERSIONS, in .venv-X.Y made like
+# .venv. A version this machine lacks is skipped, saying so (tools/find-python
+# says where it looks, and which variable names one).
+test-pythons: deps
+	@for v in $(PYTHON_VERSIONS); do \
+		py=$$(tools/find-python $$v) || { echo "make test: Python $$v skipped"; continue; }; \
+		echo "make test: Python $$v ($$py)"; \
+		$(MAKE) --no-print-directory VENV=.venv-$$v PYTHON_BASE=$$py .venv-$$v/.installed && \
+		.venv-$$v/bin/python -m pytest tests/unit tests/integration/test_install.py $(PYTEST_ARGS) || exit 1; \
+	done
 
 test-unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -92,4 +112,4 @@ stress-ci: setup
 	PYRUNC_STRESS=1 PYRUNC_STRESS_SCALE=0.05 $(PY) -m pytest tests/stress -s $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DEMO_BUNDLE) .pytest_cache
+	rm -rf $(VENV) .venv-3.* $(DEMO_BUNDLE) .pytest_cache build dist

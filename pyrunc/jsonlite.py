@@ -70,12 +70,37 @@ def loads(text: str | bytes, integral_floats_as_int: bool = False):
         value, end = (_scan_integral if integral_floats_as_int else _scan)(text, start)
         if text[end:].strip(_WS):
             raise ValueError("trailing data")
-        return value
     except (StopIteration, ValueError, RecursionError, SystemError):
         # Malformed (the C scanner signals some errors only half-way, as a
         # bare SystemError): let the json module find and describe the error.
-        pass
-    return _slow_loads(text, integral_floats_as_int)
+        return _slow_loads(text, integral_floats_as_int)
+    # Counting brackets is cheap and bounds the depth: only a document that
+    # could be deeper than MAX_DEPTH is walked.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        raise JSONError(f"too deeply nested (more than {MAX_DEPTH} levels)")
+    return value
+
+
+# The deepest document accepted, the same on every Python: the C scanner's own
+# limit follows the interpreter's (about 1000 levels on 3.11, far more on
+# 3.12 and 3.13), and the code that walks a document recursively (validation,
+# checks) must stay well inside Python's recursion limit.
+MAX_DEPTH = 500
+
+
+def _depth(value) -> int:
+    """How deeply `value` nests arrays and objects (iteratively: no recursion limit)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _slow_loads(text: str, integral_floats_as_int: bool = False):
@@ -87,7 +112,7 @@ def _slow_loads(text: str, integral_floats_as_int: bool = False):
     except json.JSONDecodeError as err:
         raise JSONError(err.msg, err.lineno, err.colno) from None
     except RecursionError:
-        raise JSONError("too deeply nested") from None
+        raise JSONError(f"too deeply nested (more than {MAX_DEPTH} levels)") from None
     except ValueError as err:
         # NaN/Infinity: parse_constant is not told where the token was.
         line, column = _position(text, _bare_constant_offset(text))

@@ -62,15 +62,63 @@ def cmd_features(parsed) -> str:
 
 def version_text() -> str:
     """`pyrunc --version`, in runc's line format (dockerd parses
-    "NAME version X", "commit: ...", "spec: ...")."""
+    "NAME version X", "commit: ...", "spec: ..."). Like runc built without
+    a commit, the commit line is left out when it is not known: an installed
+    wheel records none (setuptools has no declarative build step for it)."""
     import sys
 
     from pyrunc import OCI_VERSION, __version__
     from pyrunc.linux.seccomp import libseccomp_version
 
-    lines = [f"pyrunc version {__version__}", f"commit: v{__version__}", f"spec: {OCI_VERSION}",
-             f"python: {sys.version.split()[0]}"]
+    lines = [f"pyrunc version {__version__}"]
+    commit = checkout_commit()
+    if commit:
+        lines.append(f"commit: {commit}")
+    lines += [f"spec: {OCI_VERSION}", f"python: {sys.version.split()[0]}"]
     seccomp = libseccomp_version()
     if seccomp:
         lines.append(f"libseccomp: {seccomp}")
     return "\n".join(lines) + "\n"
+
+
+def checkout_commit(source_root: str | None = None) -> str | None:
+    """The commit checked out where pyrunc runs from source (an editable
+    install of a git checkout or worktree), read from .git without running
+    git; None for an installed package or anything unexpected."""
+    import os
+
+    if source_root is None:
+        source_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    git = os.path.join(source_root, ".git")
+    try:
+        if os.path.isfile(git):  # a worktree: "gitdir: <its dir in the main repository>"
+            with open(git) as f:
+                git = os.path.join(source_root, f.read().strip().removeprefix("gitdir: "))
+        with open(os.path.join(git, "HEAD")) as f:
+            head = f.read().strip()
+        if not head.startswith("ref: "):
+            return head if _is_sha(head) else None
+        ref = head[5:]
+        common = git
+        if os.path.isfile(os.path.join(git, "commondir")):
+            with open(os.path.join(git, "commondir")) as f:
+                common = os.path.join(git, f.read().strip())
+        for directory in (git, common):
+            try:
+                with open(os.path.join(directory, ref)) as f:
+                    sha = f.read().strip()
+                return sha if _is_sha(sha) else None
+            except FileNotFoundError:
+                pass
+        with open(os.path.join(common, "packed-refs")) as f:
+            for line in f:
+                sha, _, name = line.strip().partition(" ")
+                if name == ref and _is_sha(sha):
+                    return sha
+    except (OSError, UnicodeDecodeError):
+        pass
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
