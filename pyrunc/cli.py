@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from pyrunc import log
-from pyrunc.errors import PyruncError, UsageError
+from pyrunc.errors import PyruncError, UnknownCommand, UsageError
 
 
 class Option:
@@ -273,7 +273,7 @@ def parse(argv: list[str]) -> Parsed:
         return Parsed(globals_, target, {"help": True}, [])
     command = COMMANDS.get(verb)
     if command is None:
-        raise UsageError(f"no such command: {verb!r}; run `pyrunc --help` to see the commands")
+        raise UnknownCommand(f"no such command: {verb!r}; run `pyrunc --help` to see the commands")
     help_option = Option("--help, -h", help="show help")
     options = {o.dest: o.default for o in command.options}
     options["help"] = False
@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         parsed = parse(argv)
     except UsageError as err:
         log.error(str(err))
-        return 1
+        return err.exit_code
     g = parsed.globals
     if g["log_format"] not in ("text", "json"):
         log.error(f"invalid log format {g['log_format']!r}: must be text or json")
@@ -394,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         result = getattr(module, func_name)(parsed)
     except PyruncError as err:
         log.error(str(err))
-        return 1
+        # runc exits 255 when exec fails before the process runs (an unknown
+        # id among them); engines tell that from the process's own codes.
+        return 255 if parsed.command.name == "exec" and not isinstance(err, UsageError) else 1
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130

@@ -14,6 +14,14 @@ class PyruncError(Exception):
 class UsageError(PyruncError):
     """Bad command line: unknown flag, missing argument, bad value."""
 
+    exit_code = 1
+
+
+class UnknownCommand(UsageError):
+    """A verb pyrunc does not have: exit 3, as runc (its CLI library's code)."""
+
+    exit_code = 3
+
 
 class ConfigError(PyruncError):
     """An invalid bundle or config.json.

@@ -117,7 +117,18 @@ class Store:
     # ---- reading
 
     def exists(self, container_id: str) -> bool:
-        return os.path.isdir(self.path(container_id))
+        """Whether the container's directory exists. A root this user may
+        not read (not root, as runc says too) is an error, not "no"."""
+        import stat
+
+        try:
+            return stat.S_ISDIR(os.stat(self.path(container_id)).st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as err:
+            if err.errno == errno.ENAMETOOLONG:  # a valid id too long to be a directory name: none can exist
+                return False
+            raise PyruncError(f"{container_id}: cannot read {self.root}: {(err.strerror or str(err)).lower()}") from None
 
     def load(self, container_id: str) -> dict:
         """The saved state of `container_id`; ContainerNotFound if there is none.
@@ -165,6 +176,8 @@ class Store:
             entries = os.scandir(self.root)
         except FileNotFoundError:
             return []
+        except OSError as err:  # not root (runc: "open /run/runc: permission denied")
+            raise PyruncError(f"cannot list {self.root}: {(err.strerror or str(err)).lower()}") from None
         with entries:
             # Only names that are container ids (the root also holds caches
             # whose names no id can have).
@@ -195,7 +208,7 @@ class Store:
     def lock(self, container_id: str, timeout: float = 30.0) -> "Lock":
         validate_id(container_id)
         directory = self.path(container_id)
-        if not os.path.isdir(directory):
+        if not self.exists(container_id):
             raise ContainerNotFound(container_id)
         try:
             return Lock(directory, container_id, blocking=True, timeout=timeout)

@@ -296,6 +296,10 @@ def _flag_forms(rng: random.Random, flag: str) -> list[str]:
 
 # ---------------------------------------------------------------- the property
 
+# runc's codes for an unknown verb (3) and an exec that fails before its process runs (255).
+RUNC_CODES = (3, 255)
+
+
 def problems(returncode: int, stdout: str, stderr: str, allowed=(0, 1), many_lines_ok: bool = False,
              process_code: bool = False) -> list[str]:
     """What is wrong with a command's outcome: a traceback, an internal
@@ -303,13 +307,15 @@ def problems(returncode: int, stdout: str, stderr: str, allowed=(0, 1), many_lin
     process_code: the exit code may be the container process's own (exec),
     so a 1 without a line is that process failing quietly."""
     found = []
+    if returncode in RUNC_CODES and not process_code:
+        allowed = (*allowed, returncode)
     if "Traceback" in stderr:
         found.append("traceback")
     if "internal error" in stderr:
         found.append("internal error")
     if returncode not in allowed:
         found.append(f"exit code {returncode}")
-    if returncode == 1 and not many_lines_ok:
+    if returncode in (1, *RUNC_CODES) and not many_lines_ok and not (process_code and returncode == 255):
         # Lines end in "\n" only: a control character from the input (\v,
         # \x1c) inside the one line does not make it two.
         errors = [line for line in stderr.split("\n")[:-1] if not line.startswith(_NOT_ERRORS)]

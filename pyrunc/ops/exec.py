@@ -29,6 +29,8 @@ def cmd_exec(parsed) -> int:
         raise UsageError("exec: requires a container id; see `pyrunc exec --help`")
     container_id, command = parsed.args[0], parsed.args[1:]
     opts = parsed.options
+    if not command and not opts.get("process"):  # a usage error (exit 1) before the lookup (255), as runc
+        raise UsageError("exec: requires a command (or --process FILE); see `pyrunc exec --help`")
     st = store_for(parsed)
     state = st.load(container_id)
     status = st.status(state)

@@ -76,7 +76,7 @@ def test_exec_invalid_process_json_names_field(runtime, running, tmp_path):
     path = tmp_path / "process.json"
     path.write_text(json.dumps({"args": [], "cwd": "/"}))
     result = runtime("exec", "--process", str(path), running.id)
-    assert result.returncode == 1
+    assert result.returncode == 255  # runc's code for an exec that fails before the process runs
     assert "process.json: process.args: must not be empty" in result.stderr
 
 
@@ -109,12 +109,13 @@ def test_exec_into_stopped_container_fails(runtime, bundle):
     sh(bundle, "true")
     runtime.ok("run", "--keep", "--bundle", bundle.path, bundle.id)
     result = runtime("exec", bundle.id, "true")
-    assert result.returncode == 1 and "cannot exec in a stopped container" in result.stderr
+    assert result.returncode == 255 and "cannot exec in a stopped container" in result.stderr
 
 
 def test_exec_into_missing_container_fails(runtime):
     result = runtime("exec", "nope", "true")
-    assert result.returncode == 1 and "container does not exist" in result.stderr
+    # runc: exit 255, "exec failed: container does not exist"
+    assert result.returncode == 255 and result.stderr == "pyrunc: nope: container does not exist\n"
 
 
 def test_exec_cve_2019_5736_proc_self_exe(runtime, running):

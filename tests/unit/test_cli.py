@@ -658,3 +658,22 @@ def test_main_usage_error_reaches_log_file(tmp_path, capfd):
 def test_main_help_unknown_topic_fails(capfd):
     assert cli.main(["help", "nope"]) == 1
     assert "no help topic" in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------- runc's exit codes where callers look
+
+def test_main_unknown_command_exits_3_as_runc(capfd):
+    code, out, err = run(["nosuch"], capfd)
+    assert code == 3 and out == ""
+    assert err == ["pyrunc: no such command: 'nosuch'; run `pyrunc --help` to see the commands"]
+
+
+def test_main_exec_of_unknown_id_exits_255_as_runc(tmp_path, capfd):
+    code, out, err = run(["--root", str(tmp_path), "exec", "nosuch", "true"], capfd)
+    assert code == 255 and out == ""
+    assert err == ["pyrunc: nosuch: container does not exist"]
+
+
+def test_main_exec_usage_error_exits_1_before_the_lookup(tmp_path, capfd):
+    code, _, err = run(["--root", str(tmp_path), "exec", "nosuch"], capfd)
+    assert code == 1 and "requires a command" in err[0]
