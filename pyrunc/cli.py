@@ -172,8 +172,12 @@ COMMANDS = {
     ),
     "check": Command(
         "check", "validate a bundle without creating anything (pyrunc only)", "",
-        (_BUNDLE,),
-        usage="Lists every problem in config.json, one per line, and exits 1 if there is any.",
+        (_BUNDLE, Option("--format, -f", "str", default="text", help="select one of: text or json")),
+        usage="Lists every problem in one run, each with its JSON path, and exits 1 if there is any:\n"
+              "the schema's, the rules a schema cannot express, and what create would refuse on this\n"
+              "host (root filesystem, bind-mount sources, namespace paths, hook executables,\n"
+              "cgroupsPath, AppArmor/SELinux labels). --format json prints them as a JSON object\n"
+              "(valid, problems[] with kind, path and message, warnings[]) on stdout.",
     ),
 }
 
@@ -412,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(result, str):
         _out(result)
         return 0
+    if isinstance(result, tuple):  # (output, exit code): a report that is also a verdict (check --format json)
+        _out(result[0])
+        return result[1]
     return int(result or 0)
 
 
