@@ -175,6 +175,7 @@ def _hostile_env(tmp_path) -> tuple[dict, str]:
 
 
 def _assert_isolated(command: str, tmp_path):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     env, marker = _hostile_env(tmp_path)
     cwd = tmp_path / "pythonpath"  # json.py and friends in the caller's cwd too
     bundle = tmp_path / "bundle"
@@ -209,3 +210,15 @@ def test_hostile_python_environment_never_reaches_the_editable_command(tmp_path)
     if not os.path.exists(command):
         pytest.skip(f"no {command}: run through `make test` (make setup installs it)")
     _assert_isolated(command, tmp_path)
+
+
+@pytest.mark.skipif(not shutil.which("pipx"), reason="needs pipx")
+def test_pipx_install_gives_an_isolated_command_through_its_symlink(dist, tmp_path):
+    env = {**os.environ, "PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin"),
+           "PIPX_MAN_DIR": str(tmp_path / "man"), "PIPX_DEFAULT_PYTHON": os.path.realpath(sys.executable)}
+    _check(["pipx", "install", dist[1]], env=env)
+    command = tmp_path / "bin" / "pyrunc"
+    assert os.path.islink(command)
+    assert _check([str(command), "--version"]).stdout.startswith("pyrunc version 0.1.0\n")
+    if os.geteuid() == 0:
+        _assert_isolated(str(command), tmp_path / "hostile")
