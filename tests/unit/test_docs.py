@@ -101,3 +101,41 @@ def test_zsh_completion_is_valid_zsh_naming_every_verb():
         pytest.skip("needs zsh for the syntax check")
     result = subprocess.run(["zsh", "-n", ZSH], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+ZPTY_DRIVER = r"""
+zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z "unsetopt zle_bracketed_paste 2>/dev/null; PS1='PROMPT> '; fpath=($1 \$fpath); autoload -Uz compinit; compinit -u -D; pyrunc() { [[ \$* == *'list -q'* ]] && print -l web db; }; zstyle ':completion:*' menu no"
+sleep 0.5
+zpty -w -n z "$2"$'\t'
+sleep 1.5
+zpty -w -n z $'\C-a\C-k'
+zpty -w z "echo END"
+sleep 0.5
+local all="" chunk
+while zpty -r -t z chunk; do all+=$chunk; done
+print -r -- "$all"
+zpty -d z
+"""
+
+
+def _zsh_complete(tmp_path, words: str) -> str:
+    """What an interactive zsh shows after `words` and a TAB, with the
+    completion function on fpath and a `pyrunc` whose `list -q` prints web, db."""
+    import re
+
+    driver = tmp_path / "driver.zsh"
+    driver.write_text(ZPTY_DRIVER)
+    result = subprocess.run(["zsh", "-f", str(driver), os.path.dirname(ZSH), words], capture_output=True,
+                            text=True, timeout=60)
+    # Escape sequences and the line editor's backspaces (it echoes a
+    # character, backs over it, and writes the line again) out.
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]|[\r\b\a]", "", result.stdout)
+
+
+@pytest.mark.skipif(not shutil.which("zsh"), reason="needs zsh")
+def test_zsh_completes_verbs_flags_and_container_ids(tmp_path):
+    assert "pyrunc delete --force" in _zsh_complete(tmp_path, "pyrunc delete --fo")
+    shown = _zsh_complete(tmp_path, "pyrunc kill ")
+    assert "db" in shown and "web" in shown
