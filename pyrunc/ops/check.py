@@ -153,6 +153,11 @@ def host_namespace_paths(doc: dict, bundle_dir: str, systemd_cgroup: bool):
             continue
         where = f"linux.namespaces[{i}].path"
         try:
+            # A namespace file is a regular file (of nsfs): anything else is
+            # refused before it is opened (opening a device or a fifo can do things).
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                yield where, f'"{path}" is not a namespace file'
+                continue
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError as err:
             yield where, f'"{path}": {(err.strerror or str(err)).lower()}'

@@ -102,6 +102,7 @@ def test_check_namespace_paths_must_be_namespaces_of_their_type(bundle, tmp_path
             {"type": "ipc", "path": str(tmp_path / "plain")},
             {"type": "uts", "path": str(tmp_path / "missing")},
             {"type": "cgroup", "path": "/proc/self/ns/cgroup"},
+            {"type": "time", "path": "/dev/null"},
         ]
     edit(bundle, change)
     code, _, err = run(["check", "--bundle", str(bundle)], capfd)
@@ -111,6 +112,7 @@ def test_check_namespace_paths_must_be_namespaces_of_their_type(bundle, tmp_path
         'not a net namespace (type "network")',
         f'pyrunc: config.json: linux.namespaces[3].path: "{tmp_path}/plain" is not a namespace file',
         f'pyrunc: config.json: linux.namespaces[4].path: "{tmp_path}/missing": no such file or directory',
+        'pyrunc: config.json: linux.namespaces[6].path: "/dev/null" is not a namespace file',
     ]
 
 
