@@ -8,7 +8,7 @@ PYRUNC := $(VENV)/bin/pyrunc
 DEMO_BUNDLE ?= demo-bundle
 PYTEST_ARGS ?=
 
-.PHONY: all setup deps compile demo test test-unit test-root conformance bench e2e e2e-ci stress stress-ci clean
+.PHONY: all setup deps compile demo test test-unit test-root test-vm conformance bench e2e e2e-ci stress stress-ci clean
 
 all: setup
 
@@ -37,16 +37,17 @@ demo: setup
 	@tools/demo $(PYRUNC) $(PY) $(DEMO_BUNDLE)
 
 # Every test: unit and integration (pytest), our OCI conformance suite, the
-# Podman and containerd engine scenarios, and the short reliability runs. The
+# Podman and containerd engine scenarios, the short reliability runs, and the
+# VM lane (the same suites again on a systemd + cgroup v2 + AppArmor host). The
 # parts that create containers need root; without it they are skipped, saying so.
 # Not here (longer, or needing more of the machine): make e2e (adds Docker),
 # make stress (full size), make bench.
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 	@if [ "$$(id -u)" = 0 ]; then \
-		$(MAKE) --no-print-directory conformance e2e-ci stress-ci; \
+		$(MAKE) --no-print-directory conformance e2e-ci stress-ci test-vm; \
 	else \
-		echo "make test: conformance, e2e-ci and stress-ci need root: skipped"; \
+		echo "make test: conformance, e2e-ci, stress-ci and test-vm need root: skipped"; \
 	fi
 
 test-unit: setup
@@ -54,6 +55,15 @@ test-unit: setup
 
 test-root: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+# The VM lane (tests/vm/README.md): a Debian 12 guest with systemd as PID 1,
+# pure cgroup v2 and AppArmor, under qemu; the integration, conformance and
+# stress-ci suites run in it against pyrunc installed from its wheel. The
+# image and the guest's wheels are built once and cached in /var/tmp/pyrunc-vm.
+# VM_JOBS="testbed integration" picks jobs (tests/vm/jobs/).
+test-vm: setup
+	tools/install-deps qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
+	tests/vm/lane.sh $(PY) $(VM_JOBS)
 
 # delete of a created container without --force succeeds, as with runc and
 # crun: containerd's shim deletes created tasks that way (conformance/README.md).
