@@ -11,7 +11,9 @@
 # the host tests. Binary wheels come from PyPI for the guest's platform;
 # python-prctl has no binary wheel and is built here with PYTHON, which must
 # be Debian 12's Python 3.11 (the guest's ABI; needs gcc, libcap-dev,
-# python3-dev). setuptools and wheel are added for a source install.
+# python3-dev). pip itself (the venv's version: the guest runs it from its
+# wheel, which spares the guest's venv its own pip install, ~50 s under
+# emulation), setuptools and wheel (for a source install) are added.
 #
 # Cache: $PYRUNC_VM_CACHE (default /var/tmp/pyrunc-vm)/wheelhouse-<key>/, key
 # = hash of this script and the requirement list; older ones are removed.
@@ -29,7 +31,8 @@ version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 # Everything in the venv but pyrunc itself (installed editable there).
 REQS=$("$PYTHON" -m pip freeze --disable-pip-version-check --exclude-editable --all \
        | grep -v -i -e '^pyrunc' -e '^pip==' -e '^setuptools==' -e '^wheel==' | sort)
-KEY=$( { cat "$SELF"; echo "$REQS"; } | sha256sum | cut -c1-16)
+PIP_VERSION=$("$PYTHON" -m pip --version | cut -d' ' -f2)
+KEY=$( { cat "$SELF"; echo "$REQS"; echo "pip==$PIP_VERSION"; } | sha256sum | cut -c1-16)
 OUT=$CACHE/wheelhouse-$KEY
 if [ -f "$OUT/complete" ]; then
     echo "$OUT"
@@ -41,6 +44,7 @@ BUILD=$(mktemp -d "$CACHE/wheelhouse-build.XXXXXX")
 trap 'rm -rf "$BUILD"' EXIT
 PRCTL=$(echo "$REQS" | grep -i '^python-prctl==' || true)
 echo "$REQS" | grep -v -i '^python-prctl==' > "$BUILD/requirements.txt"
+echo "pip==$PIP_VERSION" >> "$BUILD/requirements.txt"
 echo "setuptools" >> "$BUILD/requirements.txt"
 echo "wheel" >> "$BUILD/requirements.txt"
 log "pip download for cp311 manylinux2014_x86_64: $(tr '\n' ' ' < "$BUILD/requirements.txt")"
