@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # The Python versions `make test` runs beside the venv's own (setup.cfg claims these).
 PYTHON_VERSIONS ?= 3.12 3.13
 
-.PHONY: all setup deps compile demo dist test test-pythons test-unit test-root conformance bench e2e e2e-ci stress stress-ci clean
+.PHONY: all setup deps compile demo dist test test-pythons test-unit test-root test-vm conformance bench e2e e2e-ci stress stress-ci clean
 
 all: setup
 
@@ -50,7 +50,8 @@ dist: setup
 	$(PY) -m pip wheel -q --disable-pip-version-check --no-deps -w dist dist/pyrunc-*.tar.gz
 
 # Every test: unit and integration (pytest), our OCI conformance suite, the
-# Podman and containerd engine scenarios, and the short reliability runs. The
+# Podman and containerd engine scenarios, the short reliability runs, and the
+# VM lane (the same suites again on a systemd + cgroup v2 + AppArmor host). The
 # parts that create containers need root; without it they are skipped, saying so.
 # Not here (longer, or needing more of the machine): make e2e (adds Docker),
 # make stress (full size), make bench.
@@ -59,9 +60,9 @@ test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-pythons
 	@if [ "$$(id -u)" = 0 ]; then \
-		$(MAKE) --no-print-directory conformance e2e-ci stress-ci; \
+		$(MAKE) --no-print-directory conformance e2e-ci stress-ci test-vm; \
 	else \
-		echo "make test: conformance, e2e-ci and stress-ci need root: skipped"; \
+		echo "make test: conformance, e2e-ci, stress-ci and test-vm need root: skipped"; \
 	fi
 
 # The unit tests and tests/integration/test_install.py (sdist, wheel, a fresh
@@ -82,6 +83,15 @@ test-unit: setup
 
 test-root: setup
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+# The VM lane (tests/vm/README.md): a Debian 12 guest with systemd as PID 1,
+# pure cgroup v2 and AppArmor, under qemu; the integration, conformance and
+# stress-ci suites run in it against pyrunc installed from its wheel. The
+# image and the guest's wheels are built once and cached in /var/tmp/pyrunc-vm.
+# VM_JOBS="testbed integration" picks jobs (tests/vm/jobs/).
+test-vm: setup
+	tools/install-deps qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
+	tests/vm/lane.sh $(PY) $(VM_JOBS)
 
 # delete of a created container without --force succeeds, as with runc and
 # crun: containerd's shim deletes created tasks that way (conformance/README.md).

@@ -71,8 +71,12 @@ def mount_count() -> int:
 
 
 def cgroup_hierarchies() -> list[str]:
+    """The mounted cgroup hierarchies: /sys/fs/cgroup itself on a pure v2
+    host, the mounts inside it on a v1 or hybrid one."""
     if not os.path.isdir(CGROUP_BASE):
         return []
+    if os.path.isfile(os.path.join(CGROUP_BASE, "cgroup.controllers")):
+        return [CGROUP_BASE]
     return [os.path.join(CGROUP_BASE, n) for n in sorted(os.listdir(CGROUP_BASE))
             if os.path.ismount(os.path.join(CGROUP_BASE, n))]
 

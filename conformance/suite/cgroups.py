@@ -8,6 +8,7 @@ import os
 
 from .harness import (
     CGROUP_PARENT,
+    CGROUP_ROOT,
     CgroupParent,
     Skip,
     cgroup_hierarchies,
@@ -63,21 +64,31 @@ def absolute_cgroups_path(t):
 
 @test("cgroups", "config-linux.md#cgroups-path")
 def relative_cgroups_path(t):
-    """a relative cgroupsPath lands under a runtime-determined place, consistently; removed on delete"""
+    """a relative cgroupsPath lands under a runtime-determined place, consistently, with its limits; removed on delete"""
     parent = CgroupParent(f"{CGROUP_PARENT}/runtime-{t.number}").create()
     rel = f"{CGROUP_PARENT}/rel-{t.number}"
-    memory = controller_dir("memory") or controller_dir("pids")
-    if memory is None:
+    v2 = is_cgroup2()
+    if not v2 and controller_dir("memory") is None and controller_dir("pids") is None:
         raise Skip("no memory or pids hierarchy")
+    # The runtime runs in a cgroup of its own below the suite's (the relative
+    # path's base); a pids limit shows the container's cgroup can take limits
+    # there too (on cgroup2 only a cgroup without processes can hand a
+    # controller down).
+    pids_base = CGROUP_ROOT if v2 and controller_available_v2("pids") else controller_dir("pids")
+    resources = {"pids": {"limit": 50}} if pids_base else None
     places = []
     for attempt in range(2):
-        b, pid = sleeping(t, cgroups_path=rel, cgroup=parent)
-        seen = [p for n, p in proc_cgroups(pid).items() if "memory" in n.split(",") or "pids" in n.split(",")]
+        b, pid = sleeping(t, cgroups_path=rel, cgroup=parent, resources=resources)
+        seen = [p for n, p in proc_cgroups(pid).items()
+                if (n == "" if v2 else ("memory" in n.split(",") or "pids" in n.split(",")))]
         path = seen[0] if seen else ""
         places.append(path)
         t.check(path.endswith("/" + rel), f"attempt {attempt + 1}: container cgroup {path!r} does not end in {rel}")
         t.check(path.startswith(f"/{CGROUP_PARENT}/"), f"container cgroup {path!r} is outside the runtime's "
                                                       f"cgroup and the hierarchy root")
+        if pids_base and path:
+            limit = (read_file(os.path.join(pids_base, path.lstrip("/"), "pids.max")) or "").strip()
+            t.equal(limit, "50", f"pids.max of the container's cgroup {path}")
         finish(t, b, [os.path.join(m, path.lstrip("/")) for m in cgroup_hierarchies().values()] if path else [],
                cgroup=parent)
     t.equal(places[1], places[0], "the same relative cgroupsPath attaches to the same place")
@@ -97,31 +108,54 @@ def existing_cgroup_is_not_removed(t):
     t.check_nothing_left(b, cgroups_dirs=[])
 
 
+def controller_available_v2(controller: str) -> bool:
+    return controller in (read_file(os.path.join(CGROUP_ROOT, "cgroup.controllers")) or "").split()
+
+
 def cgroup_file(b, controller: str, name: str) -> str | None:
-    base = controller_dir(controller)
+    """A file of the container's cgroup: in the controller's v1 hierarchy, or
+    the cgroup2 one on a cgroup2-only host."""
+    base = CGROUP_ROOT if is_cgroup2() else controller_dir(controller)
     if base is None:
         return None
     value = read_file(os.path.join(base, b.cgroups_path.lstrip("/"), name))
     return value.strip() if value is not None else None
 
 
-def needs_v1(*controllers: str) -> None:
-    if is_cgroup2():
-        raise Skip("cgroup v1 files are checked; this host is cgroup2-only")
+def parent_file(controller: str, name: str) -> str:
+    """A file of the suite's own parent cgroup (what a container below it
+    inherits, or can be given)."""
+    base = CGROUP_ROOT if is_cgroup2() else controller_dir(controller)
+    return os.path.join(base, CGROUP_PARENT, name)
+
+
+def needs(*controllers: str) -> None:
     for c in controllers:
-        if controller_dir(c) is None:
+        if is_cgroup2() and not controller_available_v2(c):
+            raise Skip(f"the {c} controller is not available in this host's cgroup2 hierarchy")
+        if not is_cgroup2() and controller_dir(c) is None:
             raise Skip(f"the {c} controller is not mounted")
 
 
 @test("cgroups", "config-linux.md#memory")
 def memory_resources(t):
-    """memory limit, reservation, swap, swappiness, disableOOMKiller"""
-    needs_v1("memory")
+    """memory limit, reservation, swap, swappiness, disableOOMKiller (cgroup2: the first three)"""
+    needs("memory")
     memory = {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 10, "disableOOMKiller": True}
-    parent = os.path.join(controller_dir("memory"), CGROUP_PARENT)
-    if os.path.exists(os.path.join(parent, "memory.memsw.limit_in_bytes")):
+    swap_file = "memory.swap.max" if is_cgroup2() else "memory.memsw.limit_in_bytes"
+    if os.path.exists(parent_file("memory", swap_file)):
         memory["swap"] = 128 << 20
     b, _ = sleeping(t, resources={"memory": memory, "devices": [{"allow": False, "access": "rwm"}]})
+    if is_cgroup2():
+        # cgroup2 has no swappiness nor OOM-killer switch per cgroup: runtimes
+        # ignore those two there. memory.swap.max is swap alone.
+        t.equal(cgroup_file(b, "memory", "memory.max"), str(memory["limit"]), "memory.max")
+        t.equal(cgroup_file(b, "memory", "memory.low"), str(memory["reservation"]), "memory.low")
+        if "swap" in memory:
+            t.equal(cgroup_file(b, "memory", "memory.swap.max"), str(memory["swap"] - memory["limit"]),
+                    "memory.swap.max")
+        finish(t, b)
+        return
     t.equal(cgroup_file(b, "memory", "memory.limit_in_bytes"), str(memory["limit"]), "memory.limit_in_bytes")
     t.equal(cgroup_file(b, "memory", "memory.soft_limit_in_bytes"), str(memory["reservation"]),
             "memory.soft_limit_in_bytes")
@@ -137,13 +171,25 @@ def memory_resources(t):
 @test("cgroups", "config-linux.md#cpu")
 def cpu_resources(t):
     """cpu shares, quota, period, cpus, mems"""
-    needs_v1("cpu", "cpuset")
-    cpus = (read_file(os.path.join(controller_dir("cpuset"), CGROUP_PARENT, "cpuset.cpus")) or "0").strip()
+    needs("cpu", "cpuset")
+    # cgroup2's cpuset.cpus is empty until set: what a cgroup may use is .effective
+    suffix = ".effective" if is_cgroup2() else ""
+    cpus = (read_file(parent_file("cpuset", "cpuset.cpus" + suffix)) or "0").strip() or "0"
     first_cpu = cpus.split(",")[0].split("-")[0]
-    mems = (read_file(os.path.join(controller_dir("cpuset"), CGROUP_PARENT, "cpuset.mems")) or "0").strip()
+    mems = (read_file(parent_file("cpuset", "cpuset.mems" + suffix)) or "0").strip() or "0"
     first_mem = mems.split(",")[0].split("-")[0]
     cpu = {"shares": 512, "quota": 50000, "period": 100000, "cpus": first_cpu, "mems": first_mem}
     b, _ = sleeping(t, resources={"cpu": cpu, "devices": [{"allow": False, "access": "rwm"}]})
+    if is_cgroup2():
+        # shares to weight: runc up to 1.3.1 maps 512 to 20 (linear), later
+        # runc and crun to 59 (the curve that keeps 1024 at 100).
+        t.check(cgroup_file(b, "cpu", "cpu.weight") in ("20", "59"),
+                f"cpu.weight for 512 shares: {cgroup_file(b, 'cpu', 'cpu.weight')!r}, want 20 or 59")
+        t.equal(cgroup_file(b, "cpu", "cpu.max"), "50000 100000", "cpu.max")
+        t.equal(cgroup_file(b, "cpuset", "cpuset.cpus"), first_cpu, "cpuset.cpus")
+        t.equal(cgroup_file(b, "cpuset", "cpuset.mems"), first_mem, "cpuset.mems")
+        finish(t, b)
+        return
     t.equal(cgroup_file(b, "cpu", "cpu.shares"), "512", "cpu.shares")
     t.equal(cgroup_file(b, "cpu", "cpu.cfs_quota_us"), "50000", "cpu.cfs_quota_us")
     t.equal(cgroup_file(b, "cpu", "cpu.cfs_period_us"), "100000", "cpu.cfs_period_us")
@@ -155,7 +201,7 @@ def cpu_resources(t):
 @test("cgroups", "config-linux.md#pids")
 def pids_resources(t):
     """pids limit"""
-    needs_v1("pids")
+    needs("pids")
     b, _ = sleeping(t, resources={"pids": {"limit": 100}, "devices": [{"allow": False, "access": "rwm"}]})
     t.equal(cgroup_file(b, "pids", "pids.max"), "100", "pids.max")
     finish(t, b)
@@ -164,14 +210,20 @@ def pids_resources(t):
 @test("cgroups", "config-linux.md#block-io")
 def blkio_weight(t):
     """blockIO weight"""
-    needs_v1("blkio")
-    parent = os.path.join(controller_dir("blkio"), CGROUP_PARENT)
-    names = [n for n in ("blkio.weight", "blkio.bfq.weight") if os.path.exists(os.path.join(parent, n))]
+    if is_cgroup2():
+        needs("io")
+        # BFQ takes the v1 weight as it is; io.weight (iocost) its v2 conversion.
+        candidates = (("io.bfq.weight", "321"), ("io.weight", "3142"))
+    else:
+        needs("blkio")
+        candidates = (("blkio.weight", "321"), ("blkio.bfq.weight", "321"))
+    names = [(n, want) for n, want in candidates if os.path.exists(parent_file("blkio", n))]
     if not names:
-        raise Skip("no blkio.weight file (no proportional-weight I/O scheduler)")
+        raise Skip("no block I/O weight file (no proportional-weight I/O scheduler)")
+    name, want = names[0]
     b, _ = sleeping(t, resources={"blockIO": {"weight": 321}, "devices": [{"allow": False, "access": "rwm"}]})
-    got = cgroup_file(b, "blkio", names[0]) or ""
-    t.check(got.split()[-1:] == ["321"], f"{names[0]}: {got!r}")
+    got = cgroup_file(b, "blkio", name) or ""
+    t.check(got.split()[-1:] == [want], f"{name}: {got!r}, want {want}")
     finish(t, b)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from tests import cgroupfs
 from tests.integration.conftest import CGROUP_PARENT
 
 
@@ -266,7 +267,7 @@ def test_delete_force_kills_every_process_without_pid_namespace(runtime, bundle)
 
     time.sleep(0.3)
     state = runtime.state(bundle.id)
-    procs = f"/sys/fs/cgroup/pids/{CGROUP_PARENT}/{bundle.id}/cgroup.procs"
+    procs = os.path.join(cgroupfs.directory("pids", f"/{CGROUP_PARENT}/{bundle.id}"), "cgroup.procs")
     pids = [int(p) for p in open(procs).read().split()]
     assert len(pids) == 3 and state["pid"] in pids
     runtime.ok("delete", "--force", bundle.id)

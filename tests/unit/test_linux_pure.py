@@ -511,7 +511,7 @@ def test_resolve_paths_relative_missing_own_entry_root():
     assert _norm(paths[""]) == "/sys/fs/cgroup/c1"
 
 
-@pytest.mark.parametrize("text, own", [(HYBRID, OWN_HYBRID), (LEGACY, OWN_LEGACY), (UNIFIED, {"": "/u.slice"})])
+@pytest.mark.parametrize("text, own", [(HYBRID, OWN_HYBRID), (LEGACY, OWN_LEGACY)])
 def test_resolve_paths_empty_own_plus_id(text, own):
     layout = _layout(text)
     paths = cgroups.resolve_paths(layout, "", "my-container", own=own)
@@ -520,10 +520,20 @@ def test_resolve_paths_empty_own_plus_id(text, own):
         assert _norm(paths[key]) == _norm(mount_point + base + "/my-container")
 
 
+def test_resolve_paths_unified_relative_under_own_parent():
+    # runc fs2: the runtime's own cgroup holds processes, so no controller
+    # can be enabled below it; its parent can (pure v2 hosts only).
+    layout = _layout(UNIFIED)
+    own = {"": "/system.slice/engine.service"}
+    assert _norm(cgroups.resolve_paths(layout, "", "c1", own=own)[""]) == "/sys/fs/cgroup/system.slice/c1"
+    assert _norm(cgroups.resolve_paths(layout, "a/c1", "c1", own=own)[""]) == "/sys/fs/cgroup/system.slice/a/c1"
+    assert _norm(cgroups.resolve_paths(layout, "c1", "c1", own={"": "/"})[""]) == "/sys/fs/cgroup/c1"
+
+
 def test_resolve_paths_without_own_reads_self(monkeypatch):
     monkeypatch.setattr(cgroups.proc, "read_cgroup", lambda pid="self": {"": "/from/self"})
     paths = cgroups.resolve_paths(_layout(UNIFIED), "", "c1")
-    assert _norm(paths[""]) == "/sys/fs/cgroup/from/self/c1"
+    assert _norm(paths[""]) == "/sys/fs/cgroup/from/c1"
 
 
 @pytest.mark.parametrize("cgroups_path", [
@@ -543,9 +553,11 @@ def test_resolve_paths_escaping_absolute_lands_inside():
     assert _norm(paths[""]) == "/sys/fs/cgroup/etc"
 
 
-def test_resolve_paths_escaping_relative_clamped_at_own_cgroup():
+def test_resolve_paths_escaping_relative_clamped_at_its_base():
+    paths = cgroups.resolve_paths(_layout(HYBRID), "a/../../../b", "c1", own=OWN_HYBRID)
+    assert _norm(paths[""]) == "/sys/fs/cgroup/unified/u/s-1.scope/b"
     paths = cgroups.resolve_paths(_layout(UNIFIED), "a/../../../b", "c1", own={"": "/u.slice/x"})
-    assert _norm(paths[""]) == "/sys/fs/cgroup/u.slice/x/b"
+    assert _norm(paths[""]) == "/sys/fs/cgroup/u.slice/b"
 
 
 def test_resolve_paths_no_hierarchy_error():

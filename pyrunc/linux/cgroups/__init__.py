@@ -6,9 +6,11 @@ filesystems, by controller) and the v2 hierarchy (`cgroup2`, unified mode, or
 per hierarchy; the key "" names the v2 one.
 
 `cgroupsPath` as runc reads it with the cgroupfs driver: absolute paths sit
-under each hierarchy's root, relative ones under the runtime's own cgroup, and
-an empty one means `<own cgroup>/<id>`. A path can never climb out of the
-mount (`..` is resolved before joining).
+under each hierarchy's root, relative ones under the runtime's own cgroup (on
+a pure v2 host: under its parent, as runc's fs2 does, since the runtime's own
+cgroup has processes and so can hand no controller down), and an empty one
+means `<that place>/<id>`. A path can never climb out of the mount (`..` is
+resolved before joining).
 Imports: errors, linux.proc.
 """
 
@@ -93,6 +95,8 @@ def resolve_paths(layout: Layout, cgroups_path: str, container_id: str,
             mount_root = clean_path(layout.roots.get(key, "/"))
             if mount_root != "/" and (base == mount_root or base.startswith(mount_root + "/")):
                 base = "/" + base[len(mount_root):].lstrip("/")
+            if layout.mode == "unified":
+                base = posixpath.dirname(base)
         joined = clean_path(posixpath.join(base, sub.lstrip("/")))
         paths[key] = mount_point.rstrip("/") + (joined if joined != "/" else "")
     if not paths:
