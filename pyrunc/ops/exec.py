@@ -134,8 +134,6 @@ def _validate(state: dict, process: dict, where: str) -> None:
 
 
 def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
-    import _signal
-
     from pyrunc import launcher
     import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
@@ -191,16 +189,11 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
             relay = TerminalRelay(console.receive_fd(relay_end))
         finally:
             os.close(relay_end)
+    from pyrunc.ops.run import SignalForwarder
+
     pidfd = os.pidfd_open(pid)
-    forwarded = (1, 2, 3, 10, 12, 14, 15)
-
-    def forward(number, frame):
-        try:
-            _signal.pidfd_send_signal(pidfd, number)
-        except OSError:
-            pass
-
-    saved = {n: _signal.signal(n, forward) for n in forwarded}
+    # Signals go to the process; with a relayed terminal, SIGWINCH resizes it.
+    forwarder = SignalForwarder(pidfd, relay)
     try:
         if relay is not None:
             relay.run(pidfd)
@@ -211,8 +204,7 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
     except ChildProcessError:
         return 255
     finally:
-        for number, handler in saved.items():
-            _signal.signal(number, handler)
+        forwarder.restore()
         if relay is not None:
             relay.close()
         os.close(pidfd)

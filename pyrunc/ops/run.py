@@ -63,7 +63,7 @@ def cmd_run(parsed) -> int:
             from pyrunc.linux import console
 
             relay = TerminalRelay(console.receive_fd(relay_end))
-        forwarder = _SignalForwarder(launched.pidfd, relay)
+        forwarder = SignalForwarder(launched.pidfd, relay)
     except BaseException:
         _delete_quietly(st, container_id)
         raise
@@ -99,8 +99,8 @@ def _delete_quietly(st: Store, container_id: str) -> None:
         log.warning(f"{container_id}: cleanup after run: {err}")
 
 
-class _SignalForwarder:
-    """While `run` waits in the foreground, signals it receives go to the
+class SignalForwarder:
+    """While `run` (or `exec`) waits in the foreground, signals it receives go to the
     container's init (as runc does). With a relayed terminal, SIGWINCH
     resizes the container's pty instead."""
 
