@@ -92,6 +92,32 @@ def normalize_sysctl(name: str) -> str:
     return name
 
 
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+
+
+def find_nul(value, where: str = "") -> str | None:
+    """The JSON path of the first string (or key) holding a NUL: no system
+    call can take one (a path, an argument, a hostname, a cgroup name all
+    end at the first NUL). Annotations only travel as JSON: not searched."""
+    if isinstance(value, str):
+        return where if "\0" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if "\0" in key:
+                return inner
+            if inner != "annotations":
+                found = find_nul(item, inner)
+                if found is not None:
+                    return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
 def is_bind_mount(mount: dict) -> bool:
     """config.md: a mount is a bind mount if its options hold bind or rbind;
     runc and crun also take type "bind" to mean one."""
@@ -264,17 +290,25 @@ def check_namespaces(config: dict) -> Problems:
             yield f"linux.namespaces[{i}].path", _not_absolute(path)
 
 
+# The kernel's dev_t: 12 bits of major, 20 of minor; mknod(2) silently cuts
+# larger numbers down to another device.
+DEVICE_NUMBER_LIMITS = {"major": (1 << 12) - 1, "minor": (1 << 20) - 1}
+
+
 def check_devices(config: dict) -> Problems:
-    """config-linux.md Devices: path is a full path; major and minor REQUIRED unless type is p."""
+    """config-linux.md Devices: full path; major, minor REQUIRED unless type p, within the kernel's dev_t."""
     for i, device in enumerate((config.get("linux") or {}).get("devices") or ()):
         path = device.get("path")
         if path is not None and not path.startswith("/"):
             yield f"linux.devices[{i}].path", _not_absolute(path)
         kind = device.get("type")
-        if kind in ("c", "b", "u"):
-            for field in ("major", "minor"):
-                if device.get(field) is None:
+        for field, limit in DEVICE_NUMBER_LIMITS.items():
+            value = device.get(field)
+            if value is None:
+                if kind in ("c", "b", "u"):
                     yield f"linux.devices[{i}].{field}", f"is required for a device of type {quote(kind)}"
+            elif not 0 <= value <= limit:
+                yield f"linux.devices[{i}].{field}", f"must be between 0 and {limit}, not {value}"
 
 
 def check_masked_readonly_paths(config: dict) -> Problems:

@@ -21,10 +21,11 @@ ALLOWED = {
     "pyrunc.cli": ("pyrunc.log", "pyrunc.errors", "pyrunc.ops", "pyrunc"),
     "pyrunc.__main__": ("pyrunc.cli",),
     "pyrunc.ops": ("pyrunc.ops", "pyrunc.errors", "pyrunc.log", "pyrunc.store", "pyrunc.spec", "pyrunc.launcher",
-                   "pyrunc.init.context", "pyrunc.linux", "pyrunc.jsonlite", "pyrunc.hooks", "pyrunc.faults", "pyrunc"),
+                   "pyrunc.init.context", "pyrunc.linux", "pyrunc.jsonlite", "pyrunc.hooks", "pyrunc.faults",
+                   "pyrunc.files", "pyrunc"),
     "pyrunc.hooks": ("pyrunc.errors", "pyrunc.jsonlite"),
-    "pyrunc.store": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc.linux.proc"),
-    "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.linux.capabilities",
+    "pyrunc.store": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.proc"),
+    "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.capabilities",
                     "pyrunc.linux.rlimits", "pyrunc"),
     "pyrunc.launcher": ("pyrunc.sync", "pyrunc.log", "pyrunc.errors", "pyrunc.init", "pyrunc.linux", "pyrunc.faults",
                         "pyrunc"),
@@ -36,6 +37,7 @@ ALLOWED = {
     "pyrunc.jsonlite": (),
     "pyrunc.errors": (),
     "pyrunc.faults": (),
+    "pyrunc.files": ("pyrunc.errors",),
     "pyrunc": (),
 }
 
