@@ -99,8 +99,8 @@ def remove_cgroup_parent(parent: str) -> None:
                 pass
 
 
-def files_under(root: str, ignore=("seccomp:cache",)) -> list[str]:
-    """Every path below `root` (the state root), but the caches kept on purpose."""
+def files_under(root: str, ignore=()) -> list[str]:
+    """Every path below `root` (the state root), but the names in `ignore`."""
     found = []
     if not os.path.isdir(root):
         return found

@@ -185,25 +185,35 @@ def compile_profile(profile: dict) -> Program:
     return Program(_export(filt), flags, uses_notify, warnings)
 
 
-CACHE_DIR_NAME = "seccomp:cache"  # ':' cannot be in a container id, so no container shares the name
+# Not in a state root: a root holds container directories only (tools that
+# scan one read every directory in it as a container).
+CACHE_DIR = "/run/pyrunc-cache/seccomp"
 CACHE_LIMIT = 64
 
 
-def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
+def cache_key(profile: dict) -> str:
+    """The SHA-256 of the profile as given, this libseccomp's version and the
+    architecture: a different profile can never get another's filter."""
+    import _sha256
+
+    from pyrunc.jsonlite import dumps
+
+    return _sha256.sha256(f"{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()).hexdigest()
+
+
+def compile_profile_cached(profile: dict, cache_dir: str = CACHE_DIR) -> Program:
     """compile_profile, remembered: engines send the same profile for every
     container, and compiling it (with pyseccomp's import) costs ~20 ms.
 
-    The key is the SHA-256 of the profile as given, this libseccomp's
-    version and the architecture, so a different profile can never get
-    another's filter; the cache lives in the runtime's own root (0700).
+    Keyed by cache_key; the directory must be ours and private (0700), or
+    it is not used.
     """
-    import _sha256
-
     from pyrunc.jsonlite import dumps, loads
 
-    key = _sha256.sha256(f"{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()).hexdigest()
-    path = os.path.join(cache_dir, key)
+    path = os.path.join(cache_dir, cache_key(profile))
     try:
+        if not _private_dir(cache_dir):
+            raise OSError("not a private directory")
         with open(path, "rb") as f:
             data = f.read()
         header, _, bpf = data.partition(b"\n")
@@ -216,6 +226,8 @@ def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _private_dir(cache_dir):
+            return program
         _prune(cache_dir)
         with open(tmp, "wb") as f:
             f.write(header.encode() + b"\n" + program.bpf)
@@ -226,6 +238,13 @@ def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
         except OSError:
             pass
     return program
+
+
+def _private_dir(path: str) -> bool:
+    import stat
+
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
 
 
 def _prune(cache_dir: str) -> None:

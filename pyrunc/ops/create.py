@@ -59,7 +59,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     _check_lsm_labels(cfg)
     if opts.systemd_cgroup:
         _check_systemd_cgroup(cfg.linux.cgroups_path)
-    seccomp_program = _compile_seccomp(cfg, st.root)
+    seccomp_program = _compile_seccomp(cfg)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
 
@@ -90,10 +90,13 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         faults.point("create:after-state-dir")
         undo.callback(_destroy_cgroups, cgroup_dirs)
         cgroup_dirs.create(only_v2=True)  # the init (or stage1) is cloned into it; the rest while its code loads
+        _refuse_frozen(cgroup_dirs.paths)
         log.phase("state dir")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
-        fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Read and write: the init is a writer too, so `start` leaving without
+        # its byte (killed) does not end the init's wait with an EOF.
+        fifo_fd = os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         start_status_fd = -1
         if cfg.hooks["startContainer"] or cfg.hooks["poststart"]:
             # `start` must see the program executed before it reports success
@@ -111,6 +114,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
 
         def prepare_cgroups() -> None:
             cgroup_dirs.create()
+            _refuse_frozen(cgroup_dirs.paths)
             faults.point("create:after-cgroups")
             _apply_resources(cfg, layout, cgroup_dirs)
             faults.point("create:after-resources")
@@ -150,7 +154,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             "seccomp": _seccomp_state(cfg, seccomp_program),
         }
         if seccomp_program is not None:
-            store_mod.write_file(st.path(container_id, SECCOMP_FILE), seccomp_program.bpf, 0o600, container_id)
+            store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
+                                 container_id)
         faults.point("create:before-state-save")
         st.save(container_id, state)
         faults.point("create:after-state-save")
@@ -163,9 +168,6 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     if opts.console_socket:
         os.close(console_fd)  # the init has its own copy, and sent the pty through it
     return launched
-
-
-SECCOMP_FILE = "seccomp.bpf"
 
 
 class UndoStack:
@@ -213,14 +215,14 @@ def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
             "bundle": cfg.bundle, "annotations": cfg.annotations}
 
 
-def _compile_seccomp(cfg, root: str):
+def _compile_seccomp(cfg, cache_dir: str | None = None):
     """linux.seccomp → BPF, before anything exists (a bad profile is a clean
     error); None when the config has no profile."""
     if cfg.linux.seccomp is None:
         return None
     from pyrunc.linux import seccomp
 
-    program = seccomp.compile_profile_cached(cfg.linux.seccomp, os.path.join(root, seccomp.CACHE_DIR_NAME))
+    program = seccomp.compile_profile_cached(cfg.linux.seccomp, cache_dir or seccomp.CACHE_DIR)
     for warning in program.warnings:
         log.warning(f"config.json: {warning}")
     if program.uses_notify and not cfg.linux.seccomp.get("listenerPath"):
@@ -283,6 +285,17 @@ def _apply_resources(cfg, layout, cgroup_dirs) -> None:
     rules = devices.container_device_rules(cfg.linux.resources.get("devices"), [d.path for d in cfg.linux.devices])
     for warning in apply.apply_resources(cgroup_dirs.paths, cfg.linux.resources, device_rules=rules):
         log.warning(warning)
+
+
+def _refuse_frozen(paths: dict) -> None:
+    """A frozen cgroup (made so beforehand, or under a frozen parent) would
+    freeze the init in the middle of its set-up, and create wait forever."""
+    from pyrunc.linux.cgroups import apply
+
+    frozen = apply.frozen_dir(paths)
+    if frozen:
+        raise PyruncError(f'linux.cgroupsPath: the cgroup "{frozen}" is frozen; thaw it, or give the container '
+                          f"another one")
 
 
 def _freezer_file(paths: dict) -> str:

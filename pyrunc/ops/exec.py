@@ -54,13 +54,13 @@ def cmd_exec(parsed) -> int:
 
 def _load_process(state: dict, opts: dict, command: list[str]):
     """The process spec: process.json, or the container's with the flags."""
+    from pyrunc.files import read_regular
     from pyrunc.spec import load, model
 
     if opts.get("process"):
         path = opts["process"]
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_regular(path, f"--process {path}")
         except OSError as err:
             raise PyruncError(f"--process {path}: {err.strerror.lower()}") from None
         process = load.parse_config(data, path)
@@ -214,12 +214,12 @@ def _container_seccomp(st, container_id: str, state: dict):
     info = state.get("seccomp")
     if not info:
         return None
+    from pyrunc.files import read_regular
     from pyrunc.linux.seccomp import Program
-    from pyrunc.ops.create import SECCOMP_FILE
+    from pyrunc.store import SECCOMP_FILE
 
     try:
-        with open(st.path(container_id, SECCOMP_FILE), "rb") as f:
-            bpf = f.read()
+        bpf = read_regular(st.path(container_id, SECCOMP_FILE), f"{container_id}: {SECCOMP_FILE}")
     except OSError as err:
         raise PyruncError(f"{container_id}: cannot read the container's seccomp filter: {err.strerror.lower()}") from None
     return Program(bpf, info["flags"], info.get("notify", False), [])

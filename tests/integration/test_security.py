@@ -416,18 +416,28 @@ def test_seccomp_filters_are_cached_per_profile(runtime, bundle, new_id):
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
     bundle.config["root"]["readonly"] = False
     sh(bundle, "mkdir /x 2>/dev/null && echo made || echo denied")
-    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "denied\n"
-    cache = os.path.join(runtime.root, "seccomp:cache")
-    assert len(os.listdir(cache)) == 1 and oct(os.stat(cache).st_mode & 0o777) == "0o700"
-    # The same profile again: from the cache, same behaviour.
-    assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "denied\n"
-    # A different profile gets its own filter, never the cached one.
-    bundle.config["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_ALLOW"
-    bundle.config["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_LOG"
-    bundle.write()
-    assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "made\n"
-    assert len(os.listdir(cache)) == 2
-    assert runtime.ok("list", "-q").stdout == ""
+    from pyrunc.linux import seccomp
+
+    first = os.path.join(seccomp.CACHE_DIR, seccomp.cache_key(bundle.config["linux"]["seccomp"]))
+    try:
+        assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "denied\n"
+        assert os.path.isfile(first)
+        assert oct(os.stat(seccomp.CACHE_DIR).st_mode & 0o777) == "0o700"
+        # The same profile again: from the cache, same behaviour.
+        assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "denied\n"
+        # A different profile gets its own filter, never the cached one.
+        bundle.config["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_ALLOW"
+        bundle.config["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_LOG"
+        bundle.write()
+        second = os.path.join(seccomp.CACHE_DIR, seccomp.cache_key(bundle.config["linux"]["seccomp"]))
+        assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "made\n"
+        assert os.path.isfile(second) and second != first
+        # Not in the state root: that holds containers only.
+        assert runtime.ids() == [] and runtime.ok("list", "-q").stdout == ""
+    finally:
+        for path in (first, os.path.join(seccomp.CACHE_DIR, seccomp.cache_key(bundle.config["linux"]["seccomp"]))):
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 def test_init_is_cloned_directly_unless_the_config_needs_stage1(runtime, bundle):
