@@ -108,8 +108,8 @@ def setup(ctx: InitContext, timings: dict) -> str:
 
     # Sysctls belong to namespaces now private to the container, and go in
     # through its own /proc before /proc/sys turns read-only below.
-    for key, value in cfg.linux.sysctl.items():
-        _write_sysctl(key, value)
+    if cfg.linux.sysctl:
+        _write_sysctls(cfg.linux.sysctl)
     if new_mount_ns:
         _finish_rootfs(ctx)
 
@@ -240,22 +240,29 @@ def _join_session_keyring(container_id: str) -> None:
             raise KernelError("join session keyring", "", err.errno) from None
 
 
-def _write_file(path: str, value: str, what: str) -> None:
+def _write_sysctls(sysctls: dict) -> None:
+    """Each key beneath its namespaced subtree of the container's procfs,
+    which nothing of the container's can have replaced yet (linux.sysctl)."""
+    from pyrunc.linux import sysctl
+
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        proc_fd = sysctl.open_proc(root_fd)
     except OSError as err:
-        raise KernelError("open", f"{path} ({what})", err.errno) from None
-    try:
-        os.write(fd, value.encode())
-    except OSError as err:
-        raise KernelError("write", f"{path} ({what})", err.errno) from None
+        raise PyruncError(f"linux.sysctl: needs the container's procfs at /proc (a mounts[] entry of type proc): "
+                          f"{err.strerror.lower()}") from None
     finally:
-        os.close(fd)
-
-
-def _write_sysctl(key: str, value: str) -> None:
-    path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key.lstrip("/")
-    _write_file(path, value, f"linux.sysctl {key}")
+        os.close(root_fd)
+    try:
+        for key, value in sysctls.items():
+            try:
+                sysctl.write(proc_fd, key, value)
+            except ValueError as err:
+                raise PyruncError(f"linux.sysctl[{key!r}]: {err}") from None
+            except OSError as err:
+                raise KernelError("write", f"linux.sysctl {key}", err.errno) from None
+    finally:
+        os.close(proc_fd)
 
 
 def _wait_for_start(fifo_fd: int) -> None:

@@ -57,6 +57,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
     _check_lsm_labels(cfg)
+    if cfg.linux.sysctl:
+        _refuse_sysctls_in_host_namespaces(cfg)
     if opts.systemd_cgroup:
         _check_systemd_cgroup(cfg.linux.cgroups_path)
     seccomp_program = _compile_seccomp(cfg)
@@ -250,6 +252,26 @@ def _check_systemd_cgroup(cgroups_path: str) -> None:
                           "leave the flag out to manage cgroups directly (cgroupfs)")
     raise PyruncError("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
                       "leave the flag out to manage cgroups directly (cgroupfs)")
+
+
+def _refuse_sysctls_in_host_namespaces(cfg) -> None:
+    """A namespace joined by path may be the host's own (runc refuses
+    sysctls there too): a sysctl would change the host."""
+    from pyrunc.linux import namespaces, sysctl
+
+    for key in cfg.linux.sysctl:
+        kind = sysctl.parse(key).namespace
+        ns = cfg.linux.namespace(kind) if kind else None
+        if ns is None or not ns.path:
+            continue
+        try:
+            joined = os.stat(ns.path).st_ino
+            ours = os.stat(f"/proc/self/ns/{namespaces.PROC_NAMES[kind]}").st_ino
+        except OSError:
+            continue  # joining it reports the problem
+        if joined == ours:
+            raise ConfigError([(f'linux.sysctl["{key}"]', f'the {kind} namespace joined by path ("{ns.path}") is '
+                                                          "the host's own; refusing to change the host")])
 
 
 def _check_lsm_labels(cfg) -> None:

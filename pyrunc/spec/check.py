@@ -13,6 +13,7 @@ This runs on the container start path: stdlib only, and no `re`, `json`,
 
 from __future__ import annotations
 
+from pyrunc.linux import sysctl
 from pyrunc.linux.capabilities import CAPABILITIES
 from pyrunc.linux.rlimits import RLIMITS
 
@@ -25,19 +26,7 @@ if TYPE_CHECKING:  # annotations only; never imported at run time
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
-# Sysctls that live in the IPC namespace (besides fs.mqueue.*).
-IPC_SYSCTLS = frozenset((
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-))
 
-_SLASH_TO_DOT = str.maketrans("./", "/.")
 
 
 # --- helpers ------------------------------------------------------------------
@@ -79,17 +68,6 @@ def namespaces(config: dict) -> dict[str, tuple[int, str]]:
         if kind not in found:
             found[kind] = (i, ns.get("path") or "")
     return found
-
-
-def normalize_sysctl(name: str) -> str:
-    """sysctl(8) accepts '/' as the separator when the name starts with one:
-    net/ipv4/conf/eth0.100/rp_filter is net.ipv4.conf.eth0/100.rp_filter."""
-    for char in name:
-        if char == ".":
-            return name
-        if char == "/":
-            return name.translate(_SLASH_TO_DOT)
-    return name
 
 
 NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
@@ -257,24 +235,18 @@ def check_sysctl(config: dict) -> Problems:
         return
     have = namespaces(config)
     for key in sysctls:
-        name = normalize_sysctl(key)
         path = f"linux.sysctl[{quote(key)}]"
-        if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
-            if "ipc" not in have:
-                yield path, f"requires a private IPC namespace; {_add_namespace('ipc')}"
-        elif name.startswith("net."):
-            if "network" not in have:
-                yield path, f"requires a private network namespace; {_add_namespace('network')}"
-        elif name == "kernel.hostname":
+        try:
+            kind = sysctl.parse(key).namespace
+        except ValueError as err:
+            yield path, str(err)
+            continue
+        if not kind:
             yield path, 'is not allowed; set the "hostname" field instead'
-        elif name == "kernel.domainname":
-            if "uts" not in have:
-                yield path, f"requires a private UTS namespace; {_add_namespace('uts')}"
-        elif name.startswith("user."):
-            if "user" not in have:
-                yield path, f"requires a user namespace; {_add_namespace('user')}"
-        else:
-            yield path, "is not namespaced; refusing to set it for a container"
+        elif kind not in have:
+            what = {"ipc": "a private IPC namespace", "network": "a private network namespace",
+                    "uts": "a private UTS namespace", "user": "a user namespace"}[kind]
+            yield path, f"requires {what}; {_add_namespace(kind)}"
 
 
 def check_namespaces(config: dict) -> Problems:

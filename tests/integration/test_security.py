@@ -310,6 +310,56 @@ def test_sysctl_in_private_network_namespace(runtime, bundle):
     assert result.stdout.split() == ["1", "2"]
 
 
+@pytest.mark.parametrize("key, namespace", [
+    ("net/../fs/lease-break-time", "network"),
+    ("fs/mqueue/../../fs/lease-break-time", "ipc"),
+    ("net.//.fs.lease-break-time", "network"),
+    ("net/../kernel/core_pattern", "network"),
+])
+def test_sysctl_key_cannot_walk_out_of_its_namespaced_subtree(runtime, bundle, key, namespace):
+    # issue 13, item 1: "net/../fs/..." with a network namespace changed the
+    # host's /proc/sys/fs/...; the same path reaches kernel/core_pattern.
+    host_file = "/proc/sys/" + ("kernel/core_pattern" if "core_pattern" in key else "fs/lease-break-time")
+    before = open(host_file).read()
+    # The host's own value: were the key to get through, nothing would change.
+    bundle.config["linux"]["sysctl"] = {key: before.strip()}
+    assert namespace in [ns["type"] for ns in bundle.config["linux"]["namespaces"]]
+    sh(bundle, "true")
+    for verb in (("check",), ("create",)):
+        result = runtime(*verb, "--bundle", bundle.path, *([bundle.id] if verb[0] == "create" else []))
+        assert result.returncode == 1, result
+        assert f'linux.sysctl["{key}"]' in result.stderr and "Traceback" not in result.stderr, result
+    assert open(host_file).read() == before
+    assert runtime.ids() == []
+
+
+def test_sysctl_write_stays_beneath_its_subtree_even_past_the_checks(monkeypatch):
+    # The write itself: were a key like "net/../fs/x" to slip through the
+    # checks, the kernel would still refuse to resolve it outside /proc/sys/net.
+    from pyrunc.linux import sysctl
+
+    monkeypatch.setattr(sysctl, "parse", lambda key: sysctl.Key(key.split("/"), "network", 1))
+    current = open("/proc/sys/fs/lease-break-time").read()
+    proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError) as info:
+            sysctl.write(proc_fd, "net/../fs/lease-break-time", current)  # the same value: harmless if it got through
+        assert info.value.errno == errno.EXDEV
+    finally:
+        os.close(proc_fd)
+
+
+def test_sysctl_in_the_hosts_own_namespace_joined_by_path_is_refused(runtime, bundle):
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"]
+                                            if ns["type"] != "network"]
+    bundle.config["linux"]["namespaces"].append({"type": "network", "path": f"/proc/{os.getpid()}/ns/net"})
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": open("/proc/sys/net/ipv4/ip_forward").read().strip()}
+    sh(bundle, "true")
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1 and "the host's own" in result.stderr, result
+    assert runtime.ids() == []
+
+
 def test_sysctl_not_namespaced_is_refused(runtime, bundle):
     bundle.config["linux"]["sysctl"] = {"vm.swappiness": "10"}
     bundle.write()

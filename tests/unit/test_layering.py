@@ -26,7 +26,7 @@ ALLOWED = {
     "pyrunc.hooks": ("pyrunc.errors", "pyrunc.jsonlite"),
     "pyrunc.store": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.proc"),
     "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.capabilities",
-                    "pyrunc.linux.rlimits", "pyrunc"),
+                    "pyrunc.linux.rlimits", "pyrunc.linux.sysctl", "pyrunc"),
     "pyrunc.launcher": ("pyrunc.sync", "pyrunc.log", "pyrunc.errors", "pyrunc.init", "pyrunc.linux", "pyrunc.faults",
                         "pyrunc"),
     "pyrunc.sync": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc"),
