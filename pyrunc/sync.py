@@ -13,7 +13,8 @@ datagram, EOF when every peer has closed or died). Messages:
     parent → init     {"type": "hooks-done"}
     init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath
     init   → parent   {"type": "ready"}                    init waits on exec.fifo
-    any    → parent   {"type": "error", "msg": "..."}      setup failed
+    any    → parent   {"type": "error", "msg": "...", "exit"?: 127|126}  setup failed
+                                                           (exit: the program cannot run)
 
 `expect` reads one message and fails on anything but the wanted type; an
 error message becomes an InitError carrying the init's own wording.
@@ -89,7 +90,8 @@ def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
     if message is None:
         raise InitError(eof_msg)
     if message["type"] == "error":
-        raise InitError(str(message.get("msg", "unknown error")))
+        code = message.get("exit")
+        raise InitError(str(message.get("msg", "unknown error")), code if code in (126, 127) else 0)
     if message["type"] not in kinds:
         raise InitError(f"container init: expected one of {kinds}, got {message['type']!r}")
     return message

@@ -33,6 +33,16 @@ class InitContext:
         self.start_status_fd = start_status_fd
 
 
+def error_message(err: BaseException) -> dict:
+    """The sync "error" message's fields for `err`: its line, and for a
+    program that cannot run, the exit code `exec` gives (127, 126)."""
+    fields = {"msg": describe_error(err)}
+    code = getattr(err, "exit_code", 0)
+    if code:
+        fields["exit"] = code
+    return fields
+
+
 def describe_error(err: BaseException) -> str:
     """One line for an exception raised while setting up the container."""
     from pyrunc.errors import PyruncError

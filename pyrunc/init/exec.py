@@ -18,7 +18,7 @@ import os
 from pyrunc import sync
 from pyrunc.errors import KernelError
 from pyrunc.init import process as process_steps
-from pyrunc.init.context import describe_error
+from pyrunc.init.context import error_message
 from pyrunc.linux import _libc, console, namespaces
 
 
@@ -104,7 +104,7 @@ def _run_process(ctx: ExecContext) -> None:
 
 def _report(ctx: ExecContext, err: BaseException) -> None:
     try:
-        sync.send(ctx.sock, "error", msg=describe_error(err))
+        sync.send(ctx.sock, "error", **error_message(err))
     except OSError:
         pass
 

@@ -22,6 +22,7 @@ Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import stat
@@ -29,8 +30,8 @@ import stat
 import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is out of reach)
 import _signal
 
-from pyrunc.errors import KernelError, PyruncError
-from pyrunc.linux import _libc, capabilities, fds, seccomp, trampoline
+from pyrunc.errors import KernelError, ProgramError, PyruncError
+from pyrunc.linux import _libc, capabilities, fds, mounts, seccomp, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 
@@ -91,10 +92,23 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
 
 
 def _chdir(cwd: str) -> None:
+    """chdir to `cwd` resolved in the root as a path: a /proc magic link in
+    it (/proc/self/fd/N, /proc/self/cwd) is refused, never followed to where
+    it points (CVE-2024-21626 class). With the caller's credentials, so the
+    user's search permissions apply (fchdir checks them too)."""
     try:
-        os.chdir(cwd)
+        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = mounts.open_in_root(root_fd, cwd, os.O_PATH | os.O_DIRECTORY)
+        finally:
+            os.close(root_fd)
+        try:
+            os.fchdir(fd)
+        finally:
+            os.close(fd)
     except OSError as err:
-        raise PyruncError(f'process.cwd: chdir to "{cwd}": {err.strerror.lower()}') from None
+        why = "a /proc magic link or a symlink loop" if err.errno == errno.ELOOP else err.strerror.lower()
+        raise PyruncError(f'process.cwd: chdir to "{cwd}": {why}') from None
 
 
 def _chdir_and_verify(cwd: str) -> None:
@@ -261,16 +275,17 @@ def look_path(program: str, process) -> str:
         candidate = os.path.join(directory or ".", program)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise PyruncError(f'exec: "{program}": executable file not found in $PATH')
+    raise ProgramError(f'exec: "{program}": executable file not found in $PATH', 127)
 
 
 def _check_executable(program: str, path: str) -> None:
     try:
         st = os.stat(path)
     except OSError as err:
-        raise PyruncError(f'exec: "{program}": stat {path}: {err.strerror.lower()}') from None
+        raise ProgramError(f'exec: "{program}": stat {path}: {err.strerror.lower()}',
+                           127 if err.errno == errno.ENOENT else 126) from None
     if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
-        raise PyruncError(f'exec: "{program}": permission denied')
+        raise ProgramError(f'exec: "{program}": permission denied', 126)
 
 
 def install_wait_handlers() -> None:

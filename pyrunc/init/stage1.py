@@ -29,7 +29,7 @@ import os
 
 from pyrunc import faults, sync
 from pyrunc.init import process as process_steps, stage2
-from pyrunc.init.context import InitContext, describe_error
+from pyrunc.init.context import InitContext, error_message
 from pyrunc.linux import namespaces
 
 
@@ -128,7 +128,7 @@ def _become_root() -> None:
 
 def _send_error(ctx: InitContext, err: BaseException) -> None:
     try:
-        sync.send(ctx.sock, "error", msg=describe_error(err))
+        sync.send(ctx.sock, "error", **error_message(err))
     except OSError:
         pass
 

@@ -17,7 +17,7 @@ import time
 from pyrunc import faults, hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
-from pyrunc.init.context import InitContext, describe_error
+from pyrunc.init.context import InitContext, error_message
 from pyrunc.linux import _libc, console, rootfs, trampoline
 
 
@@ -39,7 +39,7 @@ def _run(ctx: InitContext) -> None:
         ctx.sock.close()
     except BaseException as err:
         try:
-            sync.send(ctx.sock, "error", msg=describe_error(err))
+            sync.send(ctx.sock, "error", **error_message(err))
         except OSError:
             pass
         os._exit(1)

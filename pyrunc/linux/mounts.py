@@ -144,10 +144,17 @@ def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
 MAX_SYMLINKS = 40
 
 
+PROC_SUPER_MAGIC = 0x9FA0
+
+
 def resolve_in_root(root_fd: int, path: str) -> str:
     """`path` with every symlink in its existing part resolved inside the
     root (as runc's securejoin does); the missing tail is kept, so the
-    result names where a mount point must be created. Relative to the root."""
+    result names where a mount point must be created. Relative to the root.
+
+    A symlink on procfs is never read as text: /proc/self/fd/N "points" at
+    a host path (a magic link), and following its text would make
+    directories inside the root named after pyrunc's own files. ELOOP."""
     pending = [c for c in path.split("/") if c]
     resolved: list[str] = []
     links = 0
@@ -167,7 +174,7 @@ def resolve_in_root(root_fd: int, path: str) -> str:
             continue
         if stat.S_ISLNK(st.st_mode):
             links += 1
-            if links > MAX_SYMLINKS:
+            if links > MAX_SYMLINKS or _on_procfs(root_fd, "/".join(resolved)):
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
             target = os.readlink(candidate, dir_fd=root_fd)
             if target.startswith("/"):
@@ -176,6 +183,30 @@ def resolve_in_root(root_fd: int, path: str) -> str:
             continue
         resolved.append(part)
     return "/".join(resolved)
+
+
+def _on_procfs(root_fd: int, directory: str) -> bool:
+    fd = _libc.openat2(root_fd, directory or ".", os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+    try:
+        return _libc.fstatfs_type(fd) == PROC_SUPER_MAGIC
+    finally:
+        os.close(fd)
+
+
+def refuse_symlinks_on_the_way(root_fd: int, destination: str, what: str) -> None:
+    """Kernel filesystems (proc, sysfs) go on a real directory of the root:
+    a rootfs whose /proc is a symlink to /tmp would get procfs at /tmp, a
+    place the container's programs do not expect one (runc refuses too)."""
+    try:
+        fd = _libc.openat2(root_fd, destination.lstrip("/") or ".", os.O_PATH | os.O_DIRECTORY,
+                           _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_SYMLINKS | _libc.RESOLVE_NO_MAGICLINKS)
+    except FileNotFoundError:
+        return  # made below, one real directory at a time
+    except OSError as err:
+        why = {errno.ELOOP: "a symlink in the rootfs is on the way",
+               errno.ENOTDIR: "it is not a directory in the rootfs"}.get(err.errno, err.strerror.lower())
+        raise KernelError("mount", f'{what} on "{destination}"', err.errno, why) from None
+    os.close(fd)
 
 
 def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:

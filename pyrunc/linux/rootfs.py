@@ -102,6 +102,8 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
                                  source_is_dir=mounts.is_directory_source(source))
             continue
         fstype = entry.type or None
+        if fstype in ("proc", "sysfs"):
+            mounts.refuse_symlinks_on_the_way(root_fd, entry.destination, f'"{fstype}"')
         try:
             mounts.mount_in_root(root_fd, entry.destination, source or fstype, fstype, plan)
         except KernelError as err:
@@ -335,6 +337,7 @@ def make_directory(path: str, field: str) -> None:
     try:
         os.close(mounts.mkdirs_in_root(root_fd, path))
     except OSError as err:
-        raise PyruncError(f'{field}: cannot create "{path}": {err.strerror.lower()}') from None
+        why = "a /proc magic link or a symlink loop is on the way" if err.errno == errno.ELOOP else err.strerror.lower()
+        raise PyruncError(f'{field}: cannot create "{path}": {why}') from None
     finally:
         os.close(root_fd)

@@ -20,10 +20,6 @@ from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, Us
 from pyrunc.ops.common import store_for, validate_config
 from pyrunc.store import CREATING, PAUSED, STOPPED
 
-# Exit codes engines map from exec failures (podman, docker): 127 not found, 126 not executable.
-NOT_FOUND, NOT_EXECUTABLE = 127, 126
-
-
 def cmd_exec(parsed) -> int:
     if not parsed.args:
         raise UsageError("exec: requires a container id; see `pyrunc exec --help`")
@@ -41,14 +37,10 @@ def cmd_exec(parsed) -> int:
     process = _load_process(state, opts, command)
     try:
         return _exec(st, container_id, state, process, opts)
-    except InitError as err:  # the process's own failure, not one of ours (a pid file, a console socket)
-        text = str(err)
-        if "executable file not found" in text or "no such file or directory" in text:
-            log.error(f"exec failed: {text}")
-            return NOT_FOUND
-        if "permission denied" in text:
-            log.error(f"exec failed: {text}")
-            return NOT_EXECUTABLE
+    except InitError as err:
+        if err.exit_code:  # the program itself cannot run: engines map 127 and 126
+            log.error(f"exec failed: {err}")
+            return err.exit_code
         raise
 
 

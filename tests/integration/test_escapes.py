@@ -159,3 +159,55 @@ def test_magic_link_mount_destinations_are_refused(runtime, bundle, target):
     result = runtime("run", "--bundle", bundle.path, bundle.id)
     assert result.returncode == 1, result
     assert runtime.ids() == []
+
+
+def tree(path: str) -> set[str]:
+    found = set()
+    for directory, dirs, files in os.walk(path):
+        found.update(os.path.relpath(os.path.join(directory, n), path) for n in dirs + files)
+    return found
+
+
+def test_cwd_magic_link_is_never_followed_as_text(runtime, bundle):
+    # issue 13, item 11: cwd /proc/self/fd/N made directories inside the
+    # rootfs named after pyrunc's host paths (<rootfs>/tmp/.../exec.fifo/).
+    # CVE-2024-21626 class: a magic link is refused, never read as a path.
+    bundle.config["root"]["readonly"] = False
+    before = tree(bundle.rootfs)
+    for fd in range(3, 9):
+        bundle.config["process"]["cwd"] = f"/proc/self/fd/{fd}"
+        sh(bundle, "pwd")
+        result = runtime("run", "--bundle", bundle.path, f"{bundle.id}-{fd}")
+        assert result.returncode == 1, result
+        assert result.stderr.count("\n") == 1 and "process.cwd" in result.stderr, result
+        assert "magic link" in result.stderr, result
+    assert tree(bundle.rootfs) == before
+    assert runtime.ids() == []
+
+
+def test_exec_cwd_magic_link_is_one_line_not_a_missing_program(runtime, bundle):
+    # Under exec it was "no such file or directory", mapped to 127 as if
+    # the program were missing: 127 and 126 are about the program only.
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    for cwd in ("/proc/self/fd/3", "/proc/self/cwd", "/nonexistent"):
+        result = runtime("exec", "--cwd", cwd, bundle.id, "true")
+        assert result.returncode == 1, (cwd, result)
+        assert result.stderr.count("\n") == 1 and "process.cwd" in result.stderr, (cwd, result)
+    assert runtime("exec", bundle.id, "/no/such/program").returncode == 127
+    assert runtime("exec", bundle.id, "/etc/passwd").returncode == 126
+
+
+@pytest.mark.parametrize("fstype, destination", [("proc", "/proc"), ("sysfs", "/sys")])
+def test_kernel_filesystem_is_not_mounted_through_a_rootfs_symlink(runtime, bundle, fstype, destination):
+    # A rootfs whose /proc is a symlink to /tmp got procfs mounted at /tmp.
+    inside = os.path.join(bundle.rootfs, destination.lstrip("/"))
+    os.rmdir(inside)
+    os.symlink("/tmp", inside)
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "ls /tmp | head -3")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1, result
+    assert result.stderr.count("\n") == 1 and f'"{fstype}" on "{destination}"' in result.stderr, result
+    assert "symlink" in result.stderr
+    assert runtime.ids() == []
