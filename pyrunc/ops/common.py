@@ -24,6 +24,22 @@ def one_id(parsed, extra_ok: int = 0) -> str:
     return args[0]
 
 
+def check_preserved_fds(count: int, flag: str = "--preserve-fds") -> None:
+    """The fds a container gets besides stdio (3 .. 3+count-1) must be ones
+    the caller passed: open now, before pyrunc has opened anything (the
+    verbs call this first). Otherwise a number would name one of pyrunc's
+    own files (the --log file, the sync socket, a stub's memfd) and hand
+    it to the container."""
+    import os
+
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise UsageError(f"{flag}: fd {fd} (of {count} from fd 3) was not passed to pyrunc; "
+                             "only fds the caller keeps open can be preserved") from None
+
+
 def load_config(bundle: str | None):
     """Read, validate and model a bundle's config.json (no side effects)."""
     from pyrunc.linux.capabilities import read_cap_last_cap

@@ -13,7 +13,7 @@ import time
 
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
-from pyrunc.ops.common import load_config, one_id, store_for
+from pyrunc.ops.common import check_preserved_fds, load_config, one_id, store_for
 from pyrunc.store import Store
 
 
@@ -35,6 +35,7 @@ class CreateOptions:
 
 
 def cmd_create(parsed) -> int:
+    check_caller_fds(parsed.options)
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
                      CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup"))))
@@ -328,6 +329,15 @@ def _freezer_file(paths: dict) -> str:
     if list(paths) == [""]:
         return os.path.join(paths[""], "cgroup.freeze")
     return ""
+
+
+def check_caller_fds(opts: dict) -> None:
+    """First thing in create and run: --preserve-fds and LISTEN_FDS name fds
+    the caller really passed."""
+    listen = _listen_fds()
+    if listen:
+        check_preserved_fds(listen, "LISTEN_FDS")
+    check_preserved_fds(listen + int(opts.get("preserve_fds") or 0))
 
 
 def _listen_fds() -> int:

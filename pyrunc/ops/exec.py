@@ -17,10 +17,11 @@ import os
 
 from pyrunc import log
 from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, UsageError
-from pyrunc.ops.common import store_for, validate_config
+from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
 from pyrunc.store import CREATING, PAUSED, STOPPED
 
 def cmd_exec(parsed) -> int:
+    check_preserved_fds(int(parsed.options.get("preserve_fds") or 0))
     if not parsed.args:
         raise UsageError("exec: requires a container id; see `pyrunc exec --help`")
     container_id, command = parsed.args[0], parsed.args[1:]

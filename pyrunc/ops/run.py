@@ -17,12 +17,13 @@ import os
 from pyrunc import log
 from pyrunc.errors import PyruncError
 from pyrunc.ops.common import one_id, store_for
-from pyrunc.ops.create import CreateOptions, create_container
+from pyrunc.ops.create import CreateOptions, check_caller_fds, create_container
 from pyrunc.ops.lifecycle import delete_container, start_container
 from pyrunc.store import Store
 
 
 def cmd_run(parsed) -> int:
+    check_caller_fds(parsed.options)
     container_id = one_id(parsed)
     opts = parsed.options
     detach = bool(opts.get("detach"))
