@@ -81,7 +81,14 @@ def run_hook(hook, stdin: bytes, where: str) -> None:
         raise HookError(f'{where}: run "{hook.path}": {err.strerror.lower()}') from None
     os.close(in_read)
     os.close(out_write)
-    output, status = _feed_and_collect(pid, in_write, out_read, stdin, hook.timeout)
+    collect(hook, pid, in_write, out_read, stdin, where)
+
+
+def collect(hook, pid: int, in_fd: int, out_fd: int, stdin: bytes, where: str) -> None:
+    """The rest of a hook that runs as `pid` (our child), its stdin the pipe
+    `in_fd`, its output the pipe `out_fd` (both closed here): feed it, wait
+    for it within its timeout, raise HookError if it failed."""
+    output, status = _feed_and_collect(pid, in_fd, out_fd, stdin, hook.timeout)
     if status is None:
         raise HookError(f'{where}: "{hook.path}" ran past its timeout of {hook.timeout}s and was killed')
     if status != 0:

@@ -131,8 +131,47 @@ def parse_mount_options(options: list[str]) -> MountPlan:
 IN_ROOT = _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_MAGICLINKS
 
 
+# A procfs directory in which this process is "self": fd paths for mount(2)
+# go through it, not through whatever /proc is in the current root (the
+# container's own, for its pid namespace, where a process building the
+# container from outside is not "self"; see use_proc_dir).
+_proc_dir = [-1]
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def open_own_proc() -> int:
+    """An O_PATH fd of /proc, checked to be procfs in which this process is
+    "self"; -1 if it is not (then fd paths go through /proc/self as is)."""
+    try:
+        fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+    try:
+        if _libc.fstatfs_type(fd) == PROC_SUPER_MAGIC:
+            os.stat("self/fd", dir_fd=fd)
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return -1
+
+
+def open_own_proc_file(path: str, flags: int) -> int:
+    """open(2) of "/proc/self/..." through the procfs of use_proc_dir."""
+    if _proc_dir[0] >= 0 and path.startswith("/proc/self/"):
+        return os.open(path[len("/proc/"):], flags, dir_fd=_proc_dir[0])
+    return os.open(path, flags)
+
+
+def use_proc_dir(fd: int) -> None:
+    """From now on, fd_path() names fds through the procfs `fd` (open_own_proc)."""
+    _proc_dir[0] = fd
+
+
 def fd_path(fd: int) -> str:
-    return f"/proc/self/fd/{fd}"
+    """A path to this process's fd `fd` for mount(2): relative to the procfs
+    of use_proc_dir when there is one (mount() resolves it from there)."""
+    return f"self/fd/{fd}" if _proc_dir[0] >= 0 else f"/proc/self/fd/{fd}"
 
 
 def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
@@ -271,9 +310,26 @@ def make_mountpoint(root_fd: int, destination: str, as_file: bool) -> int:
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
           what: str = "") -> None:
     try:
-        _libc.mount(source, target, fstype, flags, data)
+        sys_mount(source, target, fstype, flags, data)
     except OSError as err:
         raise KernelError("mount", what or f"{fstype or source} on {target}", err.errno) from None
+
+
+def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2), resolving fd_path() paths (and a pidns= option naming one)
+    from the procfs of use_proc_dir: the process's cwd goes there for the
+    call and comes back."""
+    relative = (source or "").startswith("self/fd/") or target.startswith("self/fd/") or "pidns=self/fd/" in (data or "")
+    if _proc_dir[0] < 0 or not relative:
+        _libc.mount(source, target, fstype, flags, data)
+        return
+    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(_proc_dir[0])
+        _libc.mount(source, target, fstype, flags, data)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
 
 
 def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
@@ -298,7 +354,7 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                 # directory the tmpfs covers, still readable through this fd,
                 # is copied into it; read-only only after the copy.
                 try:
-                    covered_fd = os.open(fd_path(target_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    covered_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target_fd)
                 except OSError as err:
                     raise KernelError("open for tmpcopyup", label, err.errno) from None
                 flags &= ~MS_RDONLY
@@ -400,13 +456,13 @@ def remount(root_fd: int, destination: str, flags: int, label: str = "") -> None
     fd = open_in_root(root_fd, destination)
     try:
         try:
-            _libc.mount(None, fd_path(fd), None, flags, None)
+            sys_mount(None, fd_path(fd), None, flags, None)
         except OSError as err:
             if err.errno != errno.EPERM:
                 raise KernelError("remount", label or destination, err.errno) from None
-            locked = locked_flags(fd_path(fd))
+            locked = locked_flags(fd)
             try:
-                _libc.mount(None, fd_path(fd), None, flags | locked, None)
+                sys_mount(None, fd_path(fd), None, flags | locked, None)
             except OSError as err2:
                 raise KernelError("remount", label or destination, err2.errno) from None
     finally:
@@ -418,8 +474,8 @@ _STATVFS_TO_MS = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_N
                   (os.ST_RELATIME, MS_RELATIME))
 
 
-def locked_flags(path: str) -> int:
-    flags = os.statvfs(path).f_flag
+def locked_flags(fd: int) -> int:
+    flags = os.fstatvfs(fd).f_flag
     return sum(ms for st, ms in _STATVFS_TO_MS if flags & st)
 
 

@@ -78,9 +78,13 @@ def bind_rootfs(rootfs: str) -> None:
 LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue"))
 
 
-def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "") -> None:
+def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "",
+                  pid_ns_fd: int = -1) -> None:
     """Step 3: every mounts[] entry, in order, destinations resolved in the
-    root; `mount_label` (SELinux) on the filesystems that take one."""
+    root; `mount_label` (SELinux) on the filesystems that take one. With
+    `pid_ns_fd`, the pid namespace the container joins by path, while this
+    process is outside it: procfs is mounted for that namespace (its
+    "pidns" option), not for this process's."""
     from pyrunc.linux import lsm
 
     for entry in entries:
@@ -104,6 +108,8 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
         fstype = entry.type or None
         if fstype in ("proc", "sysfs"):
             mounts.refuse_symlinks_on_the_way(root_fd, entry.destination, f'"{fstype}"')
+        if fstype == "proc" and pid_ns_fd >= 0:
+            plan.data.append(f"pidns={mounts.fd_path(pid_ns_fd)}")
         try:
             mounts.mount_in_root(root_fd, entry.destination, source or fstype, fstype, plan)
         except KernelError as err:
@@ -151,7 +157,7 @@ def _create_device(root_fd: int, path: str, kind: str, major: int, minor: int, m
     parent, _, name = path.rstrip("/").rpartition("/")
     parent_fd = mounts.mkdirs_in_root(root_fd, parent or "/")
     try:
-        dir_fd = os.open(mounts.fd_path(parent_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent_fd)
     finally:
         os.close(parent_fd)
     try:
@@ -205,7 +211,7 @@ def create_dev_symlinks(root_fd: int, has_devpts: bool) -> None:
         links.append(("/proc/kcore", "core"))
     dev_fd = mounts.mkdirs_in_root(root_fd, "/dev")
     try:
-        dir_fd = os.open(mounts.fd_path(dev_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev_fd)
     finally:
         os.close(dev_fd)
     try:

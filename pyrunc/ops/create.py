@@ -101,12 +101,11 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         # its byte (killed) does not end the init's wait with an EOF.
         fifo_fd = os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         start_status_fd = -1
-        if cfg.hooks["startContainer"] or cfg.hooks["poststart"]:
-            # `start` must see the program executed before it reports success
-            # or runs poststart (config.md: poststart runs "after the
-            # user-specified process is executed"), and must report a failed
-            # startContainer hook. O_RDWR: never blocks, and the init stays a
-            # writer until its execve closes the fd.
+        if cfg.hooks["poststart"]:
+            # `start` must see the program executed before it runs poststart
+            # (config.md: poststart runs "after the user-specified process is
+            # executed"). O_RDWR: never blocks, and the init stays a writer
+            # until its execve closes the fd.
             status_path = st.path(container_id, store_mod.START_STATUS_FILE)
             os.mkfifo(status_path, 0o600)
             start_status_fd = os.open(status_path, os.O_RDWR | os.O_CLOEXEC)

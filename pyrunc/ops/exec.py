@@ -18,7 +18,7 @@ import os
 from pyrunc import log
 from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
-from pyrunc.store import CREATING, PAUSED, STOPPED
+from pyrunc.store import CREATED, CREATING, PAUSED, STOPPED
 
 def cmd_exec(parsed) -> int:
     check_preserved_fds(int(parsed.options.get("preserve_fds") or 0))
@@ -201,6 +201,50 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
         if relay is not None:
             relay.close()
         os.close(pidfd)
+
+
+def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: list) -> None:
+    """runtime.md step 7: the startContainer hooks, as `start` runs them:
+    each one a process of the container (its namespaces, cgroup, user,
+    capabilities and seccomp filter, as runc's run after its init has set
+    these), through exec's machinery, so never as a Python process in the
+    container's pid namespace (CVE-2019-5736 class). Its path resolves in
+    the container. The first failure raises HookError."""
+    import _prctl
+
+    from pyrunc import hooks, launcher
+    from pyrunc.linux import proc
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+    from pyrunc.spec import model
+
+    init_pid = state.get("pid", 0)
+    hook_state = {"ociVersion": state.get("ociVersion", ""), "id": container_id, "status": CREATED,
+                  "pid": proc.read_ns_pid(init_pid) or init_pid, "bundle": state.get("bundle", ""),
+                  "annotations": state.get("annotations") or {}}
+    data = hooks.state_json(hook_state)
+    cgroups = CgroupDirs.from_state(state.get("cgroups"))
+    seccomp_program = _container_seccomp(st, container_id, state)
+    # The stub that forks the hook exits at once: as subreaper we adopt the
+    # hook, to wait for it within its timeout.
+    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+    for i, hook in enumerate(hooks_list):
+        spec = dict(state.get("process") or {})
+        spec.update(args=list(hook.args) or [hook.path], env=list(hook.env), terminal=False)
+        spec.pop("consoleSize", None)
+        in_read, in_write = os.pipe()
+        out_read, out_write = os.pipe()
+        where = f"hooks.startContainer[{i}]"
+        try:
+            pid = launcher.launch_exec(container_id, init_pid, state.get("startTime", -1), model.Process(spec),
+                                       cgroups=cgroups if cgroups.paths else None, seccomp_program=seccomp_program,
+                                       stdio=(in_read, out_write, out_write), program_path=hook.path)
+        except InitError as err:
+            for fd in (in_read, in_write, out_read, out_write):
+                os.close(fd)
+            raise hooks.HookError(f'{where}: run "{hook.path}": {err}') from None
+        os.close(in_read)
+        os.close(out_write)
+        hooks.collect(hook, pid, in_write, out_read, data, where)
 
 
 def _container_seccomp(st, container_id: str, state: dict):

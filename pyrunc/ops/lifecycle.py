@@ -42,6 +42,20 @@ def start_container(st: Store, container_id: str) -> None:
         except OSError as err:
             # ENXIO: no reader, so the init is gone.
             raise InvalidStatus(container_id, f"cannot start container: its init process is gone ({err.strerror.lower()})") from None
+        start_container_hooks = _hooks_of(state, "startContainer")
+        if start_container_hooks:
+            from pyrunc import hooks
+            from pyrunc.ops.exec import run_start_container_hooks
+
+            try:
+                run_start_container_hooks(st, container_id, state, start_container_hooks)
+            except (hooks.HookError, PyruncError) as err:
+                # runtime.md step 7: an error, and the container is stopped.
+                os.close(fd)
+                if status_fd >= 0:
+                    os.close(status_fd)
+                _kill_and_wait(state)
+                raise PyruncError(f"container {container_id}: {err}") from None
         # The byte first, then the fifo's removal: a start killed in between
         # leaves a running container whose fifo has no reader (status says
         # running); one killed before the byte leaves it created, its init
@@ -68,7 +82,7 @@ def start_container(st: Store, container_id: str) -> None:
 
 
 def _open_start_status(st: Store, container_id: str, state: dict) -> int:
-    """start.fifo, made by create when there are startContainer or poststart hooks (else -1)."""
+    """start.fifo, made by create when there are poststart hooks (else -1)."""
     try:
         return os.open(st.path(container_id, store_mod.START_STATUS_FILE), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -76,10 +90,9 @@ def _open_start_status(st: Store, container_id: str, state: dict) -> int:
 
 
 def _wait_for_exec(container_id: str, state: dict, status_fd: int) -> None:
-    """After the start byte: the init runs the startContainer hooks, then
-    execs. EOF on start.fifo (its end closed by execve) means the program
-    runs; a line is a hook's failure (runtime.md step 7: an error); the init
-    dying first is an error too. Every wait ends: EOF, data, or the pidfd."""
+    """After the start byte, the init (the stub) execs the program: EOF on
+    start.fifo (its end closed by that execve) means the program runs; the
+    init dying first is an error. Every wait ends: EOF or the pidfd."""
     import select
 
     try:

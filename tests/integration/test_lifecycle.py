@@ -283,7 +283,7 @@ def test_waiting_init_is_the_tiny_wait_stub(runtime, bundle):
     sh(bundle, "sleep 30")
     runtime.ok("create", "--bundle", bundle.path, bundle.id)
     pid = runtime.state(bundle.id)["pid"]
-    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-wait")
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-stub")
     rss_kib = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")))
     assert rss_kib < 1024, rss_kib
     runtime.ok("start", bundle.id)
