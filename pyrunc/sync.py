@@ -105,7 +105,8 @@ def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
 # The steps of the stub (linux/stubs/stub_x86_64.S), as a stub-error names them.
 STUB_STEPS = {1: "fork the process into the container", 2: "start a session (setsid)",
               3: "make the pty the controlling terminal", 4: "load the seccomp filter (linux.seccomp)",
-              5: "send the seccomp notify fd (linux.seccomp)", 6: "return to the working directory"}
+              5: "send the seccomp notify fd (linux.seccomp)", 6: "return to the working directory",
+              7: "mount procfs for the pid namespace"}
 
 
 def describe_stub_error(message: dict) -> str:

@@ -80,6 +80,12 @@ class MountPlan:
         self.data: list[str] = []
         self.extensions: list[str] = []
 
+    def copy(self) -> "MountPlan":
+        other = MountPlan()
+        other.flags, other.attr_set, other.attr_clr = self.flags, self.attr_set, self.attr_clr
+        other.propagation, other.data, other.extensions = list(self.propagation), list(self.data), list(self.extensions)
+        return other
+
     @property
     def is_bind(self) -> bool:
         return bool(self.flags & MS_BIND)
@@ -333,9 +339,11 @@ def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, d
 
 
 def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
-                  source_is_dir: bool = True) -> None:
+                  source_is_dir: bool = True, mounter=None) -> None:
     """Mount one entry at `destination` inside the root, then apply its
-    read-only/nosuid/... remount, propagation and recursive attributes."""
+    read-only/nosuid/... remount, propagation and recursive attributes.
+    `mounter(target_fd, flags, data)` makes a filesystem's mount instead of
+    mount(2) here (procfs for another pid namespace)."""
     label = f'"{source or fstype}" on "{destination}"'
     copy_up = not plan.is_bind and fstype == "tmpfs" and "tmpcopyup" in plan.extensions
     try:
@@ -358,7 +366,10 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                 except OSError as err:
                     raise KernelError("open for tmpcopyup", label, err.errno) from None
                 flags &= ~MS_RDONLY
-            mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
+            if mounter is not None:
+                mounter(target_fd, flags, data or "", label)
+            else:
+                mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
     except BaseException:
         if covered_fd is not None:
             os.close(covered_fd)
@@ -400,6 +411,47 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
 
 _PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
     | MS_STRICTATIME | MS_NOSYMFOLLOW
+
+
+def mount_proc_in_pid_ns(pid_ns_fd: int, target_fd: int, flags: int, data: str, what: str) -> None:
+    """procfs for the pid namespace `pid_ns_fd` onto `target_fd`, where the
+    kernel has no "pidns" option (before Linux 6.18): procfs is made for the
+    mounting process's pid namespace, so the mount(2) is made by a stub
+    forked into it (a Python child would be Python there: linux.trampoline).
+    That child, for the instant of the call, has this process's root and
+    cwd, as runc's init has for all of its set-up."""
+    import _socket
+
+    from pyrunc import jsonlite
+    from pyrunc.linux import trampoline
+
+    parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC, 0)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent.close()
+            _libc.setns(pid_ns_fd, _libc.CLONE_NEWPID)
+            os.set_inheritable(target_fd, True)  # for the stub's child, which exits after the mount
+            trampoline.run(f"/proc/self/fd/{target_fd}", ["proc", "proc", data], [],
+                           flags=trampoline.FORK | trampoline.REAP | trampoline.MOUNT, sync=child.fileno(),
+                           mount_flags=flags)
+        finally:
+            os._exit(1)
+    child.close()
+    errno_value = errno.EPERM
+    try:
+        while True:
+            message = parent.recv(4096)
+            if not message:
+                break
+            fields = jsonlite.loads(message)
+            if fields.get("type") == "stub-error" and isinstance(fields.get("errno"), int):
+                errno_value = fields["errno"]
+    finally:
+        parent.close()
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise KernelError("mount", what, errno_value)
 
 
 def copy_tree(src_fd: int, dst_fd: int) -> None:

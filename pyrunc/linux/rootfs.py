@@ -109,7 +109,8 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
         if fstype in ("proc", "sysfs"):
             mounts.refuse_symlinks_on_the_way(root_fd, entry.destination, f'"{fstype}"')
         if fstype == "proc" and pid_ns_fd >= 0:
-            plan.data.append(f"pidns={mounts.fd_path(pid_ns_fd)}")
+            _mount_proc_for(pid_ns_fd, root_fd, entry, plan)
+            continue
         try:
             mounts.mount_in_root(root_fd, entry.destination, source or fstype, fstype, plan)
         except KernelError as err:
@@ -120,6 +121,30 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
                 mounts.mount_in_root(root_fd, entry.destination, "/sys", None, plan)
             else:
                 raise
+
+
+# Whether this kernel's procfs takes "pidns" (Linux 6.18); None: not tried yet.
+_PROCFS_PIDNS: list = [None]
+
+
+def _mount_proc_for(pid_ns_fd: int, root_fd: int, entry, plan) -> None:
+    """procfs for the pid namespace the container joins (this process is
+    outside it): its "pidns" option, or else a stub in that namespace
+    mounts it (mounts.mount_proc_in_pid_ns)."""
+    if _PROCFS_PIDNS[0] is not False:
+        with_option = plan.copy()
+        with_option.data.append(f"pidns={mounts.fd_path(pid_ns_fd)}")
+        try:
+            mounts.mount_in_root(root_fd, entry.destination, entry.source or "proc", "proc", with_option)
+            _PROCFS_PIDNS[0] = True
+            return
+        except KernelError as err:
+            if err.errno != errno.EINVAL or _PROCFS_PIDNS[0]:
+                raise
+            _PROCFS_PIDNS[0] = False  # "unknown parameter": an older kernel
+    mounts.mount_in_root(root_fd, entry.destination, entry.source or "proc", "proc", plan,
+                         mounter=lambda target_fd, flags, data, what: mounts.mount_proc_in_pid_ns(
+                             pid_ns_fd, target_fd, flags, data, what))
 
 
 def needs_dev_setup(entries) -> bool:

@@ -388,3 +388,47 @@ def test_start_container_hooks_do_not_keep_the_init_python(runtime, bundle):
     assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-")
     runtime.ok("start", bundle.id)
     assert runtime.state(bundle.id)["status"] == "running"
+
+
+def test_procfs_for_a_joined_pid_namespace_without_the_pidns_option(tmp_path):
+    """Kernels before 6.18 have no procfs "pidns" option: a stub forked into
+    the pid namespace makes the mount (linux.mounts.mount_proc_in_pid_ns),
+    never a Python process there."""
+    import subprocess
+
+    from pyrunc.linux import _libc, mounts
+
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
+    target = tmp_path / "proc"
+    target.mkdir()
+    seen = tmp_path / "seen"
+    try:
+        import time
+
+        ns = f"/proc/{holder.pid}/ns/pid_for_children"
+        deadline = time.monotonic() + 5
+        while os.readlink(ns) == os.readlink("/proc/self/ns/pid") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _libc.unshare(_libc.CLONE_NEWNS)
+                _libc.mount(None, "/", None, _libc.MS_REC | _libc.MS_PRIVATE)
+                pid_ns_fd = os.open(ns, os.O_RDONLY)
+                target_fd = os.open(target, os.O_PATH | os.O_DIRECTORY)
+                mounts.mount_proc_in_pid_ns(pid_ns_fd, target_fd, _libc.MS_NOSUID | _libc.MS_NODEV, "", "test")
+                seen.write_text(" ".join(sorted(n for n in os.listdir(target) if n.isdigit())) + "\n" +
+                                os.readlink(target / "1" / "exe"))
+                os._exit(0)
+            except BaseException as err:  # noqa: BLE001 - report from the child
+                seen.write_text(f"error {err!r}")
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, seen.read_text()
+    finally:
+        holder.kill()
+        holder.wait()
+    pids, exe = seen.read_text().splitlines()
+    # That namespace's procfs: its sleep as pid 1 and nothing of ours.
+    assert pids == "1" and exe.endswith("/sleep"), seen.read_text()
+    assert os.listdir(target) == []  # the mount lived in the child's namespace only

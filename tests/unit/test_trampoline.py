@@ -539,3 +539,18 @@ def test_wait_stub_exits_128_plus_signal():
 def test_wait_stub_holds_the_start_status_fd_until_the_program_execs():
     code, output, open_while_waiting = _run_wait_stub(b"0", with_status=True)
     assert (code, output) == (0, b"started\n") and open_while_waiting
+
+
+@on_x86_64
+def test_mount_mode_reports_a_failed_mount():
+    # MOUNT: the child makes one mount(2) and exits; here one that must fail
+    # (no such target, or, without root, no permission).
+    pid, sock, out = spawn("/nonexistent/pyrunc-target", ["proc", "proc", ""], trampoline.FORK | trampoline.REAP
+                           | trampoline.MOUNT)
+    found = messages(sock)
+    sock.close()
+    _, status = os.waitpid(pid, 0)
+    read_all(out)
+    assert os.waitstatus_to_exitcode(status) == 1
+    errors = [m for m in found if m["type"] == "stub-error"]
+    assert len(errors) == 1 and errors[0]["step"] == 7 and errors[0]["errno"] in (errno.ENOENT, errno.EPERM), found

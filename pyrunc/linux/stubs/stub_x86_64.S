@@ -11,6 +11,10 @@
 #                  goes on. So no Python process ever appears in the container's
 #                  pid namespace, and this one holds only the fds below.
 #                  prctl(PR_SET_DUMPABLE, 0): its /proc entries (fds) stay closed
+#   flags & 16     MOUNT: mount(arg0, path, arg1, status, arg2) and exit 0 (the
+#                  status field holds the mount flags): procfs for the pid
+#                  namespace the child is in, where the kernel has no procfs
+#                  "pidns" option
 #   flags & 4      SETSID: setsid()
 #   tty >= 0       ioctl(tty, TIOCSCTTY), tty onto fds 0-2
 #   flags & 2      WAIT: handlers for the signals whose default is to end a
@@ -27,7 +31,8 @@
 #                  program run); close(fifo). Exits 1 on EOF (no writer left).
 #   execve(path, &arg0, envp): 127 when the program is not found, 126 else.
 # A failing step sends {"type":"stub-error","step":S,"errno":E} on sync and
-# exits 1 (steps: 1 fork, 2 setsid, 3 tty, 4 seccomp, 5 listener, 6 cwd).
+# exits 1 (steps: 1 fork, 2 setsid, 3 tty, 4 seccomp, 5 listener, 6 cwd,
+# 7 mount).
 # Any other argv[0] (a container running /proc/self/exe) or a malformed
 # CONTROL exits 126 at once. pyrunc/linux/trampoline.py holds the bytes GNU as
 # makes of this file; tests/unit/test_trampoline.py re-assembles and compares.
@@ -178,7 +183,21 @@ child:
     xor esi, esi
     mov eax, 157
     syscall
-    test byte ptr [r15+F_FLAGS], 4      # SETSID
+    test byte ptr [r15+F_FLAGS], 16     # MOUNT
+    jz 1f
+    mov rdi, [rbp+32]                   # mount(argv[3], argv[2], argv[4], status, argv[5])
+    mov rsi, [rbp+24]
+    mov rdx, [rbp+40]
+    mov r10, [r15+F_STATUS]
+    mov r8, [rbp+48]
+    mov eax, 165
+    syscall
+    mov esi, 7
+    test rax, rax
+    js fail
+    xor edi, edi
+    jmp exit
+1:    test byte ptr [r15+F_FLAGS], 4      # SETSID
     jz 1f
     mov eax, 112
     syscall
