@@ -38,6 +38,9 @@ FIFO_FILE = "exec.fifo"
 START_STATUS_FILE = "start.fifo"
 # The container's compiled seccomp filter, for `exec`.
 SECCOMP_FILE = "seccomp.bpf"
+# What delete --force needs to find a container whose state.json is corrupt:
+# the init (pid, start time) and the cgroups, written beside it.
+INIT_FILE = "init.json"
 # What only pyrunc's state.json says (other runtimes' say other things).
 MARKER_KEY, MARKER = "runtime", "pyrunc"
 MAX_ID_LENGTH = 1024
@@ -113,6 +116,11 @@ def state_problem(container_id: str, state: dict) -> str:
         return "cgroups.paths is not a map of absolute paths"
     if not (isinstance(created, list) and all(isinstance(d, str) and d.startswith("/") for d in created)):
         return "cgroups.created is not a list of absolute paths"
+    # What create always writes (its partial state: id, pid 0 and cgroups).
+    if not state.get("creating"):
+        for key in ("pid", "cgroups", "startTime") if state.get("pid") else ("pid", "cgroups"):
+            if key not in state:
+                return f"{key} is missing"
     return ""
 
 
@@ -213,6 +221,12 @@ class Store:
         checked (what `delete --force` salvages from a corrupt one)."""
         try:
             data = read_regular(self.path(container_id, STATE_FILE), f"{container_id}: {STATE_FILE}")
+        except IsADirectoryError:
+            raise CorruptState(container_id, "a directory, not a file") from None
+        except CorruptState:
+            raise
+        except PyruncError as err:  # not a regular file, or too large
+            raise CorruptState(container_id, str(err).rpartition(": ")[2]) from None
         except (FileNotFoundError, NotADirectoryError):
             self.check_root()
             if not self.is_own_leftover(container_id):
@@ -245,8 +259,8 @@ class Store:
             names = os.listdir(self.path(container_id))
         except OSError:
             return True
-        return all(n in (FIFO_FILE, START_STATUS_FILE, SECCOMP_FILE) or n.startswith(f".{STATE_FILE}.")
-                   for n in names)
+        return all(n in (FIFO_FILE, START_STATUS_FILE, SECCOMP_FILE, INIT_FILE) or n.startswith(".")
+                   and n.endswith(".tmp") for n in names)
 
     def check_root(self) -> None:
         """Refuse a --root that exists but is not a directory, in one line."""
@@ -286,6 +300,24 @@ class Store:
         except OSError as err:  # a full or read-only state root
             raise PyruncError(f"{container_id}: cannot save {STATE_FILE} in {self.root}: "
                               f"{(err.strerror or str(err)).lower()}") from None
+
+    def save_init(self, container_id: str, pid: int, start_time: int, cgroups: dict) -> None:
+        """INIT_FILE: the init and the cgroups, for delete --force of a
+        container whose state.json is lost."""
+        try:
+            write_atomic(self.path(container_id, INIT_FILE), jsonlite.dumps(
+                {"pid": pid, "startTime": start_time, "cgroups": cgroups}).encode())
+        except OSError as err:
+            raise PyruncError(f"{container_id}: cannot save {INIT_FILE} in {self.root}: "
+                              f"{(err.strerror or str(err)).lower()}") from None
+
+    def read_init(self, container_id: str) -> dict:
+        """INIT_FILE as it is ({} when it is missing or unreadable)."""
+        try:
+            data = jsonlite.loads(read_regular(self.path(container_id, INIT_FILE), INIT_FILE, 1 << 20))
+        except (OSError, ValueError, PyruncError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def lock(self, container_id: str, timeout: float = 30.0) -> "Lock":
         validate_id(container_id)

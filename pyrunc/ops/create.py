@@ -158,6 +158,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         if seccomp_program is not None:
             store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
                                  container_id)
+        st.save_init(container_id, launched.init_pid, launched.start_time, state["cgroups"])
         faults.point("create:before-state-save")
         st.save(container_id, state)
         faults.point("create:after-state-save")

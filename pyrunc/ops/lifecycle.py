@@ -307,6 +307,12 @@ def _destroy_corrupt(st: Store, container_id: str) -> None:
     except CorruptState:
         raw = {}
     state = salvage_state(container_id, raw)
+    # What state.json lost, init.json (written beside it by create) may still say.
+    backup = salvage_state(container_id, st.read_init(container_id))
+    if not state.get("pid") and backup.get("pid"):
+        state["pid"], state["startTime"] = backup["pid"], backup["startTime"]
+    if not state["cgroups"]["paths"]:
+        state["cgroups"] = backup["cgroups"]
     log.warning(f"{container_id}: {store_mod.STATE_FILE} is corrupt; removing what is left of the container")
     if state.get("pid"):
         _kill_and_wait(state)

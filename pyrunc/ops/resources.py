@@ -117,7 +117,12 @@ def cmd_events(parsed) -> int:
     paths = _paths(state)
 
     def emit(record: dict) -> None:
-        os.write(1, (jsonlite.dumps(record) + "\n").encode())
+        try:
+            os.write(1, (jsonlite.dumps(record) + "\n").encode())
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # closed or full: as for any other output (cli._out)
+            raise PyruncError(f"cannot write the output: {(err.strerror or str(err)).lower()}") from None
 
     if parsed.options.get("stats"):
         if st.status(state) == STOPPED:

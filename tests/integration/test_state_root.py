@@ -55,7 +55,7 @@ def test_another_runtimes_root_is_refused_not_read_as_stopped_containers(runtime
         subprocess.run([*runc, "delete", "--force", bundle.id], timeout=30, capture_output=True)
 
 
-@pytest.mark.parametrize("corrupt", ["{}", "pid"])
+@pytest.mark.parametrize("corrupt", ["{}", "pid", "{} running"])
 def test_corrupt_state_does_not_break_the_others_and_delete_force_removes_it(runtime, bundle, new_id, corrupt):
     sh(bundle, "sleep 60")
     other = new_id()
@@ -63,9 +63,11 @@ def test_corrupt_state_does_not_break_the_others_and_delete_force_removes_it(run
     bundle.config["linux"]["cgroupsPath"] = bundle.config["linux"]["cgroupsPath"].replace(bundle.id, other)
     bundle.write()
     runtime.ok("create", "--bundle", bundle.path, other)
+    if corrupt.endswith("running"):
+        runtime.ok("start", bundle.id)  # no exec fifo left to find it by: init.json does
     pid = runtime.state(bundle.id)["pid"]
     path = os.path.join(runtime.root, bundle.id, "state.json")
-    if corrupt == "{}":
+    if corrupt.startswith("{}"):
         text = "{}"
     else:
         with open(path) as f:
@@ -77,7 +79,8 @@ def test_corrupt_state_does_not_break_the_others_and_delete_force_removes_it(run
     listed = runtime.ok("list", "--format", "json")
     assert [c["id"] for c in json.loads(listed.stdout)] == [other]
     assert f"{bundle.id}: corrupt state.json" in listed.stderr
-    for args in (("state", bundle.id), ("delete", bundle.id), ("kill", bundle.id), ("start", bundle.id)):
+    for args in (("state", bundle.id), ("delete", bundle.id), ("kill", bundle.id), ("start", bundle.id),
+                 ("exec", bundle.id, "true")):
         assert "corrupt state.json" in one_line(runtime(*args))
     assert alive(pid)
     result = runtime.ok("delete", "--force", bundle.id)

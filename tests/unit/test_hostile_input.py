@@ -219,7 +219,7 @@ def test_nul_in_process_json_for_exec_is_refused_by_the_same_check():
 
 def test_list_shows_good_containers_and_warns_about_the_rest(tmp_path):
     root = tmp_path / "root"
-    for name, state in (("good", {"runtime": "pyrunc", "id": "good", "pid": 0, "bundle": "/b"}),
+    for name, state in (("good", {"runtime": "pyrunc", "id": "good", "pid": 0, "bundle": "/b", "cgroups": {}}),
                         ("empty", {}),
                         ("badpid", {"runtime": "pyrunc", "id": "badpid", "pid": "12x"}),
                         ("runc", {"id": "runc", "init_process_pid": 1, "config": {}})):

@@ -207,7 +207,7 @@ def test_store_create_invalid_id_rejected_nothing_made(tmp_path):
 def test_store_save_load_round_trip(tmp_path):
     st = Store(str(tmp_path))
     st.create("c1").close()
-    state = {"id": "c1", "pid": 42, "annotations": {"a": "é"}, "startTime": 123}
+    state = {"id": "c1", "pid": 42, "annotations": {"a": "é"}, "startTime": 123, "cgroups": {"paths": {}}}
     st.save("c1", state)
     assert st.load("c1") == state
     assert sorted(os.listdir(st.path("c1"))) == ["state.json"]
@@ -546,10 +546,10 @@ def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
 
     st = Store(str(tmp_path))
     st.create("c1").close()
-    st.save("c1", {"id": "c1", "pid": 0})
+    st.save("c1", {"id": "c1", "pid": 0, "cgroups": {}})
     with open(st.path("c1", "state.json")) as f:
         assert json.load(f)["runtime"] == "pyrunc"
-    assert st.load("c1") == {"id": "c1", "pid": 0}
+    assert st.load("c1") == {"id": "c1", "pid": 0, "cgroups": {}}
 
 
 @pytest.mark.parametrize("state, why", [
@@ -563,6 +563,8 @@ def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
     ({"id": "c1", "cgroups": {"paths": {"": "relative"}}}, "cgroups.paths"),
     ({"id": "c1", "cgroups": {"paths": {}, "created": ["x"]}}, "cgroups.created"),
     ({"id": "c1", "annotations": "x"}, "annotations has the wrong type"),
+    ({"id": "c1", "pid": 5, "cgroups": {}}, "startTime is missing"),
+    ({"id": "c1", "pid": 0}, "cgroups is missing"),
 ])
 def test_store_load_corrupt_fields_name_the_field(tmp_path, state, why):
     import json
