@@ -12,8 +12,13 @@ stage1 in between:
          │  ── idmap-done ──▶   │                │
          │  ◀── pid ────────────┘ (exits)        │
          │  ◀── hooks? / hooks-done ──▶          │
+         │  ◀── timings ─────────────────────────┤ becomes the stub (linux.trampoline):
          │  ◀── seccomp-listener? + fd ──────────┤
          │  ◀── ready ───────────────────────────┘ (waits on exec.fifo)
+
+Joining a pid namespace by path, stage1 stays outside it and is the one
+that builds the container; it becomes the stub, which forks the init into
+that namespace and sends "pid" for it.
 
 Undo is the caller's job: `launch` registers what it made on its UndoStack.
 Imports: sync, init.*, linux.proc, errors.

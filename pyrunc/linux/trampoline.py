@@ -174,7 +174,8 @@ def run(path: str, args: list[str], env: list[str], *, flags: int = 0, sync: int
     except OSError as err:
         if proc_fd < 0 or err.errno not in (1, 13, 38):  # EPERM, EACCES, ENOSYS: a filter's answer
             raise
-    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY)  # inheritable, for the stub's fchdir
+    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY)
+    os.set_inheritable(cwd, True)  # for the stub, which goes back there and closes it
     os.fchdir(proc_fd)
     try:
         os.execve(f"self/fd/{fd}", [NAME, control(flags, sync, tty, bpf, fifo, status, cwd), path, *args],

@@ -554,3 +554,31 @@ def test_mount_mode_reports_a_failed_mount():
     assert os.waitstatus_to_exitcode(status) == 1
     errors = [m for m in found if m["type"] == "stub-error"]
     assert len(errors) == 1 and errors[0]["step"] == 7 and errors[0]["errno"] in (errno.ENOENT, errno.EPERM), found
+
+
+@on_x86_64
+def test_a_filter_that_forbids_execveat_gets_the_stub_through_plain_execve(tmp_path):
+    """With a seccomp filter already loaded (no_new_privs off) that allows
+    execve but not execveat, the stub is exec'd as "self/fd/N" from a procfs
+    handle, and returns to the working directory it was handed."""
+    needs_seccomp()
+    from pyrunc.linux import _libc, seccomp
+
+    program = seccomp.compile_profile({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["execveat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EPERM}]})
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def action():
+        proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
+        os.chdir(work)
+        _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
+        _libc.seccomp_set_mode_filter(program.flags, program.bpf)
+        trampoline.run("/bin/sh", ["sh", "-c", "pwd; ls -l /proc/$$/fd"], ["PATH=/bin"], proc_fd=proc_fd)
+
+    code, output = _run_in_child(action)
+    assert code == 0, output
+    lines = output.splitlines()
+    assert lines[0] == str(work), output
+    # Neither the cwd it was handed nor the procfs handle is left open.
+    assert not [line for line in lines[1:] if f"-> {work}" in line or "-> /proc" in line], output
