@@ -20,9 +20,13 @@ execs this stub from a sealed memfd (its /proc/self/exe cannot be written):
     place, which waits for `start` (WAIT) and holds 12 KiB, not a Python
     process's 10 MiB.
 The stub then makes itself non-dumpable, takes the terminal, loads the
-seccomp filter (as late as possible: a profile that forbids clone or
-execveat still works), says "ready", waits for `start` if asked, and execs
-the program. Its assembly is pyrunc/linux/stubs/stub_x86_64.S (the ABI is
+seccomp filter when no_new_privs is on (as late as possible, after its
+fork: a profile that forbids every kind of clone still works), says
+"ready", waits for `start` if asked, and execs the program. With
+no_new_privs off the filter must be loaded while pyrunc still has
+CAP_SYS_ADMIN, before the user switch, so in Python; the stub's fork then
+comes after it: a plain clone(SIGCHLD), which profiles that restrict
+clone's flags (Docker's) allow. Its assembly is pyrunc/linux/stubs/stub_x86_64.S (the ABI is
 documented there); STUB_X86_64 is what GNU as makes of it
 (tests/unit/test_trampoline.py checks). Without a stub for this machine,
 _run_in_python does the same steps in Python, and the guarantee above does

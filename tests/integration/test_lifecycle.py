@@ -273,13 +273,13 @@ def test_no_fds_leak_into_container(runtime, bundle):
     assert result.stdout.strip() == "4"  # 0, 1, 2 and ls's directory fd
 
 
-def test_waiting_init_is_the_tiny_wait_stub(runtime, bundle):
+def test_waiting_init_is_the_tiny_stub(runtime, bundle):
     """A created container holds a few kilobytes, not a Python process, and
     its /proc/<init>/exe is a sealed memfd, never the host's interpreter."""
     from pyrunc.linux import trampoline
 
     if not trampoline.supported():
-        pytest.skip("no wait stub for this architecture")
+        pytest.skip("no stub for this architecture")
     sh(bundle, "sleep 30")
     runtime.ok("create", "--bundle", bundle.path, bundle.id)
     pid = runtime.state(bundle.id)["pid"]

@@ -503,3 +503,24 @@ def test_init_is_cloned_directly_unless_the_config_needs_stage1(runtime, bundle)
     bundle.write()
     result = runtime.ok("--debug", "run", "--bundle", bundle.path, bundle.id)
     assert "phase forked stage1" in result.stderr and result.stdout == "1\n"
+
+
+def test_joining_a_pods_user_and_pid_namespaces(runtime, bundle, new_id):
+    """A Kubernetes pod with user namespaces: the container joins the
+    sandbox's user and pid namespaces by path. pyrunc sets it up outside the
+    pid namespace and joins it last, as the user namespace's root."""
+    userns_bundle(bundle)
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    sandbox = runtime.state(bundle.id)["pid"]
+    config = bundle.config
+    config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] not in ("user", "pid")]
+    config["linux"]["namespaces"] += [{"type": "user", "path": f"/proc/{sandbox}/ns/user"},
+                                      {"type": "pid", "path": f"/proc/{sandbox}/ns/pid"}]
+    del config["linux"]["uidMappings"], config["linux"]["gidMappings"]
+    other = new_id()
+    config["linux"]["cgroupsPath"] = config["linux"]["cgroupsPath"].replace(bundle.id, other)
+    sh(bundle, "id -u; head -c 5 /proc/1/cmdline; echo; cat /proc/self/uid_map")
+    result = runtime("run", "--bundle", bundle.path, other)
+    assert result.returncode == 0, result
+    assert result.stdout.split() == ["0", "sleep", "0", "100000", "65536"], result
