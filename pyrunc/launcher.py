@@ -58,6 +58,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     """
     parent_sock, child_sock = sync.socketpair()
     ctx.sock = child_sock
+    ctx.send_timings = log.debug_enabled()
     stage1_pid, join_v2, cloned_with = fork_into(ctx.cgroups, namespaces_to_clone_into(ctx.config))
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock

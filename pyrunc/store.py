@@ -304,9 +304,15 @@ class Store:
     def save_init(self, container_id: str, pid: int, start_time: int, cgroups: dict) -> None:
         """INIT_FILE: the init and the cgroups, for delete --force of a
         container whose state.json is lost."""
+        # Written once, never replaced: no temporary file and rename needed.
+        data = jsonlite.dumps({"pid": pid, "startTime": start_time, "cgroups": cgroups}).encode()
         try:
-            write_atomic(self.path(container_id, INIT_FILE), jsonlite.dumps(
-                {"pid": pid, "startTime": start_time, "cgroups": cgroups}).encode())
+            fd = os.open(self.path(container_id, INIT_FILE),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
         except OSError as err:
             raise PyruncError(f"{container_id}: cannot save {INIT_FILE} in {self.root}: "
                               f"{(err.strerror or str(err)).lower()}") from None

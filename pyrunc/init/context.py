@@ -6,7 +6,7 @@ from __future__ import annotations
 class InitContext:
     __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
                  "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd",
-                 "start_status_fd", "proc_fd", "pid_ns_fd", "joins_pid_ns", "tty_fd")
+                 "start_status_fd", "proc_fd", "pid_ns_fd", "joins_pid_ns", "tty_fd", "send_timings")
 
     def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None, console_fd=-1,
@@ -42,6 +42,8 @@ class InitContext:
         self.joins_pid_ns = False
         # The pty slave for the stub (process.terminal), -1 otherwise.
         self.tty_fd = -1
+        # --debug: the init reports how long its steps took.
+        self.send_timings = False
 
 
 def error_message(err: BaseException) -> dict:

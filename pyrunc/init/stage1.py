@@ -65,10 +65,10 @@ def run_as_init(ctx: InitContext, join_v2: bool, cloned_with: int) -> None:
 
 
 def _open_own_proc(ctx: InitContext) -> None:
-    """First thing, still in pyrunc's mount namespace: its /proc, through
-    which fd paths go from now on (linux.mounts.use_proc_dir)."""
+    """First thing, still in pyrunc's mount namespace: its /proc, for the
+    stub's exec if a filter forbids execveat, and for fd paths where the
+    container's /proc will not show this process (joins_pid_ns, _enter)."""
     ctx.proc_fd = mounts.open_own_proc()
-    mounts.use_proc_dir(ctx.proc_fd)
 
 
 def _run(ctx: InitContext, join_v2: bool) -> None:
@@ -107,6 +107,8 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
     for kind, fd in opened:
         if kind == "pid":  # joined last, for the stub's child only (module docstring)
             ctx.pid_ns_fd, ctx.joins_pid_ns = fd, True
+            # This process will never be "self" in the container's /proc.
+            mounts.use_proc_dir(ctx.proc_fd)
     namespaces.join_namespaces([(kind, fd) for kind, fd in opened if kind != "pid"])
     user_ns = cfg.linux.namespace("user")
     if user_ns is not None:

@@ -41,7 +41,8 @@ def _run(ctx: InitContext) -> None:
         timings: dict = {}
         exec_path = setup(ctx, timings)
         faults.point("init:before-ready")
-        sync.send(ctx.sock, "timings", timings=timings)
+        if ctx.send_timings:
+            sync.send(ctx.sock, "timings", timings=timings)
         become_the_stub(ctx, exec_path)
     except BaseException as err:
         try:

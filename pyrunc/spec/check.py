@@ -13,7 +13,6 @@ This runs on the container start path: stdlib only, and no `re`, `json`,
 
 from __future__ import annotations
 
-from pyrunc.linux import sysctl
 from pyrunc.linux.capabilities import CAPABILITIES
 from pyrunc.linux.rlimits import RLIMITS
 
@@ -233,6 +232,8 @@ def check_sysctl(config: dict) -> Problems:
     sysctls = (config.get("linux") or {}).get("sysctl") or {}
     if not sysctls:
         return
+    from pyrunc.linux import sysctl
+
     have = namespaces(config)
     for key in sysctls:
         path = f"linux.sysctl[{quote(key)}]"
