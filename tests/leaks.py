@@ -146,3 +146,24 @@ def children(pid: int | None = None) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
+
+
+def seccomp_cache_entries() -> set[str]:
+    """The compiled filters in pyrunc's seccomp cache (outside any root)."""
+    from pyrunc.linux import seccomp
+
+    try:
+        return set(os.listdir(seccomp.CACHE_DIR))
+    except OSError:
+        return set()
+
+
+def remove_seccomp_cache_entries(keep: set[str]) -> None:
+    """Remove what a test session added to the cache (it is only a cache)."""
+    from pyrunc.linux import seccomp
+
+    for name in seccomp_cache_entries() - keep:
+        try:
+            os.unlink(os.path.join(seccomp.CACHE_DIR, name))
+        except OSError:
+            pass

@@ -128,5 +128,7 @@ def leftover_cgroups() -> list[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_cgroup_parent():
+    cached = leaks.seccomp_cache_entries()
     yield
     leaks.remove_cgroup_parent(CGROUP_PARENT)
+    leaks.remove_seccomp_cache_entries(cached)
