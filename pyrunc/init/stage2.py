@@ -64,7 +64,14 @@ def become_the_stub(ctx: InitContext, exec_path: str) -> None:
     flags = trampoline.WAIT
     if ctx.joins_pid_ns:
         flags |= trampoline.FORK | trampoline.SETSID | (trampoline.REAP if ctx.wait_for_init else 0)
-    trampoline.run(exec_path, process.args, process.env, flags=flags, sync=ctx.sock.fileno(), tty=ctx.tty_fd,
+    sync_fd = ctx.sock.fileno()
+    if bpf < 0 and ctx.tty_fd < 0 and not ctx.joins_pid_ns:
+        # Nothing left that could fail and be worth reporting, nor a pid to
+        # send: "ready" now, so create need not wait for the stub's exec.
+        sync.send(ctx.sock, "ready")
+        ctx.sock.close()
+        sync_fd = -1
+    trampoline.run(exec_path, process.args, process.env, flags=flags, sync=sync_fd, tty=ctx.tty_fd,
                    bpf=bpf, fifo=ctx.fifo_fd, status=ctx.start_status_fd, proc_fd=ctx.proc_fd)
 
 

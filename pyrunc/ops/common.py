@@ -1,5 +1,6 @@
 """Shared by the verbs: the store from --root, the container id argument,
-and reading + validating a bundle's config.json.
+reading + validating a bundle's config.json, the fds a caller passed, and
+the signals run and exec forward while they wait.
 Imports: errors, log, store, spec.*.
 """
 
@@ -80,3 +81,35 @@ def long_wait_ahead() -> None:
     import gc
 
     gc.enable()
+
+
+class SignalForwarder:
+    """While `run` (or `exec`) waits in the foreground, signals it receives go to the
+    container's init (as runc does). With a relayed terminal, SIGWINCH
+    resizes the container's pty instead."""
+
+    _FORWARDED = (1, 2, 3, 10, 12, 14, 15, 28)  # HUP INT QUIT USR1 USR2 ALRM TERM WINCH
+
+    def __init__(self, pidfd: int, relay=None):
+        import _signal
+
+        self.pidfd = pidfd
+        self.relay = relay
+        self.saved = {n: _signal.signal(n, self._forward) for n in self._FORWARDED}
+
+    def _forward(self, number, frame) -> None:
+        import _signal
+
+        if number == 28 and self.relay is not None:
+            self.relay.copy_window_size()
+            return
+        try:
+            _signal.pidfd_send_signal(self.pidfd, number)
+        except OSError:
+            pass
+
+    def restore(self) -> None:
+        import _signal
+
+        for number, handler in self.saved.items():
+            _signal.signal(number, handler)

@@ -182,7 +182,7 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
             relay = TerminalRelay(console.receive_fd(relay_end))
         finally:
             os.close(relay_end)
-    from pyrunc.ops.run import SignalForwarder
+    from pyrunc.ops.common import SignalForwarder
 
     pidfd = os.pidfd_open(pid)
     # Signals go to the process; with a relayed terminal, SIGWINCH resizes it.
