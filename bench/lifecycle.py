@@ -35,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT_DIR = os.path.dirname(HERE)
 WRAPPER_ARGS = ["-m", "sh", "-c", 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "sh"]
-SINGLE_OPS = ("run", "run (seccomp)", "create", "start", "state", "kill", "delete", "delete -f created")
+SINGLE_OPS = ("run", "run (seccomp)", "create", "start", "exec", "state", "kill", "delete", "delete -f created")
 
 
 def spawn_wait(argv: list[str]) -> tuple[float, int]:
@@ -150,6 +150,7 @@ def one_round(rt: Runtime, bundles: Bundles, reps: int, tag: str, heavy: bool) -
         except (OSError, ValueError):
             pass
         rt.timed("start", "start", cid)
+        rt.timed("exec", "exec", cid, "/bin/true")
         rt.timed("state", "state", cid)
         rt.timed("kill", "kill", cid, "KILL")
         wait_stopped(rt, cid)

@@ -345,9 +345,42 @@ def _format_options(options: tuple) -> list[str]:
     return [f"   {n.ljust(width)}   {h}" for n, h in rows]
 
 
-def _out(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+# Exit code for output into a closed pipe: what a shell shows for a process
+# SIGPIPE killed (runc, being Go, dies of that signal).
+BROKEN_PIPE = 141
+_closed_std_fds: list[int] = []
+
+
+def _reserve_std_fds() -> None:
+    """fds 0-2 the caller left closed get /dev/null, before pyrunc opens
+    anything: otherwise the first file pyrunc opens (a log, a socket, the
+    exec fifo) would become "stdout", be written to as such, and be handed
+    to the container as its fd 1."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one (the lower ones are open)
+            os.set_inheritable(fd, True)
+            _closed_std_fds.append(fd)
+
+
+def _out(text: str) -> int:
+    """Write a command's output; the exit code (0, or why it could not)."""
+    if 1 in _closed_std_fds or sys.stdout is None:
+        log.error("cannot write the output: stdout is closed")
+        return 1
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return BROKEN_PIPE
+    except OSError as err:
+        log.error(f"cannot write the output: {(err.strerror or str(err)).lower()}")
+        return 1
+    return 0
 
 
 def _configure_log_early(argv: list[str]) -> None:
@@ -371,6 +404,7 @@ def _configure_log_early(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one pyrunc command; return its exit code (never raises)."""
     log.start_clock()
+    _reserve_std_fds()
     if argv is None:
         argv = sys.argv[1:]
     _configure_log_early(argv)
@@ -387,11 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     if g["version"] and parsed.command is None:
         from pyrunc.ops.features import version_text
 
-        _out(version_text())
-        return 0
+        return _out(version_text())
     if parsed.command is None or g["help"] or parsed.options.get("help"):
-        _out(format_help(parsed.command))
-        return 0 if (g["help"] or parsed.options.get("help")) else 1
+        code = _out(format_help(parsed.command))
+        return code or (0 if (g["help"] or parsed.options.get("help")) else 1)
     module_name, func_name = _HANDLERS[parsed.command.name]
     try:
         module = __import__(module_name, fromlist=[func_name])
@@ -405,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted")
         return 130
     except BrokenPipeError:
-        return 1
+        return BROKEN_PIPE
     except Exception as err:  # a bug: one line, traceback only under --debug
         if g["debug"]:
             import traceback
@@ -414,11 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"internal error: {type(err).__name__}: {err}")
         return 1
     if isinstance(result, str):
-        _out(result)
-        return 0
+        return _out(result)
     if isinstance(result, tuple):  # (output, exit code): a report that is also a verdict (check --format json)
-        _out(result[0])
-        return result[1]
+        return _out(result[0]) or result[1]
     return int(result or 0)
 
 
@@ -440,7 +471,8 @@ def run_and_exit():
     gc.disable()
     code = main()
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except (OSError, ValueError):
         code = code or 1
     os._exit(code)

@@ -88,4 +88,18 @@ class KernelError(PyruncError):
 
 
 class InitError(PyruncError):
-    """An error the container init reported over the sync socket."""
+    """An error the container init reported over the sync socket;
+    `exit_code` is 127 or 126 when it is about the program itself (not
+    found, not executable), as `exec` exits then."""
+
+    def __init__(self, msg: str, exit_code: int = 0):
+        self.exit_code = exit_code
+        super().__init__(msg)
+
+
+class ProgramError(PyruncError):
+    """process.args[0] cannot be run: not found (127) or not executable (126)."""
+
+    def __init__(self, msg: str, exit_code: int):
+        self.exit_code = exit_code
+        super().__init__(msg)

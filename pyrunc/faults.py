@@ -33,7 +33,7 @@ The points, in the order a command passes them:
     init:before-pivot           about to pivot_root (or move the root)
     init:after-pivot            the root is the container's
     init:after-user-caps        user, capabilities, rlimits, cwd set
-    init:before-ready           about to report ready
+    init:before-ready           about to become the stub (which reports ready)
 
   start
     start:before-fifo-write     exec.fifo opened and unlinked, byte not written

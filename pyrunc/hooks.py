@@ -81,9 +81,15 @@ def run_hook(hook, stdin: bytes, where: str) -> None:
         raise HookError(f'{where}: run "{hook.path}": {err.strerror.lower()}') from None
     os.close(in_read)
     os.close(out_write)
-    output, timed_out = _feed_and_collect(pid, in_write, out_read, stdin, hook.timeout)
-    _, status = os.waitpid(pid, 0)
-    if timed_out:
+    collect(hook, pid, in_write, out_read, stdin, where)
+
+
+def collect(hook, pid: int, in_fd: int, out_fd: int, stdin: bytes, where: str) -> None:
+    """The rest of a hook that runs as `pid` (our child), its stdin the pipe
+    `in_fd`, its output the pipe `out_fd` (both closed here): feed it, wait
+    for it within its timeout, raise HookError if it failed."""
+    output, status = _feed_and_collect(pid, in_fd, out_fd, stdin, hook.timeout)
+    if status is None:
         raise HookError(f'{where}: "{hook.path}" ran past its timeout of {hook.timeout}s and was killed')
     if status != 0:
         if os.WIFSIGNALED(status):
@@ -94,48 +100,72 @@ def run_hook(hook, stdin: bytes, where: str) -> None:
         raise HookError(f'{where}: "{hook.path}" {how}' + (f"; output: {text[:500]}" if text else ""))
 
 
-def _feed_and_collect(pid: int, in_fd: int, out_fd: int, data: bytes, timeout: int | None) -> tuple[bytes, bool]:
-    """Write the state to the hook's stdin and read its output until it
-    closes; kill it at the timeout. Returns (output, timed out?)."""
+MAX_OUTPUT = 65536
+
+
+def _feed_and_collect(pid: int, in_fd: int, out_fd: int, data: bytes, timeout: int | None) -> tuple[bytes, int | None]:
+    """Write the state to the hook's stdin and collect its output while the
+    hook *process* runs: it is done when it exits (a pidfd says so), not
+    when its output pipe closes (a child it left behind may hold the pipe open,
+    or it may close its end and go on running). Kill it at the timeout.
+    Returns (output, wait status), the status None when it timed out."""
     deadline = time.monotonic() + timeout if timeout else None
     chunks: list[bytes] = []
+    pidfd = os.pidfd_open(pid)
     poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
     poller.register(out_fd, select.POLLIN)
     os.set_blocking(in_fd, False)
+    os.set_blocking(out_fd, False)
     poller.register(in_fd, select.POLLOUT)
     pending = memoryview(data)
-    writing = True
+    writing, reading = True, True
     try:
         while True:
             wait_ms = None
             if deadline is not None:
                 wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
-            events = poller.poll(wait_ms)
+            events = dict(poller.poll(wait_ms))
             if not events:
                 os.kill(pid, 9)
-                return b"".join(chunks), True
-            done = False
-            for fd, event in events:
-                if fd == in_fd and writing:
-                    try:
-                        if pending:
-                            pending = pending[os.write(in_fd, pending):]
-                    except (BrokenPipeError, BlockingIOError):
-                        pending = memoryview(b"")
-                    if not pending or event & (select.POLLERR | select.POLLHUP):
-                        poller.unregister(in_fd)
-                        os.close(in_fd)
-                        writing = False
-                elif fd == out_fd:
-                    chunk = os.read(out_fd, 65536)
-                    if chunk:
-                        if sum(len(c) for c in chunks) < 65536:
-                            chunks.append(chunk)
-                    else:
-                        done = True
-            if done:
-                return b"".join(chunks), False
+                os.waitpid(pid, 0)
+                return b"".join(chunks), None
+            if writing and in_fd in events:
+                try:
+                    if pending:
+                        pending = pending[os.write(in_fd, pending):]
+                except (BrokenPipeError, BlockingIOError):
+                    pending = memoryview(b"")
+                if not pending or events[in_fd] & (select.POLLERR | select.POLLHUP):
+                    poller.unregister(in_fd)
+                    os.close(in_fd)
+                    writing = False
+            if reading and out_fd in events:
+                reading = _read_some(out_fd, chunks, 1)
+                if not reading:
+                    poller.unregister(out_fd)
+            if pidfd in events:
+                _, status = os.waitpid(pid, 0)
+                if reading:
+                    # What it wrote before exiting; never wait for more.
+                    _read_some(out_fd, chunks, MAX_OUTPUT // 4096)
+                return b"".join(chunks), status
     finally:
         if writing:
             os.close(in_fd)
         os.close(out_fd)
+        os.close(pidfd)
+
+
+def _read_some(fd: int, chunks: list[bytes], reads: int) -> bool:
+    """At most `reads` reads of what the pipe holds now; False at EOF."""
+    for _ in range(reads):
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            return False
+        if sum(len(c) for c in chunks) < MAX_OUTPUT:
+            chunks.append(chunk)
+    return True

@@ -12,8 +12,13 @@ stage1 in between:
          │  ── idmap-done ──▶   │                │
          │  ◀── pid ────────────┘ (exits)        │
          │  ◀── hooks? / hooks-done ──▶          │
+         │  ◀── timings ─────────────────────────┤ becomes the stub (linux.trampoline):
          │  ◀── seccomp-listener? + fd ──────────┤
          │  ◀── ready ───────────────────────────┘ (waits on exec.fifo)
+
+Joining a pid namespace by path, stage1 stays outside it and is the one
+that builds the container; it becomes the stub, which forks the init into
+that namespace and sends "pid" for it.
 
 Undo is the caller's job: `launch` registers what it made on its UndoStack.
 Imports: sync, init.*, linux.proc, errors.
@@ -53,6 +58,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     """
     parent_sock, child_sock = sync.socketpair()
     ctx.sock = child_sock
+    ctx.send_timings = log.debug_enabled()
     stage1_pid, join_v2, cloned_with = fork_into(ctx.cgroups, namespaces_to_clone_into(ctx.config))
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
@@ -106,7 +112,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
         listeners: list[int] = []
         while not (init_pid and ready):
             message = sync.expect_any(
-                parent_sock, ("idmap-request", "pid", "hooks", "seccomp-listener", "ready"),
+                parent_sock, ("idmap-request", "pid", "hooks", "seccomp-listener", "timings", "ready"),
                 "container setup failed before the init process started" if not init_pid else
                 "container init exited before finishing setup")
             kind = message["type"]
@@ -123,10 +129,11 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 hooks_wanted = True
             elif kind == "seccomp-listener":
                 listeners.extend(message.get("fds", ()))
-            else:
-                ready = True
+            elif kind == "timings":
                 for step, ms in (message.get("timings") or {}).items():
                     log.debug(f"init: {step}: {ms:.2f} ms")
+            else:
+                ready = True
             if init_pid and hooks_wanted:
                 hooks_wanted = False
                 if run_hooks is not None:
@@ -204,10 +211,12 @@ def namespaces_to_clone_into(config) -> int:
 
 
 def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, cgroups=None,
-                seccomp_program=None, preserve_fds: int = 0, console_fd: int = -1, on_listener=None) -> int:
+                seccomp_program=None, preserve_fds: int = 0, console_fd: int = -1, on_listener=None,
+                stdio=(), program_path: str = "") -> int:
     """Fork the `exec` joiner; return the host pid of the process once it is
     about to exec. The container's init is pinned by a pidfd while its
-    namespaces are opened, so a reused pid cannot send us elsewhere."""
+    namespaces are opened, so a reused pid cannot send us elsewhere.
+    `stdio` (fds for 0-2) and `program_path` run a hook instead (start)."""
     from pyrunc.errors import InvalidStatus
     from pyrunc.init.exec import ExecContext, open_container_namespaces, run_joiner
     from pyrunc.linux import proc
@@ -228,7 +237,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
     parent_sock, child_sock = sync.socketpair()
     ctx = ExecContext(child_sock, ns_fds, cgroups, process, seccomp_program=seccomp_program,
                       preserve_fds=preserve_fds, console_fd=console_fd, container_id=container_id,
-                      become_root=user_ns)
+                      become_root=user_ns, stdio=stdio, program_path=program_path)
     try:
         joiner, ctx.join_v2, _ = fork_into(cgroups)
         if joiner == 0:

@@ -69,18 +69,10 @@ def _write_fd(fd: int, data: bytes) -> None:
 
 
 def _emit(level: str, msg: str) -> None:
+    """Never raises: a log that cannot be written (a full disk, a closed
+    pipe) must not fail the command it reports on, nor lose an error."""
     msg = " ".join(msg.splitlines()) if "\n" in msg else msg
-    if _config.path:
-        if _config.fd is None:
-            try:
-                _config.fd = os.open(_config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as err:
-                # A warning: the one error line of a failed command follows.
-                _stderr(f"pyrunc: warning: cannot open log file {_config.path}: {(err.strerror or str(err)).lower()}\n")
-                _config.path = None
-                _emit(level, msg)
-                return
-        _write_fd(_config.fd, format_record(level, msg, _config.json, _timestamp()).encode())
+    if _config.path and _write_log_file(format_record(level, msg, _config.json, _timestamp()).encode()):
         # runc's fatal(): the error also reaches stderr, for callers that do not read the log.
         if level == "error":
             _stderr(f"pyrunc: {msg}\n")
@@ -91,6 +83,25 @@ def _emit(level: str, msg: str) -> None:
         _stderr(f"pyrunc: {msg}\n")
     else:
         _stderr(f"pyrunc: {level}: {msg}\n")
+
+
+def _write_log_file(record: bytes) -> bool:
+    """Append to --log; on failure say so once on stderr and fall back to it."""
+    doing = "open"
+    try:
+        if _config.fd is None:
+            _config.fd = os.open(_config.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        doing = "write"
+        _write_fd(_config.fd, record)
+        return True
+    except OSError as err:
+        # A warning: the record itself follows on stderr.
+        _stderr(f"pyrunc: warning: cannot {doing} log file {_config.path}: {(err.strerror or str(err)).lower()}\n")
+        if _config.fd is not None:
+            os.close(_config.fd)
+        _config.fd = None
+        _config.path = None
+        return False
 
 
 def _stderr(text: str) -> None:

@@ -4,11 +4,19 @@
     <root>/<id>/state.json   written to a temp file, then renamed
     <root>/<id>/exec.fifo    exists while the container is created, not started
 
+The root holds container directories and nothing else. A state.json is
+pyrunc's if it says so ("runtime": "pyrunc"); one holding keys pyrunc never
+writes is another runtime's (runc's /run/runc, youki's), as is a directory
+with files pyrunc never makes (crun's): refused, never read as stopped
+containers nor deleted. Anything else that is not what pyrunc writes is
+"corrupt": a one-line error naming the field (`delete --force` still
+removes the container, from what is left of it).
+
 Status is derived, never trusted: a dead pid, or a live pid whose start time
 differs from the recorded one (pid reuse), means stopped; the fifo means
 created. Mutating commands take an flock on the container directory, so
 concurrent commands on one container are serialised.
-Imports: errors, jsonlite, linux.proc.
+Imports: errors, files, jsonlite, linux.proc.
 """
 
 from __future__ import annotations
@@ -20,13 +28,21 @@ import time
 
 from pyrunc import jsonlite
 from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
+from pyrunc.files import read_regular
 from pyrunc.linux import proc
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
-# The init reports a failed startContainer hook here; its end closes on execve.
+# The init holds its end until it execs the program: `start` waits for that.
 START_STATUS_FILE = "start.fifo"
+# The container's compiled seccomp filter, for `exec`.
+SECCOMP_FILE = "seccomp.bpf"
+# What delete --force needs to find a container whose state.json is corrupt:
+# the init (pid, start time) and the cgroups, written beside it.
+INIT_FILE = "init.json"
+# What only pyrunc's state.json says (other runtimes' say other things).
+MARKER_KEY, MARKER = "runtime", "pyrunc"
 MAX_ID_LENGTH = 1024
 
 CREATING = "creating"
@@ -56,6 +72,56 @@ def _is_valid_id(name: str) -> bool:
         return True
     except InvalidID:
         return False
+
+
+class CorruptState(PyruncError):
+    def __init__(self, container_id: str, problem: str):
+        self.container_id = container_id
+        super().__init__(f"{container_id}: corrupt {STATE_FILE}: {problem} "
+                         f"(`pyrunc delete --force {container_id}` removes what is left of it)")
+
+
+class ForeignState(PyruncError):
+    def __init__(self, directory: str):
+        super().__init__(f"{directory}: not a pyrunc container (another runtime's state, or not a container); "
+                         "refusing to touch it")
+
+
+# state.json fields and their types; every one optional but "id".
+_FIELD_TYPES = {
+    "ociVersion": str, "bundle": str, "rootfs": str, "created": str, "freezerState": str,
+    "annotations": dict, "hooks": dict, "process": dict, "resources": dict, "cgroups": dict,
+    "creating": bool, "sharedPidNamespace": bool, "seccomp": (dict, type(None)),
+}
+
+
+_KNOWN_KEYS = frozenset(_FIELD_TYPES) | {"id", "pid", "startTime"}
+
+
+def state_problem(container_id: str, state: dict) -> str:
+    """What is wrong with a state.json pyrunc wrote (its shape), or ""."""
+    if state.get("id") != container_id:
+        return f"id is {state.get('id')!r}, not {container_id!r}"
+    for key in ("pid", "startTime"):
+        value = state.get(key, 0)
+        if type(value) is not int or value < (0 if key == "pid" else -1):
+            return f"{key} is not a number: {value!r}"
+    for key, kind in _FIELD_TYPES.items():
+        if key in state and not isinstance(state[key], kind):
+            return f"{key} has the wrong type ({type(state[key]).__name__})"
+    cgroups = state.get("cgroups") or {}
+    paths, created = cgroups.get("paths", {}), cgroups.get("created", [])
+    if not (isinstance(paths, dict) and all(isinstance(k, str) and isinstance(v, str) and v.startswith("/")
+                                            for k, v in paths.items())):
+        return "cgroups.paths is not a map of absolute paths"
+    if not (isinstance(created, list) and all(isinstance(d, str) and d.startswith("/") for d in created)):
+        return "cgroups.created is not a list of absolute paths"
+    # What create always writes (its partial state: id, pid 0 and cgroups).
+    if not state.get("creating"):
+        for key in ("pid", "cgroups", "startTime") if state.get("pid") else ("pid", "cgroups"):
+            if key not in state:
+                return f"{key} is missing"
+    return ""
 
 
 def rfc3339_nano(ns: int) -> str:
@@ -118,12 +184,14 @@ class Store:
 
     def exists(self, container_id: str) -> bool:
         """Whether the container's directory exists. A root this user may
-        not read (not root, as runc says too) is an error, not "no"."""
+        not read (not root, as runc says too) is an error, not "no"; so is a
+        --root that is not a directory."""
         import stat
 
         try:
             return stat.S_ISDIR(os.stat(self.path(container_id)).st_mode)
         except (FileNotFoundError, NotADirectoryError):
+            self.check_root()
             return False
         except OSError as err:
             if err.errno == errno.ENAMETOOLONG:  # a valid id too long to be a directory name: none can exist
@@ -152,10 +220,27 @@ class Store:
         return state
 
     def _read(self, container_id: str) -> dict:
+        state = self.read_raw(container_id)
+        problem = state_problem(container_id, state)
+        if problem:
+            raise CorruptState(container_id, problem)
+        return state
+
+    def read_raw(self, container_id: str) -> dict:
+        """state.json parsed and recognised as pyrunc's, its fields not yet
+        checked (what `delete --force` salvages from a corrupt one)."""
         try:
-            with open(self.path(container_id, STATE_FILE), "rb") as f:
-                data = f.read()
+            data = read_regular(self.path(container_id, STATE_FILE), f"{container_id}: {STATE_FILE}")
+        except IsADirectoryError:
+            raise CorruptState(container_id, "a directory, not a file") from None
+        except CorruptState:
+            raise
+        except PyruncError as err:  # not a regular file, or too large
+            raise CorruptState(container_id, str(err).rpartition(": ")[2]) from None
         except (FileNotFoundError, NotADirectoryError):
+            self.check_root()
+            if not self.is_own_leftover(container_id):
+                raise ForeignState(self.path(container_id)) from None
             if self.is_locked(container_id):
                 return {"id": container_id, "creating": True}
             raise ContainerNotFound(container_id) from None
@@ -166,21 +251,42 @@ class Store:
         try:
             state = jsonlite.loads(data)
         except ValueError as err:
-            raise PyruncError(f"{container_id}: corrupt {STATE_FILE}: {err}") from None
+            raise CorruptState(container_id, str(err)) from None
         if not isinstance(state, dict):
-            raise PyruncError(f"{container_id}: corrupt {STATE_FILE}: not an object")
+            raise CorruptState(container_id, "not an object")
+        if state.pop(MARKER_KEY, None) != MARKER:
+            # runc's, youki's ... hold keys pyrunc never writes; the rest is
+            # a state of ours that lost its mark.
+            if not _KNOWN_KEYS.issuperset(state):
+                raise ForeignState(self.path(container_id))
+            raise CorruptState(container_id, f'it lacks pyrunc\'s mark ("{MARKER_KEY}": "{MARKER}")')
         return state
+
+    def is_own_leftover(self, container_id: str) -> bool:
+        """A directory without state.json is what a create killed before its
+        first save leaves: empty, or only files pyrunc makes there."""
+        try:
+            names = os.listdir(self.path(container_id))
+        except OSError:
+            return True
+        return all(n in (FIFO_FILE, START_STATUS_FILE, SECCOMP_FILE, INIT_FILE) or n.startswith(".")
+                   and n.endswith(".tmp") for n in names)
+
+    def check_root(self) -> None:
+        """Refuse a --root that exists but is not a directory, in one line."""
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise PyruncError(f"--root {self.root}: not a directory")
 
     def list_ids(self) -> list[str]:
         try:
             entries = os.scandir(self.root)
         except FileNotFoundError:
             return []
+        except NotADirectoryError:
+            raise PyruncError(f"--root {self.root}: not a directory") from None
         except OSError as err:  # not root (runc: "open /run/runc: permission denied")
             raise PyruncError(f"cannot list {self.root}: {(err.strerror or str(err)).lower()}") from None
         with entries:
-            # Only names that are container ids (the root also holds caches
-            # whose names no id can have).
             return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False) and _is_valid_id(e.name))
 
     def is_locked(self, container_id: str) -> bool:
@@ -200,10 +306,34 @@ class Store:
 
     def save(self, container_id: str, state: dict) -> None:
         try:
-            write_atomic(self.path(container_id, STATE_FILE), jsonlite.dumps(state).encode())
+            write_atomic(self.path(container_id, STATE_FILE), jsonlite.dumps({MARKER_KEY: MARKER, **state}).encode())
         except OSError as err:  # a full or read-only state root
             raise PyruncError(f"{container_id}: cannot save {STATE_FILE} in {self.root}: "
                               f"{(err.strerror or str(err)).lower()}") from None
+
+    def save_init(self, container_id: str, pid: int, start_time: int, cgroups: dict) -> None:
+        """INIT_FILE: the init and the cgroups, for delete --force of a
+        container whose state.json is lost."""
+        # Written once, never replaced: no temporary file and rename needed.
+        data = jsonlite.dumps({"pid": pid, "startTime": start_time, "cgroups": cgroups}).encode()
+        try:
+            fd = os.open(self.path(container_id, INIT_FILE),
+                         os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise PyruncError(f"{container_id}: cannot save {INIT_FILE} in {self.root}: "
+                              f"{(err.strerror or str(err)).lower()}") from None
+
+    def read_init(self, container_id: str) -> dict:
+        """INIT_FILE as it is ({} when it is missing or unreadable)."""
+        try:
+            data = jsonlite.loads(read_regular(self.path(container_id, INIT_FILE), INIT_FILE, 1 << 20))
+        except (OSError, ValueError, PyruncError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def lock(self, container_id: str, timeout: float = 30.0) -> "Lock":
         validate_id(container_id)
@@ -227,9 +357,20 @@ class Store:
         freezer = state.get("freezerState")
         if freezer and _is_frozen(freezer):
             return PAUSED
-        if os.path.lexists(self.path(state["id"], FIFO_FILE)):
+        if fifo_has_reader(self.path(state["id"], FIFO_FILE)):
             return CREATED
         return RUNNING
+
+
+def fifo_has_reader(path: str) -> bool:
+    """The exec fifo exists and the init still holds it (it closes it when it
+    execs the program): a fifo left by an interrupted `start` says nothing."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:  # ENXIO: no reader; ENOENT: removed by start
+        return False
+    os.close(fd)
+    return True
 
 
 def _is_frozen(freezer_path: str) -> bool:

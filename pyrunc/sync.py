@@ -8,12 +8,16 @@ datagram, EOF when every peer has closed or died). Messages:
     it gets cgroups-ready and sends no pid)
     stage1 → parent   {"type": "idmap-request"}            write my uid_map/gid_map
     parent → stage1   {"type": "idmap-done"}
-    stage1 → parent   {"type": "pid", "pid": N}            init's host pid
+    stage1 → parent   {"type": "pid", "pid": N}            init's host pid (from the stub, when it
+                                                           forks the init into a joined pid namespace)
     init   → parent   {"type": "hooks"}                    run createRuntime hooks now
     parent → init     {"type": "hooks-done"}
+    init   → parent   {"type": "timings", "timings": {}}   set up; --debug shows where the time went
     init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath
-    init   → parent   {"type": "ready"}                    init waits on exec.fifo
-    any    → parent   {"type": "error", "msg": "..."}      setup failed
+    init   → parent   {"type": "ready"}                    from the stub: it waits on exec.fifo
+    any    → parent   {"type": "error", "msg": "...", "exit"?: 127|126}  setup failed
+                                                           (exit: the program cannot run)
+    stub   → parent   {"type": "stub-error", "step": S, "errno": E}     a step of the stub failed
 
 `expect` reads one message and fails on anything but the wanted type; an
 error message becomes an InitError carrying the init's own wording.
@@ -89,10 +93,27 @@ def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
     if message is None:
         raise InitError(eof_msg)
     if message["type"] == "error":
-        raise InitError(str(message.get("msg", "unknown error")))
+        code = message.get("exit")
+        raise InitError(str(message.get("msg", "unknown error")), code if code in (126, 127) else 0)
+    if message["type"] == "stub-error":
+        raise InitError(describe_stub_error(message))
     if message["type"] not in kinds:
         raise InitError(f"container init: expected one of {kinds}, got {message['type']!r}")
     return message
+
+
+# The steps of the stub (linux/stubs/stub_x86_64.S), as a stub-error names them.
+STUB_STEPS = {1: "fork the process into the container", 2: "start a session (setsid)",
+              3: "make the pty the controlling terminal", 4: "load the seccomp filter (linux.seccomp)",
+              5: "send the seccomp notify fd (linux.seccomp)", 6: "return to the working directory",
+              7: "mount procfs for the pid namespace"}
+
+
+def describe_stub_error(message: dict) -> str:
+    step, number = message.get("step"), message.get("errno")
+    what = STUB_STEPS.get(step, f"step {step}") if isinstance(step, int) else "a step"
+    reason = os.strerror(number).lower() if isinstance(number, int) and 0 < number < 4096 else "failed"
+    return f"container process: {what}: {reason}"
 
 
 def expect(sock: _socket.socket, kind: str, eof_msg: str = "container init exited before finishing setup") -> dict:

@@ -103,8 +103,8 @@ def remove_cgroup_parent(parent: str) -> None:
                 pass
 
 
-def files_under(root: str, ignore=("seccomp:cache",)) -> list[str]:
-    """Every path below `root` (the state root), but the caches kept on purpose."""
+def files_under(root: str, ignore=()) -> list[str]:
+    """Every path below `root` (the state root), but the names in `ignore`."""
     found = []
     if not os.path.isdir(root):
         return found
@@ -150,3 +150,24 @@ def children(pid: int | None = None) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
+
+
+def seccomp_cache_entries() -> set[str]:
+    """The compiled filters in pyrunc's seccomp cache (outside any root)."""
+    from pyrunc.linux import seccomp
+
+    try:
+        return set(os.listdir(seccomp.CACHE_DIR))
+    except OSError:
+        return set()
+
+
+def remove_seccomp_cache_entries(keep: set[str]) -> None:
+    """Remove what a test session added to the cache (it is only a cache)."""
+    from pyrunc.linux import seccomp
+
+    for name in seccomp_cache_entries() - keep:
+        try:
+            os.unlink(os.path.join(seccomp.CACHE_DIR, name))
+        except OSError:
+            pass

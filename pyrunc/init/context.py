@@ -6,7 +6,7 @@ from __future__ import annotations
 class InitContext:
     __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
                  "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd",
-                 "start_status_fd")
+                 "start_status_fd", "proc_fd", "pid_ns_fd", "joins_pid_ns", "tty_fd", "send_timings")
 
     def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None, console_fd=-1,
@@ -28,9 +28,32 @@ class InitContext:
         # Connected --console-socket (or run's own socketpair end), when
         # process.terminal is true; -1 otherwise.
         self.console_fd = console_fd
-        # start.fifo, O_RDWR|O_CLOEXEC, when there are startContainer hooks:
-        # a hook failure is written here for `pyrunc start`; execve closes it.
+        # start.fifo, O_RDWR|O_CLOEXEC, when there are poststart hooks: the
+        # init holds it until the program's execve closes it, and `start`
+        # waits for that before it runs them.
         self.start_status_fd = start_status_fd
+        # /proc of pyrunc's own mount namespace, where this process is "self"
+        # (linux.mounts.open_own_proc): fd paths go through it (-1: none).
+        self.proc_fd = -1
+        # The pid namespace joined by path (linux.namespaces[].path): this
+        # process stays out of it, sets the container up, and joins it for
+        # its children only at the end (joins_pid_ns), for the stub's fork.
+        self.pid_ns_fd = -1
+        self.joins_pid_ns = False
+        # The pty slave for the stub (process.terminal), -1 otherwise.
+        self.tty_fd = -1
+        # --debug: the init reports how long its steps took.
+        self.send_timings = False
+
+
+def error_message(err: BaseException) -> dict:
+    """The sync "error" message's fields for `err`: its line, and for a
+    program that cannot run, the exit code `exec` gives (127, 126)."""
+    fields = {"msg": describe_error(err)}
+    code = getattr(err, "exit_code", 0)
+    if code:
+        fields["exit"] = code
+    return fields
 
 
 def describe_error(err: BaseException) -> str:

@@ -1,13 +1,19 @@
 """The processes of `pyrunc exec`: a new process inside a running container.
 
-    pyrunc exec ──fork──▶ joiner ──fork──▶ process
-         │  ◀── pid ───────┘ (exits)          │ console, rlimits, caps, seccomp …
-         │  ◀── ready ────────────────────────┘ execs at once
+    pyrunc exec ──fork──▶ joiner ══execve══▶ stub ──fork──▶ stub ══execve══▶ process
+         │  ◀── pid ──────────────────────────┘ (exits)       │
+         │  ◀── ready ────────────────────────────────────────┘
 
-The joiner enters the container's cgroup, then its namespaces (through
-/proc/<init>/ns, pinned by a pidfd), and forks, so that the process is in
-the container's pid namespace too. Like the container init, the process is
-non-dumpable until exec and goes through the exec stub (CVE-2019-5736).
+The joiner enters the container's cgroup and namespaces (through
+/proc/<init>/ns, pinned by a pidfd): its user, mounts, network ... are the
+container's, but of the pid namespace only the one for its children, so
+it is never in the container's: nothing there can see it, while it is
+the host's Python, whose /proc/N/exe a container process holding
+CAP_SYS_PTRACE could keep and later reopen for writing (CVE-2019-5736).
+It sets the process up (terminal, rlimits, user, capabilities, cwd, the
+program's lookup) and becomes the stub, which forks: its child is the
+first thing in the container's pid namespace, is the stub, not Python, and
+execs the program once it has the terminal and the seccomp filter.
 Imports: sync, init.{context, process}, linux.*.
 """
 
@@ -18,16 +24,16 @@ import os
 from pyrunc import sync
 from pyrunc.errors import KernelError
 from pyrunc.init import process as process_steps
-from pyrunc.init.context import describe_error
-from pyrunc.linux import _libc, console, namespaces
+from pyrunc.init.context import error_message
+from pyrunc.linux import console, mounts, namespaces, trampoline
 
 
 class ExecContext:
     __slots__ = ("sock", "ns_fds", "cgroups", "process", "seccomp_program", "preserve_fds", "console_fd",
-                 "no_new_keyring", "container_id", "become_root", "join_v2")
+                 "no_new_keyring", "container_id", "become_root", "join_v2", "stdio", "program_path")
 
     def __init__(self, sock, ns_fds, cgroups, process, seccomp_program=None, preserve_fds=0, console_fd=-1,
-                 container_id="", become_root=False):
+                 container_id="", become_root=False, stdio=(), program_path=""):
         self.sock = sock
         # [(namespace type, fd of /proc/<init>/ns/<type>)], in join order
         self.ns_fds = ns_fds
@@ -42,11 +48,15 @@ class ExecContext:
         self.become_root = become_root
         # False when the joiner was born in the v2 cgroup (launcher.fork_into).
         self.join_v2 = True
+        # fds for the process's 0, 1, 2 instead of pyrunc's own (a hook's pipes).
+        self.stdio = stdio
+        # Run this path (checked, not looked up in $PATH): a startContainer hook.
+        self.program_path = program_path
 
 
 def run_joiner(ctx: ExecContext) -> None:
-    """Never returns: join, fork the process, report its pid, exit. Nothing
-    here ever unwinds into the `pyrunc exec` code this was forked from."""
+    """Never returns: join, set up, become the stub. Nothing here ever
+    unwinds into the `pyrunc exec` code this was forked from."""
     try:
         _run_joiner(ctx)
     finally:
@@ -55,56 +65,43 @@ def run_joiner(ctx: ExecContext) -> None:
 
 def _run_joiner(ctx: ExecContext) -> None:
     try:
+        proc_fd = mounts.open_own_proc()  # before the mount namespace: pyrunc's /proc, where this is "self"
+        mounts.use_proc_dir(proc_fd)
         if ctx.cgroups is not None:
             ctx.cgroups.join_self(v2=ctx.join_v2)
         namespaces.join_namespaces(ctx.ns_fds)
         if ctx.become_root:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        pid = os.fork()
-    except BaseException as err:
-        _report(ctx, err)
-        os._exit(1)
-    if pid == 0:
-        _run_process(ctx)
-        os._exit(1)
-    try:
-        sync.send(ctx.sock, "pid", pid=pid)
-    except OSError:
-        pass
-    os._exit(0)
-
-
-def _run_process(ctx: ExecContext) -> None:
-    try:
-        os.setsid()
-        _libc.prctl(_libc.PR_SET_DUMPABLE, 0)
+        tty = -1
         if ctx.process.terminal:
-            master, slave, _ = console.open_pty()
+            master, tty, _ = console.open_pty()
             try:
                 if ctx.process.console_size:
-                    console.set_window_size(slave, *ctx.process.console_size)
+                    console.set_window_size(tty, *ctx.process.console_size)
                 console.send_fd(ctx.console_fd, master, "/dev/ptmx")
             finally:
                 os.close(master)
                 os.close(ctx.console_fd)
-            console.become_controlling_terminal(slave)
-            os.close(slave)
+        for target, fd in enumerate(ctx.stdio):
+            os.dup2(fd, target)
         path = process_steps.finalize(
             ctx.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
             send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
+            program_path=ctx.program_path,
         )
-        sync.send(ctx.sock, "ready")
-        ctx.sock.close()
+        program = ctx.seccomp_program if ctx.process.no_new_privileges else None
+        bpf = trampoline.seccomp_fd(program.bpf, program.flags) if program is not None else -1
+        trampoline.run(path, ctx.process.args, ctx.process.env, flags=trampoline.FORK | trampoline.SETSID,
+                       sync=ctx.sock.fileno(), tty=tty, bpf=bpf, proc_fd=proc_fd)
     except BaseException as err:
         _report(ctx, err)
         os._exit(1)
-    process_steps.exec_process(path, ctx.process)
 
 
 def _report(ctx: ExecContext, err: BaseException) -> None:
     try:
-        sync.send(ctx.sock, "error", msg=describe_error(err))
+        sync.send(ctx.sock, "error", **error_message(err))
     except OSError:
         pass
 

@@ -1,6 +1,7 @@
 """The last steps before a container process runs, shared by the container
-init and (later) `exec`: rlimits, scheduling, LSM labels, seccomp, user and
-capabilities, cwd, the program lookup, no_new_privs, the fd sweep, exec.
+init and `exec`: rlimits, scheduling, LSM labels, seccomp, user and
+capabilities, cwd, the program lookup, no_new_privs, the fd sweep; the
+stub (linux.trampoline) does the rest.
 
 The order is the contract (runc's standard_init_linux.go follows the same):
   1. rlimits, scheduler, I/O priority: raising them needs privileges the
@@ -14,14 +15,16 @@ The order is the contract (runc's standard_init_linux.go follows the same):
      error of `create`, not a silent exit after `start`;
   7. no_new_privs;
   8. every fd but 0-2 and the preserved ones made close-on-exec;
-  9. seccomp when no_new_privs is on: as close to execve as possible, so the
-     profile has to allow the fewest runtime syscalls (send, poll, read,
-     execve: as with runc).
+  9. seccomp when no_new_privs is on: by the stub, as close to execve as
+     possible, so the profile has to allow the fewest runtime syscalls
+     (send, poll, read, execve: as with runc), and not clone even when the
+     stub forks the process into the container.
 Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import stat
@@ -29,23 +32,22 @@ import stat
 import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is out of reach)
 import _signal
 
-from pyrunc.errors import KernelError, PyruncError
-from pyrunc.linux import _libc, capabilities, fds, seccomp, trampoline
+from pyrunc.errors import KernelError, ProgramError, PyruncError
+from pyrunc.linux import _libc, capabilities, fds, mounts, seccomp, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 
-# Signals whose default action ends a process. While the init waits for
-# `start` it is pid 1 of its namespace, where the kernel drops signals that
-# have no handler: catch these so `kill` of a created container works.
-FATAL_SIGNALS = (1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, 16, 24, 25, 26, 27, 29, 30, 31)
 SIGPIPE, SIGXFSZ = 13, 25
 
 
 def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
-             personality: dict | None = None, keep_fd: int = -1) -> str:
-    """Steps 1-9 above; returns the resolved path of process.args[0].
-    `keep_fd` survives the fd sweep for the wait stub (the exec fifo); the
-    stub closes it before it execs the program."""
+             personality: dict | None = None, program_path: str = "") -> str:
+    """Steps 1-8 above; returns the resolved path of process.args[0] (or the
+    checked `program_path`, a hook's). The stub loads a filter that waits
+    for no_new_privs (step 9): see init.stage2.become_the_stub."""
+    # The stub's sealed memfd, made before any filter could forbid memfd_create.
+    if trampoline.supported():
+        trampoline.sealed_fd()
     _set_rlimits(process.rlimits)
     if process.scheduler:
         set_scheduler(process.scheduler)
@@ -72,29 +74,36 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
         _chdir(process.cwd)  # again, as the user: its permissions apply
     else:
         _chdir_and_verify(process.cwd)
-    path = look_path(process.args[0], process)
+    if program_path:
+        _check_executable(program_path, program_path)
+        path = program_path
+    else:
+        path = look_path(process.args[0], process)
     if process.no_new_privileges:
         _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
-    # The stubs' memfds must exist before the sweep marks them close-on-exec.
-    if trampoline.supported():
-        trampoline.sealed_fd("exec")
-        trampoline.sealed_fd("wait")
     fds.make_inheritable(3, preserve_fds)
     fds.mark_cloexec_from(3 + preserve_fds)
-    if keep_fd >= 0:
-        os.set_inheritable(keep_fd, True)
-    if seccomp_program is not None and process.no_new_privileges:
-        # Last, so the filter only has to allow what remains: sending
-        # "ready", waiting on the fifo (poll, read) and execve.
-        _load_seccomp(seccomp_program, send_listener)
     return path
 
 
 def _chdir(cwd: str) -> None:
+    """chdir to `cwd` resolved in the root as a path: a /proc magic link in
+    it (/proc/self/fd/N, /proc/self/cwd) is refused, never followed to where
+    it points (CVE-2024-21626 class). With the caller's credentials, so the
+    user's search permissions apply (fchdir checks them too)."""
     try:
-        os.chdir(cwd)
+        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = mounts.open_in_root(root_fd, cwd, os.O_PATH | os.O_DIRECTORY)
+        finally:
+            os.close(root_fd)
+        try:
+            os.fchdir(fd)
+        finally:
+            os.close(fd)
     except OSError as err:
-        raise PyruncError(f'process.cwd: chdir to "{cwd}": {err.strerror.lower()}') from None
+        why = "a /proc magic link or a symlink loop" if err.errno == errno.ELOOP else err.strerror.lower()
+        raise PyruncError(f'process.cwd: chdir to "{cwd}": {why}') from None
 
 
 def _chdir_and_verify(cwd: str) -> None:
@@ -195,7 +204,7 @@ def set_lsm_labels(apparmor_profile: str, selinux_label: str) -> None:
 def _write_attr(paths: tuple[str, ...], value: str, field: str) -> None:
     for path in paths:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            fd = mounts.open_own_proc_file(path, os.O_WRONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             continue
         except OSError as err:
@@ -261,33 +270,24 @@ def look_path(program: str, process) -> str:
         candidate = os.path.join(directory or ".", program)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise PyruncError(f'exec: "{program}": executable file not found in $PATH')
+    raise ProgramError(f'exec: "{program}": executable file not found in $PATH', 127)
+
+
+# Paths only the process itself resolves: the process that sets it up may
+# not be "self" in the container's /proc (it is outside the pid namespace).
+# The stub's execve answers for those (127 or 126 as its exit code).
+_OWN_PATHS = ("/proc/self/", "/proc/thread-self/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
 
 
 def _check_executable(program: str, path: str) -> None:
     try:
         st = os.stat(path)
+    except FileNotFoundError:
+        if path.startswith(_OWN_PATHS):
+            return
+        raise ProgramError(f'exec: "{program}": stat {path}: no such file or directory', 127) from None
     except OSError as err:
-        raise PyruncError(f'exec: "{program}": stat {path}: {err.strerror.lower()}') from None
+        raise ProgramError(f'exec: "{program}": stat {path}: {err.strerror.lower()}',
+                           127 if err.errno == errno.ENOENT else 126) from None
     if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
-        raise PyruncError(f'exec: "{program}": permission denied')
-
-
-def install_wait_handlers() -> None:
-    for number in FATAL_SIGNALS:
-        _signal.signal(number, _exit_on_signal)
-
-
-def _exit_on_signal(number, frame) -> None:
-    os._exit(128 + number)
-
-
-def exec_process(path: str, process) -> None:
-    """Become the container's program (through the exec stub). Caught signal
-    handlers reset to the default by execve itself. Never returns."""
-    try:
-        trampoline.execve(path, process.args, process.env)
-    except OSError as err:  # only without an exec stub: it reports its own failures
-        os.write(2, f"pyrunc: exec {process.args[0]}: {err.strerror.lower()}\n".encode())
-        os._exit(127 if err.errno == 2 else 126)
-    os._exit(127)
+        raise ProgramError(f'exec: "{program}": permission denied', 126)

@@ -19,7 +19,11 @@ order, each step needing the one before:
   6. fork the container init, which is pid 1 when the pid namespace is new
      (unshare(CLONE_NEWPID) only applies to children).
 It reports the init's host pid and exits, so the init is reparented to the
-caller's subreaper.
+caller's subreaper. A pid namespace joined by path is not joined in step 3:
+what is already in it (a pod's other containers) must never see a Python
+process. This process builds the container itself (stage2), outside that
+pid namespace, joins it for its children last, and becomes the stub, which
+forks the init into it and reports its pid.
 Imports: sync, init.{context, process, stage2}, linux.namespaces.
 """
 
@@ -29,14 +33,15 @@ import os
 
 from pyrunc import faults, sync
 from pyrunc.init import process as process_steps, stage2
-from pyrunc.init.context import InitContext, describe_error
-from pyrunc.linux import namespaces
+from pyrunc.init.context import InitContext, error_message
+from pyrunc.linux import mounts, namespaces
 
 
 def run(ctx: InitContext, join_v2: bool = True) -> None:
     """Never returns: whatever happens, this forked process ends here and
     never unwinds into the code of the `pyrunc create` it was forked from."""
     try:
+        _open_own_proc(ctx)
         _run(ctx, join_v2)
     finally:
         os._exit(1)
@@ -49,6 +54,7 @@ def run_as_init(ctx: InitContext, join_v2: bool, cloned_with: int) -> None:
     returns."""
     try:
         try:
+            _open_own_proc(ctx)
             _enter(ctx, join_v2, cloned_with)
         except BaseException as err:  # report, never unwind into the CLI's code
             _send_error(ctx, err)
@@ -58,14 +64,21 @@ def run_as_init(ctx: InitContext, join_v2: bool, cloned_with: int) -> None:
         os._exit(1)
 
 
+def _open_own_proc(ctx: InitContext) -> None:
+    """First thing, still in pyrunc's mount namespace: its /proc, for the
+    stub's exec if a filter forbids execveat, and for fd paths where the
+    container's /proc will not show this process (joins_pid_ns, _enter)."""
+    ctx.proc_fd = mounts.open_own_proc()
+
+
 def _run(ctx: InitContext, join_v2: bool) -> None:
     try:
         _enter(ctx, join_v2)
-        init_pid = os.fork()
+        init_pid = 0 if ctx.joins_pid_ns else os.fork()
     except BaseException as err:  # report, never unwind into the CLI's code
         _send_error(ctx, err)
         os._exit(1)
-    if init_pid == 0:
+    if ctx.joins_pid_ns or init_pid == 0:
         stage2.run(ctx)  # never returns
         os._exit(1)
     try:
@@ -91,7 +104,12 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
     if cfg.process.oom_score_adj is not None:
         process_steps.write_oom_score_adj(cfg.process.oom_score_adj)
     opened = namespaces.open_namespace_paths(cfg.linux.namespaces)
-    namespaces.join_namespaces(opened)
+    for kind, fd in opened:
+        if kind == "pid":  # joined last, for the stub's child only (module docstring)
+            ctx.pid_ns_fd, ctx.joins_pid_ns = fd, True
+            # This process will never be "self" in the container's /proc.
+            mounts.use_proc_dir(ctx.proc_fd)
+    namespaces.join_namespaces([(kind, fd) for kind, fd in opened if kind != "pid"])
     user_ns = cfg.linux.namespace("user")
     if user_ns is not None:
         if not user_ns.path:
@@ -128,7 +146,7 @@ def _become_root() -> None:
 
 def _send_error(ctx: InitContext, err: BaseException) -> None:
     try:
-        sync.send(ctx.sock, "error", msg=describe_error(err))
+        sync.send(ctx.sock, "error", **error_message(err))
     except OSError:
         pass
 

@@ -1,24 +1,30 @@
-"""stage2: the container init. Builds the container, waits for `start`, execs.
+"""stage2: the container init. Builds the container, then becomes the stub,
+which waits for `start` and execs the program.
 
 The steps run in a fixed order; each comment says why it sits where it does.
 Errors before "ready" go back to `pyrunc create` over the sync socket, which
-reports them and removes the container. After "ready" the init waits on the
-exec fifo; `pyrunc start` writes one byte into it.
+reports them and removes the container. Once set up, this process becomes
+the stub (linux.trampoline): in place when it is the init itself (pid 1 of
+a pid namespace it was the first in, or without one of its own); when the
+container joins a pid namespace by path, this process is stage1, outside
+it, and the stub forks the init into it. Either way no Python process ever
+appears in a pid namespace that holds anything of the container's
+(CVE-2019-5736 class). The stub says "ready" and waits on the exec fifo;
+`pyrunc start` writes one byte into it.
 Imports: sync, init.{context, process}, linux.* (no pyseccomp, nothing heavy).
 """
 
 from __future__ import annotations
 
 import os
-import select
 import stat
 import time
 
 from pyrunc import faults, hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
-from pyrunc.init.context import InitContext, describe_error
-from pyrunc.linux import _libc, console, rootfs, trampoline
+from pyrunc.init.context import InitContext, error_message
+from pyrunc.linux import _libc, console, namespaces, rootfs, sysctl, trampoline
 
 
 def run(ctx: InitContext) -> None:
@@ -35,37 +41,44 @@ def _run(ctx: InitContext) -> None:
         timings: dict = {}
         exec_path = setup(ctx, timings)
         faults.point("init:before-ready")
-        sync.send(ctx.sock, "ready", timings=timings)
-        ctx.sock.close()
+        if ctx.send_timings:
+            sync.send(ctx.sock, "timings", timings=timings)
+        become_the_stub(ctx, exec_path)
     except BaseException as err:
         try:
-            sync.send(ctx.sock, "error", msg=describe_error(err))
+            sync.send(ctx.sock, "error", **error_message(err))
         except OSError:
             pass
         os._exit(1)
-    if ctx.start_status_fd < 0:
-        # Wait as the tiny wait stub rather than as Python: a created
-        # container then holds kilobytes, not a whole interpreter, and its
-        # /proc/1/exe is a sealed memfd (returns only without a stub).
-        trampoline.wait_then_execve(ctx.fifo_fd, exec_path, ctx.config.process.args, ctx.config.process.env)
-    process_steps.install_wait_handlers()
-    _wait_for_start(ctx.fifo_fd)
-    if ctx.config.hooks["startContainer"]:
-        try:
-            hooks.run_hooks("startContainer", ctx.config.hooks["startContainer"], _hook_state(ctx, "created"))
-        except hooks.HookError as err:
-            # runtime.md step 7: `start` must report it; the init then ends,
-            # which stops the container.
-            try:
-                os.write(ctx.start_status_fd, f"{err}\n".encode()[:4096])
-            except OSError:
-                os.write(2, f"pyrunc: {err}\n".encode())
-            os._exit(1)
-    process_steps.exec_process(exec_path, ctx.config.process)
+
+
+def become_the_stub(ctx: InitContext, exec_path: str) -> None:
+    """The rest is the stub's: fork into the joined pid namespace (FORK, and
+    REAP for `run --no-subreaper`, whose stage1 relays the exit status),
+    take the terminal, load a seccomp filter that waits for no_new_privs
+    (the last step but the wait: the profile needs to allow only that),
+    say "ready", wait for `start`, exec. Returns only with an OSError."""
+    process = ctx.config.process
+    program = ctx.seccomp_program if process.no_new_privileges else None
+    bpf = trampoline.seccomp_fd(program.bpf, program.flags) if program is not None else -1
+    flags = trampoline.WAIT
+    if ctx.joins_pid_ns:
+        flags |= trampoline.FORK | trampoline.SETSID | (trampoline.REAP if ctx.wait_for_init else 0)
+    sync_fd = ctx.sock.fileno()
+    if bpf < 0 and ctx.tty_fd < 0 and not ctx.joins_pid_ns:
+        # Nothing left that could fail and be worth reporting, nor a pid to
+        # send: "ready" now, so create need not wait for the stub's exec.
+        sync.send(ctx.sock, "ready")
+        ctx.sock.close()
+        sync_fd = -1
+    trampoline.run(exec_path, process.args, process.env, flags=flags, sync=sync_fd, tty=ctx.tty_fd,
+                   bpf=bpf, fifo=ctx.fifo_fd, status=ctx.start_status_fd, proc_fd=ctx.proc_fd)
 
 
 def _hook_state(ctx: InitContext, status: str) -> dict:
-    """The state hooks get from inside the container: pid in its own view."""
+    """The state createContainer hooks get: the pid of the process running
+    them (the init in its own view, or, joining a pid namespace, this
+    process outside it, in every other namespace of the container)."""
     cfg = ctx.config
     return {"ociVersion": cfg.oci_version, "id": ctx.container_id, "status": status, "pid": os.getpid(),
             "bundle": cfg.bundle, "annotations": cfg.annotations}
@@ -108,14 +121,20 @@ def setup(ctx: InitContext, timings: dict) -> str:
 
     # Sysctls belong to namespaces now private to the container, and go in
     # through its own /proc before /proc/sys turns read-only below.
-    for key, value in cfg.linux.sysctl.items():
-        _write_sysctl(key, value)
+    if cfg.linux.sysctl:
+        _write_sysctls(cfg.linux.sysctl)
     if new_mount_ns:
         _finish_rootfs(ctx)
+    if ctx.joins_pid_ns:
+        # Only now, after every process this one spawns (createContainer
+        # hooks), and before the capabilities setns needs are dropped: the
+        # pid namespace for the stub's child, the init.
+        namespaces.join_namespaces([("pid", ctx.pid_ns_fd)])
+        ctx.pid_ns_fd = -1
 
     mark = time.perf_counter()
     exec_path = process_steps.finalize(
-        cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds, keep_fd=ctx.fifo_fd,
+        cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
         send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
         personality=cfg.linux.personality,
     )
@@ -155,7 +174,8 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             def cgroup_mount(fd, entry, plan):
                 cgroup_mounts.mount_cgroup(fd, entry, plan, ctx.cgroups, ctx.cgroup_layout,
                                            private_ns=_has_new_ns(cfg, "cgroup"))
-        rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label)
+        rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label,
+                             pid_ns_fd=ctx.pid_ns_fd)
         if rootfs.needs_dev_setup(cfg.mounts):
             in_userns = cfg.linux.namespace("user") is not None
             rootfs.create_devices(root_fd, cfg.linux.devices, use_bind=in_userns)
@@ -185,8 +205,9 @@ def _prepare_rootfs(ctx: InitContext) -> None:
 
 def _setup_terminal(ctx: InitContext) -> None:
     """A pty from the container's devpts: master to the console socket, slave
-    as controlling terminal, fds 0-2 and /dev/console. Before the root turns
-    read-only, since /dev/console may have to be created."""
+    bound onto /dev/console and kept for the stub, which makes it the
+    controlling terminal and fds 0-2. Before the root turns read-only, since
+    /dev/console may have to be created."""
     master, slave, slave_path = console.open_pty()
     try:
         size = ctx.config.process.console_size
@@ -195,12 +216,14 @@ def _setup_terminal(ctx: InitContext) -> None:
         if os.path.isdir("/dev"):
             console.bind_console(slave, slave_path)
         console.send_fd(ctx.console_fd, master, "/dev/ptmx")
+    except BaseException:
+        os.close(slave)
+        raise
     finally:
         os.close(master)
         os.close(ctx.console_fd)
         ctx.console_fd = -1
-    console.become_controlling_terminal(slave)
-    os.close(slave)
+    ctx.tty_fd = slave
 
 
 def _finish_rootfs(ctx: InitContext) -> None:
@@ -246,39 +269,24 @@ def _join_session_keyring(container_id: str) -> None:
             raise KernelError("join session keyring", "", err.errno) from None
 
 
-def _write_file(path: str, value: str, what: str) -> None:
+def _write_sysctls(sysctls: dict) -> None:
+    """Each key beneath its namespaced subtree of the container's procfs,
+    which nothing of the container's can have replaced yet (linux.sysctl)."""
+    root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        proc_fd = sysctl.open_proc(root_fd)
     except OSError as err:
-        raise KernelError("open", f"{path} ({what})", err.errno) from None
-    try:
-        os.write(fd, value.encode())
-    except OSError as err:
-        raise KernelError("write", f"{path} ({what})", err.errno) from None
+        raise PyruncError(f"linux.sysctl: needs the container's procfs at /proc (a mounts[] entry of type proc): "
+                          f"{err.strerror.lower()}") from None
     finally:
-        os.close(fd)
-
-
-def _write_sysctl(key: str, value: str) -> None:
-    path = "/proc/sys/" + key.replace(".", "/") if "/" not in key else "/proc/sys/" + key.lstrip("/")
-    _write_file(path, value, f"linux.sysctl {key}")
-
-
-def _wait_for_start(fifo_fd: int) -> None:
-    """Block until `pyrunc start` writes a byte into the exec fifo.
-
-    The fifo was opened O_RDONLY|O_NONBLOCK: poll() sleeps until a writer
-    arrives (a fifo that never had a writer reports no POLLHUP)."""
-    poller = select.poll()
-    poller.register(fifo_fd, select.POLLIN)
-    while True:
-        poller.poll()
-        try:
-            data = os.read(fifo_fd, 1)
-        except BlockingIOError:
-            continue
-        if data:
-            break
-        # The writer went away without a byte: start failed half-way.
-        os._exit(1)
-    os.close(fifo_fd)
+        os.close(root_fd)
+    try:
+        for key, value in sysctls.items():
+            try:
+                sysctl.write(proc_fd, key, value)
+            except ValueError as err:
+                raise PyruncError(f"linux.sysctl[{key!r}]: {err}") from None
+            except OSError as err:
+                raise KernelError("write", f"linux.sysctl {key}", err.errno) from None
+    finally:
+        os.close(proc_fd)

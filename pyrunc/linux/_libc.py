@@ -189,6 +189,19 @@ def openat2(dir_fd: int, path: str, flags: int, resolve: int, mode: int = 0) -> 
     return fd
 
 
+_fstatfs = _libc.fstatfs
+_fstatfs.argtypes = (_c_int, ctypes.c_void_p)
+_fstatfs.restype = _c_int
+
+
+def fstatfs_type(fd: int) -> int:
+    """f_type of fstatfs(2): which filesystem `fd` is on (PROC_SUPER_MAGIC ...)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit Linux; f_type first
+    if _fstatfs(fd, buf) != 0:
+        _fail()
+    return ctypes.c_long.from_buffer(buf).value
+
+
 class _MountAttr(ctypes.Structure):
     _fields_ = [
         ("attr_set", ctypes.c_uint64),

@@ -16,7 +16,7 @@ import os
 import struct
 
 from pyrunc.errors import KernelError, PyruncError
-from pyrunc.linux import _libc
+from pyrunc.linux import _libc, mounts
 
 # ioctl numbers (asm-generic/ioctls.h; the same on x86_64 and arm64)
 TIOCSCTTY = 0x540E
@@ -112,7 +112,7 @@ def bind_console(slave: int, slave_path: str) -> None:
     except OSError as err:
         raise KernelError("create", "/dev/console", err.errno) from None
     try:
-        _libc.mount(f"/proc/self/fd/{slave}", f"/proc/self/fd/{target}", None, _libc.MS_BIND)
+        mounts.sys_mount(mounts.fd_path(slave), mounts.fd_path(target), None, _libc.MS_BIND)
     except OSError as err:
         raise KernelError("mount", f'"{slave_path}" on "/dev/console"', err.errno) from None
     finally:

@@ -80,6 +80,12 @@ class MountPlan:
         self.data: list[str] = []
         self.extensions: list[str] = []
 
+    def copy(self) -> "MountPlan":
+        other = MountPlan()
+        other.flags, other.attr_set, other.attr_clr = self.flags, self.attr_set, self.attr_clr
+        other.propagation, other.data, other.extensions = list(self.propagation), list(self.data), list(self.extensions)
+        return other
+
     @property
     def is_bind(self) -> bool:
         return bool(self.flags & MS_BIND)
@@ -131,8 +137,47 @@ def parse_mount_options(options: list[str]) -> MountPlan:
 IN_ROOT = _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_MAGICLINKS
 
 
+# A procfs directory in which this process is "self": fd paths for mount(2)
+# go through it, not through whatever /proc is in the current root (the
+# container's own, for its pid namespace, where a process building the
+# container from outside is not "self"; see use_proc_dir).
+_proc_dir = [-1]
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def open_own_proc() -> int:
+    """An O_PATH fd of /proc, checked to be procfs in which this process is
+    "self"; -1 if it is not (then fd paths go through /proc/self as is)."""
+    try:
+        fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return -1
+    try:
+        if _libc.fstatfs_type(fd) == PROC_SUPER_MAGIC:
+            os.stat("self/fd", dir_fd=fd)
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return -1
+
+
+def open_own_proc_file(path: str, flags: int) -> int:
+    """open(2) of "/proc/self/..." through the procfs of use_proc_dir."""
+    if _proc_dir[0] >= 0 and path.startswith("/proc/self/"):
+        return os.open(path[len("/proc/"):], flags, dir_fd=_proc_dir[0])
+    return os.open(path, flags)
+
+
+def use_proc_dir(fd: int) -> None:
+    """From now on, fd_path() names fds through the procfs `fd` (open_own_proc)."""
+    _proc_dir[0] = fd
+
+
 def fd_path(fd: int) -> str:
-    return f"/proc/self/fd/{fd}"
+    """A path to this process's fd `fd` for mount(2): relative to the procfs
+    of use_proc_dir when there is one (mount() resolves it from there)."""
+    return f"self/fd/{fd}" if _proc_dir[0] >= 0 else f"/proc/self/fd/{fd}"
 
 
 def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
@@ -144,10 +189,17 @@ def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
 MAX_SYMLINKS = 40
 
 
+PROC_SUPER_MAGIC = 0x9FA0
+
+
 def resolve_in_root(root_fd: int, path: str) -> str:
     """`path` with every symlink in its existing part resolved inside the
     root (as runc's securejoin does); the missing tail is kept, so the
-    result names where a mount point must be created. Relative to the root."""
+    result names where a mount point must be created. Relative to the root.
+
+    A symlink on procfs is never read as text: /proc/self/fd/N "points" at
+    a host path (a magic link), and following its text would make
+    directories inside the root named after pyrunc's own files. ELOOP."""
     pending = [c for c in path.split("/") if c]
     resolved: list[str] = []
     links = 0
@@ -167,7 +219,7 @@ def resolve_in_root(root_fd: int, path: str) -> str:
             continue
         if stat.S_ISLNK(st.st_mode):
             links += 1
-            if links > MAX_SYMLINKS:
+            if links > MAX_SYMLINKS or _on_procfs(root_fd, "/".join(resolved)):
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
             target = os.readlink(candidate, dir_fd=root_fd)
             if target.startswith("/"):
@@ -176,6 +228,30 @@ def resolve_in_root(root_fd: int, path: str) -> str:
             continue
         resolved.append(part)
     return "/".join(resolved)
+
+
+def _on_procfs(root_fd: int, directory: str) -> bool:
+    fd = _libc.openat2(root_fd, directory or ".", os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+    try:
+        return _libc.fstatfs_type(fd) == PROC_SUPER_MAGIC
+    finally:
+        os.close(fd)
+
+
+def refuse_symlinks_on_the_way(root_fd: int, destination: str, what: str) -> None:
+    """Kernel filesystems (proc, sysfs) go on a real directory of the root:
+    a rootfs whose /proc is a symlink to /tmp would get procfs at /tmp, a
+    place the container's programs do not expect one (runc refuses too)."""
+    try:
+        fd = _libc.openat2(root_fd, destination.lstrip("/") or ".", os.O_PATH | os.O_DIRECTORY,
+                           _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_SYMLINKS | _libc.RESOLVE_NO_MAGICLINKS)
+    except FileNotFoundError:
+        return  # made below, one real directory at a time
+    except OSError as err:
+        why = {errno.ELOOP: "a symlink in the rootfs is on the way",
+               errno.ENOTDIR: "it is not a directory in the rootfs"}.get(err.errno, err.strerror.lower())
+        raise KernelError("mount", f'{what} on "{destination}"', err.errno, why) from None
+    os.close(fd)
 
 
 def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
@@ -240,15 +316,34 @@ def make_mountpoint(root_fd: int, destination: str, as_file: bool) -> int:
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
           what: str = "") -> None:
     try:
-        _libc.mount(source, target, fstype, flags, data)
+        sys_mount(source, target, fstype, flags, data)
     except OSError as err:
         raise KernelError("mount", what or f"{fstype or source} on {target}", err.errno) from None
 
 
+def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    """mount(2), resolving fd_path() paths (and a pidns= option naming one)
+    from the procfs of use_proc_dir: the process's cwd goes there for the
+    call and comes back."""
+    relative = (source or "").startswith("self/fd/") or target.startswith("self/fd/") or "pidns=self/fd/" in (data or "")
+    if _proc_dir[0] < 0 or not relative:
+        _libc.mount(source, target, fstype, flags, data)
+        return
+    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fchdir(_proc_dir[0])
+        _libc.mount(source, target, fstype, flags, data)
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+
+
 def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
-                  source_is_dir: bool = True) -> None:
+                  source_is_dir: bool = True, mounter=None) -> None:
     """Mount one entry at `destination` inside the root, then apply its
-    read-only/nosuid/... remount, propagation and recursive attributes."""
+    read-only/nosuid/... remount, propagation and recursive attributes.
+    `mounter(target_fd, flags, data)` makes a filesystem's mount instead of
+    mount(2) here (procfs for another pid namespace)."""
     label = f'"{source or fstype}" on "{destination}"'
     copy_up = not plan.is_bind and fstype == "tmpfs" and "tmpcopyup" in plan.extensions
     try:
@@ -267,11 +362,14 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                 # directory the tmpfs covers, still readable through this fd,
                 # is copied into it; read-only only after the copy.
                 try:
-                    covered_fd = os.open(fd_path(target_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    covered_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target_fd)
                 except OSError as err:
                     raise KernelError("open for tmpcopyup", label, err.errno) from None
                 flags &= ~MS_RDONLY
-            mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
+            if mounter is not None:
+                mounter(target_fd, flags, data or "", label)
+            else:
+                mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
     except BaseException:
         if covered_fd is not None:
             os.close(covered_fd)
@@ -313,6 +411,47 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
 
 _PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
     | MS_STRICTATIME | MS_NOSYMFOLLOW
+
+
+def mount_proc_in_pid_ns(pid_ns_fd: int, target_fd: int, flags: int, data: str, what: str) -> None:
+    """procfs for the pid namespace `pid_ns_fd` onto `target_fd`, where the
+    kernel has no "pidns" option (before Linux 6.18): procfs is made for the
+    mounting process's pid namespace, so the mount(2) is made by a stub
+    forked into it (a Python child would be Python there: linux.trampoline).
+    That child, for the instant of the call, has this process's root and
+    cwd, as runc's init has for all of its set-up."""
+    import _socket
+
+    from pyrunc import jsonlite
+    from pyrunc.linux import trampoline
+
+    parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC, 0)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            parent.close()
+            _libc.setns(pid_ns_fd, _libc.CLONE_NEWPID)
+            os.set_inheritable(target_fd, True)  # for the stub's child, which exits after the mount
+            trampoline.run(f"/proc/self/fd/{target_fd}", ["proc", "proc", data], [],
+                           flags=trampoline.FORK | trampoline.REAP | trampoline.MOUNT, sync=child.fileno(),
+                           mount_flags=flags)
+        finally:
+            os._exit(1)
+    child.close()
+    errno_value = errno.EPERM
+    try:
+        while True:
+            message = parent.recv(4096)
+            if not message:
+                break
+            fields = jsonlite.loads(message)
+            if fields.get("type") == "stub-error" and isinstance(fields.get("errno"), int):
+                errno_value = fields["errno"]
+    finally:
+        parent.close()
+        _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise KernelError("mount", what, errno_value)
 
 
 def copy_tree(src_fd: int, dst_fd: int) -> None:
@@ -369,13 +508,13 @@ def remount(root_fd: int, destination: str, flags: int, label: str = "") -> None
     fd = open_in_root(root_fd, destination)
     try:
         try:
-            _libc.mount(None, fd_path(fd), None, flags, None)
+            sys_mount(None, fd_path(fd), None, flags, None)
         except OSError as err:
             if err.errno != errno.EPERM:
                 raise KernelError("remount", label or destination, err.errno) from None
-            locked = locked_flags(fd_path(fd))
+            locked = locked_flags(fd)
             try:
-                _libc.mount(None, fd_path(fd), None, flags | locked, None)
+                sys_mount(None, fd_path(fd), None, flags | locked, None)
             except OSError as err2:
                 raise KernelError("remount", label or destination, err2.errno) from None
     finally:
@@ -387,8 +526,8 @@ _STATVFS_TO_MS = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_N
                   (os.ST_RELATIME, MS_RELATIME))
 
 
-def locked_flags(path: str) -> int:
-    flags = os.statvfs(path).f_flag
+def locked_flags(fd: int) -> int:
+    flags = os.fstatvfs(fd).f_flag
     return sum(ms for st, ms in _STATVFS_TO_MS if flags & st)
 
 

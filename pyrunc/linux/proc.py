@@ -50,6 +50,18 @@ def is_alive(pid: int, start_time: int, proc: str = PROC) -> bool:
     return started == start_time and state not in ("Z", "X", "x")
 
 
+def read_ns_pid(pid: int, proc: str = PROC) -> int | None:
+    """`pid` as its own (innermost) pid namespace numbers it (NSpid's last)."""
+    try:
+        with open(f"{proc}/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def parse_mountinfo(text: str) -> list[dict]:
     """Entries of /proc/<pid>/mountinfo as dicts: id, parent, root,
     mount_point, options, optional (shared:N ...), fstype, source, super_options."""

@@ -78,9 +78,13 @@ def bind_rootfs(rootfs: str) -> None:
 LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue"))
 
 
-def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "") -> None:
+def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "",
+                  pid_ns_fd: int = -1) -> None:
     """Step 3: every mounts[] entry, in order, destinations resolved in the
-    root; `mount_label` (SELinux) on the filesystems that take one."""
+    root; `mount_label` (SELinux) on the filesystems that take one. With
+    `pid_ns_fd`, the pid namespace the container joins by path, while this
+    process is outside it: procfs is mounted for that namespace (its
+    "pidns" option), not for this process's."""
     from pyrunc.linux import lsm
 
     for entry in entries:
@@ -102,6 +106,11 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
                                  source_is_dir=mounts.is_directory_source(source))
             continue
         fstype = entry.type or None
+        if fstype in ("proc", "sysfs"):
+            mounts.refuse_symlinks_on_the_way(root_fd, entry.destination, f'"{fstype}"')
+        if fstype == "proc" and pid_ns_fd >= 0:
+            _mount_proc_for(pid_ns_fd, root_fd, entry, plan)
+            continue
         try:
             mounts.mount_in_root(root_fd, entry.destination, source or fstype, fstype, plan)
         except KernelError as err:
@@ -112,6 +121,30 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
                 mounts.mount_in_root(root_fd, entry.destination, "/sys", None, plan)
             else:
                 raise
+
+
+# Whether this kernel's procfs takes "pidns" (Linux 6.18); None: not tried yet.
+_PROCFS_PIDNS: list = [None]
+
+
+def _mount_proc_for(pid_ns_fd: int, root_fd: int, entry, plan) -> None:
+    """procfs for the pid namespace the container joins (this process is
+    outside it): its "pidns" option, or else a stub in that namespace
+    mounts it (mounts.mount_proc_in_pid_ns)."""
+    if _PROCFS_PIDNS[0] is not False:
+        with_option = plan.copy()
+        with_option.data.append(f"pidns={mounts.fd_path(pid_ns_fd)}")
+        try:
+            mounts.mount_in_root(root_fd, entry.destination, entry.source or "proc", "proc", with_option)
+            _PROCFS_PIDNS[0] = True
+            return
+        except KernelError as err:
+            if err.errno != errno.EINVAL or _PROCFS_PIDNS[0]:
+                raise
+            _PROCFS_PIDNS[0] = False  # "unknown parameter": an older kernel
+    mounts.mount_in_root(root_fd, entry.destination, entry.source or "proc", "proc", plan,
+                         mounter=lambda target_fd, flags, data, what: mounts.mount_proc_in_pid_ns(
+                             pid_ns_fd, target_fd, flags, data, what))
 
 
 def needs_dev_setup(entries) -> bool:
@@ -149,7 +182,7 @@ def _create_device(root_fd: int, path: str, kind: str, major: int, minor: int, m
     parent, _, name = path.rstrip("/").rpartition("/")
     parent_fd = mounts.mkdirs_in_root(root_fd, parent or "/")
     try:
-        dir_fd = os.open(mounts.fd_path(parent_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=parent_fd)
     finally:
         os.close(parent_fd)
     try:
@@ -203,7 +236,7 @@ def create_dev_symlinks(root_fd: int, has_devpts: bool) -> None:
         links.append(("/proc/kcore", "core"))
     dev_fd = mounts.mkdirs_in_root(root_fd, "/dev")
     try:
-        dir_fd = os.open(mounts.fd_path(dev_fd), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        dir_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dev_fd)
     finally:
         os.close(dev_fd)
     try:
@@ -335,6 +368,7 @@ def make_directory(path: str, field: str) -> None:
     try:
         os.close(mounts.mkdirs_in_root(root_fd, path))
     except OSError as err:
-        raise PyruncError(f'{field}: cannot create "{path}": {err.strerror.lower()}') from None
+        why = "a /proc magic link or a symlink loop is on the way" if err.errno == errno.ELOOP else err.strerror.lower()
+        raise PyruncError(f'{field}: cannot create "{path}": {why}') from None
     finally:
         os.close(root_fd)

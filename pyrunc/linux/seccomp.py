@@ -185,31 +185,50 @@ def compile_profile(profile: dict) -> Program:
     return Program(_export(filt), flags, uses_notify, warnings)
 
 
-CACHE_DIR_NAME = "seccomp:cache"  # ':' cannot be in a container id, so no container shares the name
+# Not in a state root: a root holds container directories only (tools that
+# scan one read every directory in it as a container).
+CACHE_DIR = "/run/pyrunc-cache/seccomp"
 CACHE_LIMIT = 64
 
 
-def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
+def cache_key(profile: dict) -> str:
+    """The cache file name of `profile` (a bucket: see compile_profile_cached)."""
+    return _bucket(_full_key(profile))
+
+
+def _full_key(profile: dict) -> bytes:
+    from pyrunc.jsonlite import dumps
+
+    return f"{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()
+
+
+def _bucket(key: bytes) -> str:
+    import binascii
+
+    return f"{binascii.crc32(key):08x}-{len(key)}"
+
+
+def compile_profile_cached(profile: dict, cache_dir: str = CACHE_DIR) -> Program:
     """compile_profile, remembered: engines send the same profile for every
     container, and compiling it (with pyseccomp's import) costs ~20 ms.
 
-    The key is the profile as given, this libseccomp's version and the
+    Keyed by the profile as given, this libseccomp's version and the
     architecture; each entry stores its whole key and is used only when the
     key is equal, so a different profile can never get another's filter. The
-    file name is only a bucket: a CRC-32 of the key (binascii, 0.05 ms to
-    import, where hashlib loads OpenSSL: 3 ms; CPython's private _sha256 is
-    gone in 3.12). A collision costs a recompile, never a wrong filter. The
-    cache lives in the runtime's own root (0700).
+    file name (cache_key) is only a bucket: a CRC-32 of the key (binascii,
+    0.05 ms to import, where hashlib loads OpenSSL: 3 ms; CPython's private
+    _sha256 is gone in 3.12). A collision costs a recompile, never a wrong
+    filter. The directory must be ours and private (0700), or it is not used.
     """
-    import binascii
-
     from pyrunc.jsonlite import dumps, loads
 
-    key = f"{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()
+    key = _full_key(profile)
     # The key as stored: JSON-escaped, so it holds no newline.
     stored_key = dumps(key.decode()).encode()
-    path = os.path.join(cache_dir, f"{binascii.crc32(key):08x}-{len(key)}")
+    path = os.path.join(cache_dir, _bucket(key))
     try:
+        if not _private_dir(cache_dir):
+            raise OSError("not a private directory")
         with open(path, "rb") as f:
             data = f.read()
         header, _, rest = data.partition(b"\n")
@@ -224,6 +243,8 @@ def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(cache_dir, mode=0o700, exist_ok=True)
+        if not _private_dir(cache_dir):
+            return program
         _prune(cache_dir)
         with open(tmp, "wb") as f:
             f.write(header.encode() + b"\n" + stored_key + b"\n" + program.bpf)
@@ -234,6 +255,13 @@ def compile_profile_cached(profile: dict, cache_dir: str) -> Program:
         except OSError:
             pass
     return program
+
+
+def _private_dir(path: str) -> bool:
+    import stat
+
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
 
 
 def _prune(cache_dir: str) -> None:

@@ -1,5 +1,6 @@
 """Shared by the verbs: the store from --root, the container id argument,
-and reading + validating a bundle's config.json.
+reading + validating a bundle's config.json, the fds a caller passed, and
+the signals run and exec forward while they wait.
 Imports: errors, log, store, spec.*.
 """
 
@@ -22,6 +23,22 @@ def one_id(parsed, extra_ok: int = 0) -> str:
     if len(args) > 1 + extra_ok:
         raise UsageError(f"{name}: unexpected arguments after the container id: {' '.join(args[1 + extra_ok:])}")
     return args[0]
+
+
+def check_preserved_fds(count: int, flag: str = "--preserve-fds") -> None:
+    """The fds a container gets besides stdio (3 .. 3+count-1) must be ones
+    the caller passed: open now, before pyrunc has opened anything (the
+    verbs call this first). Otherwise a number would name one of pyrunc's
+    own files (the --log file, the sync socket, a stub's memfd) and hand
+    it to the container."""
+    import os
+
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            raise UsageError(f"{flag}: fd {fd} (of {count} from fd 3) was not passed to pyrunc; "
+                             "only fds the caller keeps open can be preserved") from None
 
 
 def load_config(bundle: str | None):
@@ -64,3 +81,35 @@ def long_wait_ahead() -> None:
     import gc
 
     gc.enable()
+
+
+class SignalForwarder:
+    """While `run` (or `exec`) waits in the foreground, signals it receives go to the
+    container's init (as runc does). With a relayed terminal, SIGWINCH
+    resizes the container's pty instead."""
+
+    _FORWARDED = (1, 2, 3, 10, 12, 14, 15, 28)  # HUP INT QUIT USR1 USR2 ALRM TERM WINCH
+
+    def __init__(self, pidfd: int, relay=None):
+        import _signal
+
+        self.pidfd = pidfd
+        self.relay = relay
+        self.saved = {n: _signal.signal(n, self._forward) for n in self._FORWARDED}
+
+    def _forward(self, number, frame) -> None:
+        import _signal
+
+        if number == 28 and self.relay is not None:
+            self.relay.copy_window_size()
+            return
+        try:
+            _signal.pidfd_send_signal(self.pidfd, number)
+        except OSError:
+            pass
+
+    def restore(self) -> None:
+        import _signal
+
+        for number, handler in self.saved.items():
+            _signal.signal(number, handler)

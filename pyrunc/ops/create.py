@@ -13,7 +13,7 @@ import time
 
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
-from pyrunc.ops.common import load_config, one_id, store_for
+from pyrunc.ops.common import check_preserved_fds, load_config, one_id, store_for
 from pyrunc.store import Store
 
 
@@ -35,6 +35,7 @@ class CreateOptions:
 
 
 def cmd_create(parsed) -> int:
+    check_caller_fds(parsed.options)
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
                      CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup"))))
@@ -57,9 +58,11 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
     _check_lsm_labels(cfg)
+    if cfg.linux.sysctl:
+        _refuse_sysctls_in_host_namespaces(cfg)
     if opts.systemd_cgroup:
         _check_systemd_cgroup(cfg.linux.cgroups_path)
-    seccomp_program = _compile_seccomp(cfg, st.root)
+    seccomp_program = _compile_seccomp(cfg)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
 
@@ -90,17 +93,19 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         faults.point("create:after-state-dir")
         undo.callback(_destroy_cgroups, cgroup_dirs)
         cgroup_dirs.create(only_v2=True)  # the init (or stage1) is cloned into it; the rest while its code loads
+        _refuse_frozen(cgroup_dirs.paths)
         log.phase("state dir")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
-        fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        # Read and write: the init is a writer too, so `start` leaving without
+        # its byte (killed) does not end the init's wait with an EOF.
+        fifo_fd = os.open(fifo_path, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
         start_status_fd = -1
-        if cfg.hooks["startContainer"] or cfg.hooks["poststart"]:
-            # `start` must see the program executed before it reports success
-            # or runs poststart (config.md: poststart runs "after the
-            # user-specified process is executed"), and must report a failed
-            # startContainer hook. O_RDWR: never blocks, and the init stays a
-            # writer until its execve closes the fd.
+        if cfg.hooks["poststart"]:
+            # `start` must see the program executed before it runs poststart
+            # (config.md: poststart runs "after the user-specified process is
+            # executed"). O_RDWR: never blocks, and the init stays a writer
+            # until its execve closes the fd.
             status_path = st.path(container_id, store_mod.START_STATUS_FILE)
             os.mkfifo(status_path, 0o600)
             start_status_fd = os.open(status_path, os.O_RDWR | os.O_CLOEXEC)
@@ -111,6 +116,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
 
         def prepare_cgroups() -> None:
             cgroup_dirs.create()
+            _refuse_frozen(cgroup_dirs.paths)
             faults.point("create:after-cgroups")
             _apply_resources(cfg, layout, cgroup_dirs)
             faults.point("create:after-resources")
@@ -150,7 +156,9 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             "seccomp": _seccomp_state(cfg, seccomp_program),
         }
         if seccomp_program is not None:
-            store_mod.write_file(st.path(container_id, SECCOMP_FILE), seccomp_program.bpf, 0o600, container_id)
+            store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
+                                 container_id)
+        st.save_init(container_id, launched.init_pid, launched.start_time, state["cgroups"])
         faults.point("create:before-state-save")
         st.save(container_id, state)
         faults.point("create:after-state-save")
@@ -163,9 +171,6 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     if opts.console_socket:
         os.close(console_fd)  # the init has its own copy, and sent the pty through it
     return launched
-
-
-SECCOMP_FILE = "seccomp.bpf"
 
 
 class UndoStack:
@@ -213,14 +218,14 @@ def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
             "bundle": cfg.bundle, "annotations": cfg.annotations}
 
 
-def _compile_seccomp(cfg, root: str):
+def _compile_seccomp(cfg, cache_dir: str | None = None):
     """linux.seccomp → BPF, before anything exists (a bad profile is a clean
     error); None when the config has no profile."""
     if cfg.linux.seccomp is None:
         return None
     from pyrunc.linux import seccomp
 
-    program = seccomp.compile_profile_cached(cfg.linux.seccomp, os.path.join(root, seccomp.CACHE_DIR_NAME))
+    program = seccomp.compile_profile_cached(cfg.linux.seccomp, cache_dir or seccomp.CACHE_DIR)
     for warning in program.warnings:
         log.warning(f"config.json: {warning}")
     if program.uses_notify and not cfg.linux.seccomp.get("listenerPath"):
@@ -248,6 +253,26 @@ def _check_systemd_cgroup(cgroups_path: str) -> None:
                           "leave the flag out to manage cgroups directly (cgroupfs)")
     raise PyruncError("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
                       "leave the flag out to manage cgroups directly (cgroupfs)")
+
+
+def _refuse_sysctls_in_host_namespaces(cfg) -> None:
+    """A namespace joined by path may be the host's own (runc refuses
+    sysctls there too): a sysctl would change the host."""
+    from pyrunc.linux import namespaces, sysctl
+
+    for key in cfg.linux.sysctl:
+        kind = sysctl.parse(key).namespace
+        ns = cfg.linux.namespace(kind) if kind else None
+        if ns is None or not ns.path:
+            continue
+        try:
+            joined = os.stat(ns.path).st_ino
+            ours = os.stat(f"/proc/self/ns/{namespaces.PROC_NAMES[kind]}").st_ino
+        except OSError:
+            continue  # joining it reports the problem
+        if joined == ours:
+            raise ConfigError([(f'linux.sysctl["{key}"]', f'the {kind} namespace joined by path ("{ns.path}") is '
+                                                          "the host's own; refusing to change the host")])
 
 
 def _check_lsm_labels(cfg) -> None:
@@ -285,6 +310,17 @@ def _apply_resources(cfg, layout, cgroup_dirs) -> None:
         log.warning(warning)
 
 
+def _refuse_frozen(paths: dict) -> None:
+    """A frozen cgroup (made so beforehand, or under a frozen parent) would
+    freeze the init in the middle of its set-up, and create wait forever."""
+    from pyrunc.linux.cgroups import apply
+
+    frozen = apply.frozen_dir(paths)
+    if frozen:
+        raise PyruncError(f'linux.cgroupsPath: the cgroup "{frozen}" is frozen; thaw it, or give the container '
+                          f"another one")
+
+
 def _freezer_file(paths: dict) -> str:
     """The file whose content says whether the container is paused."""
     for key, path in paths.items():
@@ -293,6 +329,15 @@ def _freezer_file(paths: dict) -> str:
     if list(paths) == [""]:
         return os.path.join(paths[""], "cgroup.freeze")
     return ""
+
+
+def check_caller_fds(opts: dict) -> None:
+    """First thing in create and run: --preserve-fds and LISTEN_FDS name fds
+    the caller really passed."""
+    listen = _listen_fds()
+    if listen:
+        check_preserved_fds(listen, "LISTEN_FDS")
+    check_preserved_fds(listen + int(opts.get("preserve_fds") or 0))
 
 
 def _listen_fds() -> int:

@@ -17,14 +17,11 @@ import os
 
 from pyrunc import log
 from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, UsageError
-from pyrunc.ops.common import store_for, validate_config
-from pyrunc.store import CREATING, PAUSED, STOPPED
-
-# Exit codes engines map from exec failures (podman, docker): 127 not found, 126 not executable.
-NOT_FOUND, NOT_EXECUTABLE = 127, 126
-
+from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
+from pyrunc.store import CREATED, CREATING, PAUSED, STOPPED
 
 def cmd_exec(parsed) -> int:
+    check_preserved_fds(int(parsed.options.get("preserve_fds") or 0))
     if not parsed.args:
         raise UsageError("exec: requires a container id; see `pyrunc exec --help`")
     container_id, command = parsed.args[0], parsed.args[1:]
@@ -43,26 +40,22 @@ def cmd_exec(parsed) -> int:
     process = _load_process(state, opts, command)
     try:
         return _exec(st, container_id, state, process, opts)
-    except InitError as err:  # the process's own failure, not one of ours (a pid file, a console socket)
-        text = str(err)
-        if "executable file not found" in text or "no such file or directory" in text:
-            log.error(f"exec failed: {text}")
-            return NOT_FOUND
-        if "permission denied" in text:
-            log.error(f"exec failed: {text}")
-            return NOT_EXECUTABLE
+    except InitError as err:
+        if err.exit_code:  # the program itself cannot run: engines map 127 and 126
+            log.error(f"exec failed: {err}")
+            return err.exit_code
         raise
 
 
 def _load_process(state: dict, opts: dict, command: list[str]):
     """The process spec: process.json, or the container's with the flags."""
+    from pyrunc.files import read_regular
     from pyrunc.spec import load, model
 
     if opts.get("process"):
         path = opts["process"]
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_regular(path, f"--process {path}")
         except OSError as err:
             raise PyruncError(f"--process {path}: {err.strerror.lower()}") from None
         process = load.parse_config(data, path)
@@ -136,8 +129,6 @@ def _validate(state: dict, process: dict, where: str) -> None:
 
 
 def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
-    import _signal
-
     from pyrunc import launcher
     import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
@@ -193,16 +184,11 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
             relay = TerminalRelay(console.receive_fd(relay_end))
         finally:
             os.close(relay_end)
+    from pyrunc.ops.common import SignalForwarder
+
     pidfd = os.pidfd_open(pid)
-    forwarded = (1, 2, 3, 10, 12, 14, 15)
-
-    def forward(number, frame):
-        try:
-            _signal.pidfd_send_signal(pidfd, number)
-        except OSError:
-            pass
-
-    saved = {n: _signal.signal(n, forward) for n in forwarded}
+    # Signals go to the process; with a relayed terminal, SIGWINCH resizes it.
+    forwarder = SignalForwarder(pidfd, relay)
     try:
         if relay is not None:
             relay.run(pidfd)
@@ -213,23 +199,66 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
     except ChildProcessError:
         return 255
     finally:
-        for number, handler in saved.items():
-            _signal.signal(number, handler)
+        forwarder.restore()
         if relay is not None:
             relay.close()
         os.close(pidfd)
+
+
+def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: list) -> None:
+    """runtime.md step 7: the startContainer hooks, as `start` runs them:
+    each one a process of the container (its namespaces, cgroup, user,
+    capabilities and seccomp filter, as runc's run after its init has set
+    these), through exec's machinery, so never as a Python process in the
+    container's pid namespace (CVE-2019-5736 class). Its path resolves in
+    the container. The first failure raises HookError."""
+    import _prctl
+
+    from pyrunc import hooks, launcher
+    from pyrunc.linux import proc
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+    from pyrunc.spec import model
+
+    init_pid = state.get("pid", 0)
+    hook_state = {"ociVersion": state.get("ociVersion", ""), "id": container_id, "status": CREATED,
+                  "pid": proc.read_ns_pid(init_pid) or init_pid, "bundle": state.get("bundle", ""),
+                  "annotations": state.get("annotations") or {}}
+    data = hooks.state_json(hook_state)
+    cgroups = CgroupDirs.from_state(state.get("cgroups"))
+    seccomp_program = _container_seccomp(st, container_id, state)
+    # The stub that forks the hook exits at once: as subreaper we adopt the
+    # hook, to wait for it within its timeout.
+    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+    for i, hook in enumerate(hooks_list):
+        spec = dict(state.get("process") or {})
+        spec.update(args=list(hook.args) or [hook.path], env=list(hook.env), terminal=False)
+        spec.pop("consoleSize", None)
+        in_read, in_write = os.pipe()
+        out_read, out_write = os.pipe()
+        where = f"hooks.startContainer[{i}]"
+        try:
+            pid = launcher.launch_exec(container_id, init_pid, state.get("startTime", -1), model.Process(spec),
+                                       cgroups=cgroups if cgroups.paths else None, seccomp_program=seccomp_program,
+                                       stdio=(in_read, out_write, out_write), program_path=hook.path)
+        except InitError as err:
+            for fd in (in_read, in_write, out_read, out_write):
+                os.close(fd)
+            raise hooks.HookError(f'{where}: run "{hook.path}": {err}') from None
+        os.close(in_read)
+        os.close(out_write)
+        hooks.collect(hook, pid, in_write, out_read, data, where)
 
 
 def _container_seccomp(st, container_id: str, state: dict):
     info = state.get("seccomp")
     if not info:
         return None
+    from pyrunc.files import read_regular
     from pyrunc.linux.seccomp import Program
-    from pyrunc.ops.create import SECCOMP_FILE
+    from pyrunc.store import SECCOMP_FILE
 
     try:
-        with open(st.path(container_id, SECCOMP_FILE), "rb") as f:
-            bpf = f.read()
+        bpf = read_regular(st.path(container_id, SECCOMP_FILE), f"{container_id}: {SECCOMP_FILE}")
     except OSError as err:
         raise PyruncError(f"{container_id}: cannot read the container's seccomp filter: {err.strerror.lower()}") from None
     return Program(bpf, info["flags"], info.get("notify", False), [])

@@ -13,7 +13,7 @@ import os
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
-from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, Store
+from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
 
 
 def cmd_start(parsed) -> int:
@@ -33,19 +33,44 @@ def start_container(st: Store, container_id: str) -> None:
         if status != CREATED:
             raise InvalidStatus(container_id, f"cannot start a container in the {status} state")
         fifo = st.path(container_id, store_mod.FIFO_FILE)
+        if not os.access(st.path(container_id), os.W_OK):
+            raise PyruncError(f"{container_id}: cannot start the container: its state directory cannot be changed "
+                              f"({st.path(container_id)} is not writable)")
         status_fd = _open_start_status(st, container_id, state)
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError as err:
             # ENXIO: no reader, so the init is gone.
             raise InvalidStatus(container_id, f"cannot start container: its init process is gone ({err.strerror.lower()})") from None
+        start_container_hooks = _hooks_of(state, "startContainer")
+        if start_container_hooks:
+            from pyrunc import hooks
+            from pyrunc.ops.exec import run_start_container_hooks
+
+            try:
+                run_start_container_hooks(st, container_id, state, start_container_hooks)
+            except (hooks.HookError, PyruncError) as err:
+                # runtime.md step 7: an error, and the container is stopped.
+                os.close(fd)
+                if status_fd >= 0:
+                    os.close(status_fd)
+                _kill_and_wait(state)
+                raise PyruncError(f"container {container_id}: {err}") from None
+        # The byte first, then the fifo's removal: a start killed in between
+        # leaves a running container whose fifo has no reader (status says
+        # running); one killed before the byte leaves it created, its init
+        # still waiting (it holds the fifo open for writing too, so a writer
+        # that leaves without a byte does not end its wait): start again.
         try:
-            os.unlink(fifo)
             faults.point("start:before-fifo-write")
             os.write(fd, b"0")
             faults.point("start:after-fifo-write")
         finally:
             os.close(fd)
+        try:
+            os.unlink(fifo)
+        except OSError as err:
+            log.warning(f"{container_id}: remove {fifo}: {err.strerror.lower()}")
         if status_fd >= 0:
             _wait_for_exec(container_id, state, status_fd)
         poststart = _hooks_of(state, "poststart")
@@ -57,7 +82,7 @@ def start_container(st: Store, container_id: str) -> None:
 
 
 def _open_start_status(st: Store, container_id: str, state: dict) -> int:
-    """start.fifo, made by create when there are startContainer or poststart hooks (else -1)."""
+    """start.fifo, made by create when there are poststart hooks (else -1)."""
     try:
         return os.open(st.path(container_id, store_mod.START_STATUS_FILE), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -65,10 +90,9 @@ def _open_start_status(st: Store, container_id: str, state: dict) -> int:
 
 
 def _wait_for_exec(container_id: str, state: dict, status_fd: int) -> None:
-    """After the start byte: the init runs the startContainer hooks, then
-    execs. EOF on start.fifo (its end closed by execve) means the program
-    runs; a line is a hook's failure (runtime.md step 7: an error); the init
-    dying first is an error too. Every wait ends: EOF, data, or the pidfd."""
+    """After the start byte, the init (the stub) execs the program: EOF on
+    start.fifo (its end closed by that execve) means the program runs; the
+    init dying first is an error. Every wait ends: EOF or the pidfd."""
     import select
 
     try:
@@ -236,10 +260,21 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             state = st.load(container_id)
         except ContainerNotFound:
             # A directory without state.json: a create that died half-way.
+            _check_removable(st, container_id)
             st.remove(container_id)
             if force:
                 return
             raise
+        except CorruptState:
+            if not force:
+                raise
+            _check_removable(st, container_id)
+            from pyrunc.ops.salvage import destroy_corrupt
+
+            destroy_corrupt(st, container_id)
+            return
+        # Nothing is killed that could not be removed afterwards.
+        _check_removable(st, container_id)
         if state.get("creating"):
             # We hold its lock, so its create was killed half-way: remove
             # what it made (the partial state names the cgroups; killing
@@ -255,6 +290,13 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             _kill_and_wait(state, thaw=status == PAUSED)
         faults.point("delete:after-kill")
         destroy_container(st, state)
+
+
+def _check_removable(st: Store, container_id: str) -> None:
+    for path in (st.root, st.path(container_id)):
+        if not os.access(path, os.W_OK):
+            raise PyruncError(f"{container_id}: cannot remove the container: its state directory cannot be "
+                              f"changed ({path} is not writable)")
 
 
 def _kill_and_wait(state: dict, timeout: float = 10.0, thaw: bool = False) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import log
-from pyrunc.errors import ContainerError, ContainerNotFound, PyruncError, UsageError
+from pyrunc.errors import ContainerNotFound, PyruncError, UsageError
 from pyrunc.ops.common import store_for
 from pyrunc.ops.lifecycle import public_state
 
@@ -27,8 +27,8 @@ def cmd_list(parsed):
             state = st.load(container_id)
         except ContainerNotFound:
             continue  # deleted since it was listed, or its create is only just starting
-        except (ContainerError, PyruncError) as err:
-            log.warning(f"load container {container_id}: {err}")
+        except PyruncError as err:  # another runtime's state, or a corrupt one: the others are still listed
+            log.warning(f"list: {err}; skipped")
             continue
         if state.get("creating"):
             continue

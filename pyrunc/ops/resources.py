@@ -117,7 +117,12 @@ def cmd_events(parsed) -> int:
     paths = _paths(state)
 
     def emit(record: dict) -> None:
-        os.write(1, (jsonlite.dumps(record) + "\n").encode())
+        try:
+            os.write(1, (jsonlite.dumps(record) + "\n").encode())
+        except BrokenPipeError:
+            raise
+        except OSError as err:  # closed or full: as for any other output (cli._out)
+            raise PyruncError(f"cannot write the output: {(err.strerror or str(err)).lower()}") from None
 
     if parsed.options.get("stats"):
         if st.status(state) == STOPPED:
@@ -236,8 +241,11 @@ def cmd_update(parsed) -> int:
     opts = parsed.options
     if opts.get("resources"):
         source = opts["resources"]
+        from pyrunc.files import read_limited, read_regular
+
         try:
-            data = os.read(0, 1 << 20) if source == "-" else open(source, "rb").read()
+            what = f"update: --resources {source}"
+            data = read_limited(0, what) if source == "-" else read_regular(source, what)
         except OSError as err:
             raise PyruncError(f"update: --resources {source}: {err.strerror.lower()}") from None
         try:
@@ -246,9 +254,10 @@ def cmd_update(parsed) -> int:
             raise PyruncError(f"update: --resources {source}: {err}") from None
         if not isinstance(resources, dict):
             raise PyruncError(f"update: --resources {source}: must be a JSON object")
-        from pyrunc.spec.load import reject_lone_surrogates
+        from pyrunc.spec.load import reject_lone_surrogates, reject_nul
 
         reject_lone_surrogates(resources, data, f"update: --resources {source}")
+        reject_nul(resources, data, f"update: --resources {source}")
         # Flags given as well override the file (runc).
         for section, values in resources_from_flags(opts).items():
             resources.setdefault(section, {}).update(values)

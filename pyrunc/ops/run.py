@@ -16,13 +16,14 @@ import os
 
 from pyrunc import log
 from pyrunc.errors import PyruncError
-from pyrunc.ops.common import one_id, store_for
-from pyrunc.ops.create import CreateOptions, create_container
+from pyrunc.ops.common import SignalForwarder, one_id, store_for
+from pyrunc.ops.create import CreateOptions, check_caller_fds, create_container
 from pyrunc.ops.lifecycle import delete_container, start_container
 from pyrunc.store import Store
 
 
 def cmd_run(parsed) -> int:
+    check_caller_fds(parsed.options)
     container_id = one_id(parsed)
     opts = parsed.options
     detach = bool(opts.get("detach"))
@@ -63,7 +64,7 @@ def cmd_run(parsed) -> int:
             from pyrunc.linux import console
 
             relay = TerminalRelay(console.receive_fd(relay_end))
-        forwarder = _SignalForwarder(launched.pidfd, relay)
+        forwarder = SignalForwarder(launched.pidfd, relay)
     except BaseException:
         _delete_quietly(st, container_id)
         raise
@@ -97,38 +98,6 @@ def _delete_quietly(st: Store, container_id: str) -> None:
         delete_container(st, container_id, force=True)
     except PyruncError as err:
         log.warning(f"{container_id}: cleanup after run: {err}")
-
-
-class _SignalForwarder:
-    """While `run` waits in the foreground, signals it receives go to the
-    container's init (as runc does). With a relayed terminal, SIGWINCH
-    resizes the container's pty instead."""
-
-    _FORWARDED = (1, 2, 3, 10, 12, 14, 15, 28)  # HUP INT QUIT USR1 USR2 ALRM TERM WINCH
-
-    def __init__(self, pidfd: int, relay=None):
-        import _signal
-
-        self.pidfd = pidfd
-        self.relay = relay
-        self.saved = {n: _signal.signal(n, self._forward) for n in self._FORWARDED}
-
-    def _forward(self, number, frame) -> None:
-        import _signal
-
-        if number == 28 and self.relay is not None:
-            self.relay.copy_window_size()
-            return
-        try:
-            _signal.pidfd_send_signal(self.pidfd, number)
-        except OSError:
-            pass
-
-    def restore(self) -> None:
-        import _signal
-
-        for number, handler in self.saved.items():
-            _signal.signal(number, handler)
 
 
 def _wait_for_exit(launched, waited_pid: int) -> int:

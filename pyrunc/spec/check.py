@@ -25,19 +25,7 @@ if TYPE_CHECKING:  # annotations only; never imported at run time
 CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
-# Sysctls that live in the IPC namespace (besides fs.mqueue.*).
-IPC_SYSCTLS = frozenset((
-    "kernel.msgmax",
-    "kernel.msgmnb",
-    "kernel.msgmni",
-    "kernel.sem",
-    "kernel.shmall",
-    "kernel.shmmax",
-    "kernel.shmmni",
-    "kernel.shm_rmid_forced",
-))
 
-_SLASH_TO_DOT = str.maketrans("./", "/.")
 
 
 # --- helpers ------------------------------------------------------------------
@@ -81,15 +69,30 @@ def namespaces(config: dict) -> dict[str, tuple[int, str]]:
     return found
 
 
-def normalize_sysctl(name: str) -> str:
-    """sysctl(8) accepts '/' as the separator when the name starts with one:
-    net/ipv4/conf/eth0.100/rp_filter is net.ipv4.conf.eth0/100.rp_filter."""
-    for char in name:
-        if char == ".":
-            return name
-        if char == "/":
-            return name.translate(_SLASH_TO_DOT)
-    return name
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+
+
+def find_nul(value, where: str = "") -> str | None:
+    """The JSON path of the first string (or key) holding a NUL: no system
+    call can take one (a path, an argument, a hostname, a cgroup name all
+    end at the first NUL). Annotations only travel as JSON: not searched."""
+    if isinstance(value, str):
+        return where if "\0" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            if "\0" in key:
+                return inner
+            if inner != "annotations":
+                found = find_nul(item, inner)
+                if found is not None:
+                    return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_nul(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def is_bind_mount(mount: dict) -> bool:
@@ -229,26 +232,22 @@ def check_sysctl(config: dict) -> Problems:
     sysctls = (config.get("linux") or {}).get("sysctl") or {}
     if not sysctls:
         return
+    from pyrunc.linux import sysctl
+
     have = namespaces(config)
     for key in sysctls:
-        name = normalize_sysctl(key)
         path = f"linux.sysctl[{quote(key)}]"
-        if name in IPC_SYSCTLS or name.startswith("fs.mqueue."):
-            if "ipc" not in have:
-                yield path, f"requires a private IPC namespace; {_add_namespace('ipc')}"
-        elif name.startswith("net."):
-            if "network" not in have:
-                yield path, f"requires a private network namespace; {_add_namespace('network')}"
-        elif name == "kernel.hostname":
+        try:
+            kind = sysctl.parse(key).namespace
+        except ValueError as err:
+            yield path, str(err)
+            continue
+        if not kind:
             yield path, 'is not allowed; set the "hostname" field instead'
-        elif name == "kernel.domainname":
-            if "uts" not in have:
-                yield path, f"requires a private UTS namespace; {_add_namespace('uts')}"
-        elif name.startswith("user."):
-            if "user" not in have:
-                yield path, f"requires a user namespace; {_add_namespace('user')}"
-        else:
-            yield path, "is not namespaced; refusing to set it for a container"
+        elif kind not in have:
+            what = {"ipc": "a private IPC namespace", "network": "a private network namespace",
+                    "uts": "a private UTS namespace", "user": "a user namespace"}[kind]
+            yield path, f"requires {what}; {_add_namespace(kind)}"
 
 
 def check_namespaces(config: dict) -> Problems:
@@ -264,17 +263,25 @@ def check_namespaces(config: dict) -> Problems:
             yield f"linux.namespaces[{i}].path", _not_absolute(path)
 
 
+# The kernel's dev_t: 12 bits of major, 20 of minor; mknod(2) silently cuts
+# larger numbers down to another device.
+DEVICE_NUMBER_LIMITS = {"major": (1 << 12) - 1, "minor": (1 << 20) - 1}
+
+
 def check_devices(config: dict) -> Problems:
-    """config-linux.md Devices: path is a full path; major and minor REQUIRED unless type is p."""
+    """config-linux.md Devices: full path; major, minor REQUIRED unless type p, within the kernel's dev_t."""
     for i, device in enumerate((config.get("linux") or {}).get("devices") or ()):
         path = device.get("path")
         if path is not None and not path.startswith("/"):
             yield f"linux.devices[{i}].path", _not_absolute(path)
         kind = device.get("type")
-        if kind in ("c", "b", "u"):
-            for field in ("major", "minor"):
-                if device.get(field) is None:
+        for field, limit in DEVICE_NUMBER_LIMITS.items():
+            value = device.get(field)
+            if value is None:
+                if kind in ("c", "b", "u"):
                     yield f"linux.devices[{i}].{field}", f"is required for a device of type {quote(kind)}"
+            elif not 0 <= value <= limit:
+                yield f"linux.devices[{i}].{field}", f"must be between 0 and {limit}, not {value}"
 
 
 def check_masked_readonly_paths(config: dict) -> Problems:

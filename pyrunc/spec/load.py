@@ -1,8 +1,9 @@
 """Reading a bundle: `<bundle>/config.json` into a dict.
 
 Errors name the file and say what is wrong: a missing bundle or config names
-its path; malformed JSON names line and column.
-Imports: errors, jsonlite.
+its path; malformed JSON names line and column; anything but a regular file
+of sane size is refused before it is read.
+Imports: errors, files, jsonlite.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 
 from pyrunc import jsonlite
 from pyrunc.errors import PyruncError
+from pyrunc.files import read_regular
 
 CONFIG_NAME = "config.json"
 
@@ -28,8 +30,7 @@ def resolve_bundle(bundle: str | None) -> str:
 def read_config(bundle_dir: str) -> dict:
     path = os.path.join(bundle_dir, CONFIG_NAME)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = read_regular(path, path)
     except FileNotFoundError:
         raise PyruncError(f"{path}: no such file (a bundle needs a config.json; `pyrunc spec` writes one)") from None
     except IsADirectoryError:
@@ -47,7 +48,23 @@ def parse_config(data: bytes, path: str = CONFIG_NAME) -> dict:
     if not isinstance(doc, dict):
         raise PyruncError(f"{path}: must hold a JSON object, not {type(doc).__name__}")
     reject_lone_surrogates(doc, data, path)
+    reject_nul(doc, data, path)
     return doc
+
+
+def reject_nul(doc, data: bytes, path: str) -> None:
+    """A string with an escaped NUL is valid JSON, but no system call takes
+    it. Only the escape makes one (JSON forbids the raw byte), so documents
+    without it are not walked."""
+    if b"\\u0000" not in data:
+        return
+    from pyrunc.spec.check import NUL_MESSAGE, find_nul
+
+    where = find_nul(doc)
+    if where is not None:
+        from pyrunc.errors import ConfigError
+
+        raise ConfigError([(where, NUL_MESSAGE)], file=os.path.basename(path))
 
 
 def reject_lone_surrogates(doc, data: bytes, path: str) -> None:

@@ -75,10 +75,9 @@ class Runtime:
         return json.loads(self.ok("state", container_id).stdout)
 
     def ids(self) -> list[str]:
-        """Everything under the root but the seccomp cache (kept on purpose:
-        it holds compiled filters, not containers)."""
+        """Everything under the root: container directories only."""
         try:
-            return sorted(n for n in os.listdir(self.root) if n != "seccomp:cache")
+            return sorted(os.listdir(self.root))
         except FileNotFoundError:
             return []
 
@@ -129,5 +128,7 @@ def leftover_cgroups() -> list[str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_cgroup_parent():
+    cached = leaks.seccomp_cache_entries()
     yield
     leaks.remove_cgroup_parent(CGROUP_PARENT)
+    leaks.remove_seccomp_cache_entries(cached)

@@ -218,3 +218,38 @@ def test_systemd_cgroup_is_a_clear_error(runtime, bundle):
     result = runtime("create", "--bundle", bundle.path, bundle.id, global_args=("--systemd-cgroup",))
     assert result.returncode == 1 and '"slice:prefix:name"' in result.stderr
     assert runtime.ids() == []
+
+
+@pytest.mark.parametrize("how", ["v1 freezer", "v2 cgroup.freeze", "frozen parent"])
+def test_run_in_a_frozen_cgroup_is_refused_at_once(runtime, bundle, how):
+    """A cgroup frozen beforehand (issue 13, item 7) would freeze the init
+    mid-set-up and `run -d` would wait forever: refused in one line."""
+    if how == "v2 cgroup.freeze" and not os.path.exists("/sys/fs/cgroup/unified/cgroup.controllers"):
+        pytest.skip("no cgroup v2 hierarchy at /sys/fs/cgroup/unified")
+    if how != "v2 cgroup.freeze":
+        needs("freezer")
+    base = "/sys/fs/cgroup/unified" if how.startswith("v2") else "/sys/fs/cgroup/freezer"
+    frozen = f"{base}/{CGROUP_PARENT}/{bundle.id}-frozen"
+    target = frozen + ("/inner" if how == "frozen parent" else "")
+    bundle.config["linux"]["cgroupsPath"] = target[len(base):]
+    sh(bundle, "echo ran")
+    os.makedirs(frozen)
+    try:
+        with open(os.path.join(frozen, "cgroup.freeze" if how.startswith("v2") else "freezer.state"), "w") as f:
+            f.write("1" if how.startswith("v2") else "FROZEN")
+        result = runtime("run", "--detach", "--bundle", bundle.path, bundle.id, timeout=20)
+        assert result.returncode == 1, result
+        assert result.stderr.count("\n") == 1 and "is frozen" in result.stderr, result
+        assert runtime.ids() == []
+        assert not os.path.exists(os.path.join(frozen, "inner"))
+    finally:
+        for directory in (os.path.join(frozen, "inner"), frozen):
+            if os.path.isdir(directory):
+                for name in ("cgroup.freeze", "freezer.state"):
+                    if os.path.exists(os.path.join(directory, name)):
+                        with open(os.path.join(directory, name), "w") as f:
+                            f.write("0" if name == "cgroup.freeze" else "THAWED")
+        time.sleep(0.1)
+        for directory in (os.path.join(frozen, "inner"), frozen):
+            if os.path.isdir(directory):
+                os.rmdir(directory)

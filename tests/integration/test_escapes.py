@@ -159,3 +159,276 @@ def test_magic_link_mount_destinations_are_refused(runtime, bundle, target):
     result = runtime("run", "--bundle", bundle.path, bundle.id)
     assert result.returncode == 1, result
     assert runtime.ids() == []
+
+
+def tree(path: str) -> set[str]:
+    found = set()
+    for directory, dirs, files in os.walk(path):
+        found.update(os.path.relpath(os.path.join(directory, n), path) for n in dirs + files)
+    return found
+
+
+def test_cwd_magic_link_is_never_followed_as_text(runtime, bundle):
+    # issue 13, item 11: cwd /proc/self/fd/N made directories inside the
+    # rootfs named after pyrunc's host paths (<rootfs>/tmp/.../exec.fifo/).
+    # CVE-2024-21626 class: a magic link is refused, never read as a path.
+    bundle.config["root"]["readonly"] = False
+    before = tree(bundle.rootfs)
+    for fd in range(3, 9):
+        bundle.config["process"]["cwd"] = f"/proc/self/fd/{fd}"
+        sh(bundle, "pwd")
+        result = runtime("run", "--bundle", bundle.path, f"{bundle.id}-{fd}")
+        assert result.returncode == 1, result
+        assert result.stderr.count("\n") == 1 and "process.cwd" in result.stderr, result
+        assert "magic link" in result.stderr, result
+    assert tree(bundle.rootfs) == before
+    assert runtime.ids() == []
+
+
+def test_exec_cwd_magic_link_is_one_line_not_a_missing_program(runtime, bundle):
+    # Under exec it was "no such file or directory", mapped to 127 as if
+    # the program were missing: 127 and 126 are about the program only.
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    for cwd in ("/proc/self/fd/3", "/proc/self/cwd", "/nonexistent"):
+        result = runtime("exec", "--cwd", cwd, bundle.id, "true")
+        assert result.returncode == 1, (cwd, result)
+        assert result.stderr.count("\n") == 1 and "process.cwd" in result.stderr, (cwd, result)
+    assert runtime("exec", bundle.id, "/no/such/program").returncode == 127
+    assert runtime("exec", bundle.id, "/etc/passwd").returncode == 126
+
+
+@pytest.mark.parametrize("fstype, destination", [("proc", "/proc"), ("sysfs", "/sys")])
+def test_kernel_filesystem_is_not_mounted_through_a_rootfs_symlink(runtime, bundle, fstype, destination):
+    # A rootfs whose /proc is a symlink to /tmp got procfs mounted at /tmp.
+    inside = os.path.join(bundle.rootfs, destination.lstrip("/"))
+    os.rmdir(inside)
+    os.symlink("/tmp", inside)
+    bundle.config["root"]["readonly"] = False
+    sh(bundle, "ls /tmp | head -3")
+    result = runtime("run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1, result
+    assert result.stderr.count("\n") == 1 and f'"{fstype}" on "{destination}"' in result.stderr, result
+    assert "symlink" in result.stderr
+    assert runtime.ids() == []
+
+
+# ---------------------------------------------------------------- CVE-2019-5736: the exe holder
+
+HOLDER_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "exe_holder.c")
+
+
+def interpreter_id() -> str:
+    st = os.stat(os.path.realpath(sys.executable))
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+class Holder:
+    """A container whose init holds /proc/N/exe of everything it sees
+    (exe_holder.c), with CAP_SYS_PTRACE: the attacker of CVE-2019-5736."""
+
+    def __init__(self, runtime, bundle, tmp_path):
+        import shutil
+        import subprocess
+
+        if not shutil.which("gcc"):
+            pytest.skip("needs gcc to build the holder")
+        binary = os.path.join(bundle.rootfs, "holder")
+        built = subprocess.run(["gcc", "-static", "-O2", "-o", binary, HOLDER_SOURCE], capture_output=True, text=True)
+        if built.returncode != 0:
+            pytest.skip(f"cannot build a static holder: {built.stderr[-300:]}")
+        self.runtime, self.bundle = runtime, bundle
+        self.stop = os.path.join(bundle.rootfs, "tmp", "stop")
+        self.report = os.path.join(bundle.rootfs, "tmp", "report")
+        config = bundle.config
+        config["root"]["readonly"] = False
+        config["process"]["args"] = ["/holder", "/tmp/stop", "/tmp/report", interpreter_id()]
+        for kind in ("bounding", "effective", "permitted"):
+            config["process"]["capabilities"][kind].append("CAP_SYS_PTRACE")
+        bundle.write()
+        runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+        self.pid = runtime.state(bundle.id)["pid"]
+
+    def results(self) -> tuple[dict, list[str]]:
+        import time
+
+        with open(self.stop, "w"):
+            pass
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.report) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+        counts, exes = {}, []
+        with open(self.report) as f:
+            for line in f:
+                key, _, value = line.rstrip("\n").partition(" ")
+                if key == "exe":
+                    exes.append(value)
+                else:
+                    counts[key] = int(value)
+        return counts, exes
+
+
+def assert_no_host_exe(counts: dict, exes: list[str]) -> None:
+    assert counts["scans"] > 10, counts
+    assert counts["hits"] == 0, (counts, exes)
+    # Every exe it could reach is the container's own (busybox, itself) or
+    # the sealed stub: never a host file.
+    strangers = [e for e in exes if e not in ("/holder", "/bin/busybox") and not e.startswith("/memfd:pyrunc-stub")]
+    assert strangers == [], exes
+
+
+def test_cve_2019_5736_exec_never_shows_the_host_interpreter(runtime, bundle, tmp_path):
+    """issue 13, item 2: `pyrunc exec` set the process up as a forked Python
+    process inside the container's pid namespace; a holder with
+    CAP_SYS_PTRACE got /proc/N/exe of it: the host's python3."""
+    holder = Holder(runtime, bundle, tmp_path)
+    for i in range(40):
+        args = ["exec", bundle.id, "true"] if i % 4 else ["exec", "--cwd", "/tmp", "-e", "X=1", bundle.id, "true"]
+        assert runtime(*args).returncode == 0
+    assert runtime("exec", bundle.id, "/no/such/program").returncode == 127
+    assert_no_host_exe(*holder.results())
+
+
+@pytest.mark.parametrize("verb", ["run", "create"])
+def test_cve_2019_5736_joining_a_pid_namespace_never_shows_the_host_interpreter(runtime, bundle, tmp_path, new_id,
+                                                                                verb):
+    """issue 13, item 2: a container joining a pid namespace by path (a
+    pod's): its init was a forked Python process inside that namespace for
+    all of its set-up, in reach of the holder in the sibling container."""
+    holder = Holder(runtime, bundle, tmp_path)
+    sibling = bundle.copy_config()
+    sibling["root"]["readonly"] = True
+    sibling["process"]["args"] = ["sh", "-c", "head -c 7 /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'"]
+    sibling["process"]["capabilities"] = bundle.config["process"]["capabilities"] | {
+        kind: [c for c in bundle.config["process"]["capabilities"][kind] if c != "CAP_SYS_PTRACE"]
+        for kind in ("bounding", "effective", "permitted")}
+    sibling["linux"]["namespaces"] = [ns for ns in sibling["linux"]["namespaces"] if ns["type"] != "pid"]
+    sibling["linux"]["namespaces"].append({"type": "pid", "path": f"/proc/{holder.pid}/ns/pid"})
+    for i in range(8):
+        container_id = new_id()
+        sibling["linux"]["cgroupsPath"] = bundle.config["linux"]["cgroupsPath"].replace(bundle.id, container_id)
+        bundle.config, saved = sibling, bundle.config
+        bundle.write()
+        bundle.config = saved
+        if verb == "run":
+            result = runtime.ok("run", "--bundle", bundle.path, container_id)
+            first, count = result.stdout.splitlines()
+            # It is in the pod's pid namespace: the holder is its pid 1,
+            # and its own /proc shows that namespace.
+            assert first == "/holder" and int(count) >= 2, result
+        else:
+            runtime.ok("create", "--bundle", bundle.path, container_id)
+            assert os.readlink(f"/proc/{runtime.state(container_id)['pid']}/exe").startswith("/memfd:pyrunc-")
+            runtime.ok("delete", "--force", container_id)
+    assert_no_host_exe(*holder.results())
+
+
+def test_new_pid_namespace_init_is_alone_there_while_it_is_python(runtime, bundle, tmp_path):
+    """The init cloned into a new pid namespace stays Python for its set-up:
+    nothing but it (and the createContainer hooks it runs) is in that
+    namespace meanwhile, and `exec` is refused until create is done."""
+    import subprocess
+    import threading
+    import time
+
+    ready, go, out = tmp_path / "ready", tmp_path / "go", tmp_path / "seen"
+    hook = tmp_path / "hook.sh"
+    # Its pid as the host sees it: /proc here is still pyrunc's (before pivot_root).
+    hook.write_text(f"""#!/bin/sh
+read pid rest < /proc/self/stat
+echo $pid > {ready}
+while [ ! -e {go} ]; do sleep 0.02; done
+""")
+    hook.chmod(0o755)
+    bundle.config["hooks"] = {"createContainer": [{"path": str(hook)}]}
+    sh(bundle, "true")
+    creating = threading.Thread(target=lambda: runtime.ok("create", "--bundle", bundle.path, bundle.id))
+    creating.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        hook_pid = int(ready.read_text())
+        pidns = os.readlink(f"/proc/{hook_pid}/ns/pid")
+        members = {}
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                try:
+                    if os.readlink(f"/proc/{name}/ns/pid") == pidns:
+                        members[int(name)] = os.readlink(f"/proc/{name}/exe")
+                except OSError:
+                    pass
+        # The init is the hook's parent.
+        init = int(open(f"/proc/{hook_pid}/stat").read().rsplit(")", 1)[1].split()[1])
+        assert runtime("exec", bundle.id, "true").returncode == 1
+    finally:
+        go.touch()
+        creating.join(30)
+    # The init, the hook's shell and its children: no one else.
+    pythons = [pid for pid, exe in members.items() if exe == os.path.realpath(sys.executable)]
+    assert pythons == [init], members
+    others = [pid for pid in members if pid not in (init, hook_pid)]
+    for pid in others:  # the hook's sleep, if one was running
+        assert members[pid] != os.path.realpath(sys.executable)
+    assert runtime.state(bundle.id)["status"] == "created"
+    pid = runtime.state(bundle.id)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-")
+
+
+def test_start_container_hooks_do_not_keep_the_init_python(runtime, bundle):
+    """With startContainer (or poststart) hooks the init stayed Python until
+    `start`, in reach of anything `exec` put into a created container. Now
+    it waits as the stub, and `start` runs the startContainer hooks as
+    processes of the container (exec's machinery)."""
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/true"}], "poststart": [{"path": "/bin/true"}]}
+    sh(bundle, "sleep 60")
+    runtime.ok("create", "--bundle", bundle.path, bundle.id)
+    pid = runtime.state(bundle.id)["pid"]
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-")
+    runtime.ok("start", bundle.id)
+    assert runtime.state(bundle.id)["status"] == "running"
+
+
+def test_procfs_for_a_joined_pid_namespace_without_the_pidns_option(tmp_path):
+    """Kernels before 6.18 have no procfs "pidns" option: a stub forked into
+    the pid namespace makes the mount (linux.mounts.mount_proc_in_pid_ns),
+    never a Python process there."""
+    import subprocess
+
+    from pyrunc.linux import _libc, mounts
+
+    holder = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "sleep", "60"])
+    target = tmp_path / "proc"
+    target.mkdir()
+    seen = tmp_path / "seen"
+    try:
+        import time
+
+        ns = f"/proc/{holder.pid}/ns/pid_for_children"
+        deadline = time.monotonic() + 5
+        while os.readlink(ns) == os.readlink("/proc/self/ns/pid") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _libc.unshare(_libc.CLONE_NEWNS)
+                _libc.mount(None, "/", None, _libc.MS_REC | _libc.MS_PRIVATE)
+                pid_ns_fd = os.open(ns, os.O_RDONLY)
+                target_fd = os.open(target, os.O_PATH | os.O_DIRECTORY)
+                mounts.mount_proc_in_pid_ns(pid_ns_fd, target_fd, _libc.MS_NOSUID | _libc.MS_NODEV, "", "test")
+                seen.write_text(" ".join(sorted(n for n in os.listdir(target) if n.isdigit())) + "\n" +
+                                os.readlink(target / "1" / "exe"))
+                os._exit(0)
+            except BaseException as err:  # noqa: BLE001 - report from the child
+                seen.write_text(f"error {err!r}")
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, seen.read_text()
+    finally:
+        holder.kill()
+        holder.wait()
+    pids, exe = seen.read_text().splitlines()
+    # That namespace's procfs: its sleep as pid 1 and nothing of ours.
+    assert pids == "1" and exe.endswith("/sleep"), seen.read_text()
+    assert os.listdir(target) == []  # the mount lived in the child's namespace only

@@ -146,3 +146,44 @@ def test_exec_is_killed_with_the_container(runtime, running):
         time.sleep(0.02)
     else:
         pytest.fail("the exec'd process outlived its container")
+
+
+FORK_SYSCALLS = ["clone", "clone3", "fork", "vfork"]
+
+
+def test_exec_works_under_a_profile_that_forbids_clone(runtime, bundle):
+    """The stub forks the process into the container before it loads the
+    filter (no_new_privs on: the filter waits until the very end), so a
+    profile that forbids every kind of fork still lets exec run the
+    process, and binds it."""
+    bundle.config["process"]["noNewPrivileges"] = True
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": FORK_SYSCALLS, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = runtime("exec", bundle.id, "grep", "Seccomp:", "/proc/self/status")
+    assert result.returncode == 0 and result.stdout.split() == ["Seccomp:", "2"], result
+    result = runtime("exec", bundle.id, "sh", "-c", "sleep 0 & wait")
+    assert "can't fork" in result.stderr, result
+
+
+@pytest.mark.parametrize("nnp", [False, True])
+def test_exec_and_a_joined_pid_namespace_with_dockers_profile(runtime, bundle, new_id, nnp):
+    """Docker's default profile restricts clone's flags: the stub's plain
+    fork passes it, with the filter loaded early (no_new_privs off) or late."""
+    from tests.integration.test_security import engine_profile
+
+    bundle.config["process"]["noNewPrivileges"] = nnp
+    bundle.config["linux"]["seccomp"] = engine_profile("docker-config.json")
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = runtime("exec", bundle.id, "sh", "-c", "grep Seccomp: /proc/self/status")
+    assert result.returncode == 0 and result.stdout.split() == ["Seccomp:", "2"], result
+    init_pid = runtime.state(bundle.id)["pid"]
+    other = new_id()
+    bundle.config["linux"]["cgroupsPath"] = bundle.config["linux"]["cgroupsPath"].replace(bundle.id, other)
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
+    bundle.config["linux"]["namespaces"].append({"type": "pid", "path": f"/proc/{init_pid}/ns/pid"})
+    sh(bundle, "grep Seccomp: /proc/self/status; head -c 5 /proc/1/cmdline")
+    result = runtime("run", "--bundle", bundle.path, other)
+    assert result.returncode == 0 and result.stdout.split() == ["Seccomp:", "2", "sleep"], result

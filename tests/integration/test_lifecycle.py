@@ -273,17 +273,17 @@ def test_no_fds_leak_into_container(runtime, bundle):
     assert result.stdout.strip() == "4"  # 0, 1, 2 and ls's directory fd
 
 
-def test_waiting_init_is_the_tiny_wait_stub(runtime, bundle):
+def test_waiting_init_is_the_tiny_stub(runtime, bundle):
     """A created container holds a few kilobytes, not a Python process, and
     its /proc/<init>/exe is a sealed memfd, never the host's interpreter."""
     from pyrunc.linux import trampoline
 
     if not trampoline.supported():
-        pytest.skip("no wait stub for this architecture")
+        pytest.skip("no stub for this architecture")
     sh(bundle, "sleep 30")
     runtime.ok("create", "--bundle", bundle.path, bundle.id)
     pid = runtime.state(bundle.id)["pid"]
-    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-wait")
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:pyrunc-stub")
     rss_kib = int(next(line.split()[1] for line in open(f"/proc/{pid}/status") if line.startswith("VmRSS:")))
     assert rss_kib < 1024, rss_kib
     runtime.ok("start", bundle.id)
@@ -362,3 +362,37 @@ def test_ps_of_stopped_container_lists_nothing(runtime, bundle):
     assert json.loads(runtime.ok("ps", "--format", "json", bundle.id).stdout) in ([], None)
     assert len(runtime.ok("ps", bundle.id).stdout.splitlines()) == 1  # the header
     runtime.ok("delete", bundle.id)
+
+
+@pytest.mark.parametrize("verb", ["run", "create", "exec"])
+@pytest.mark.parametrize("count", [1, 5, 100000])
+def test_preserve_fds_beyond_what_the_caller_passed_is_refused(runtime, bundle, tmp_path, verb, count):
+    """issue 13, item 3: --preserve-fds N counted pyrunc's own fds (the --log
+    file, the sync socket, the stubs' memfds) when the caller passed fewer:
+    refused in one line, nothing made."""
+    if verb == "exec":
+        sh(bundle, "sleep 60")
+        runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+        args = ["exec", "--preserve-fds", str(count), bundle.id, "ls", "-l", "/proc/self/fd"]
+    else:
+        sh(bundle, "ls -l /proc/self/fd")
+        args = [verb, "--preserve-fds", str(count), "--bundle", bundle.path, bundle.id + "x"]
+    log = tmp_path / "log"
+    # The caller passes one extra fd (3); the log file is pyrunc's own.
+    command = " ".join(f"'{a}'" for a in runtime.cmd[:3] + ["--log", str(log), "--debug"] + runtime.cmd[3:] + args)
+    with open(tmp_path / "out", "w+") as out, open(tmp_path / "err", "w+") as err:
+        code = subprocess.run(["sh", "-c", f"exec 3</dev/null; exec {command}"], stdout=out, stderr=err,
+                              timeout=60).returncode
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if count == 1:
+        assert code == 0, (stdout, stderr)
+        if verb != "create":
+            assert "/dev/null" in stdout and str(log) not in stdout, stdout
+            assert "socket" not in stdout and "memfd" not in stdout and "pipe" not in stdout, stdout
+        return
+    assert code == 1, (stdout, stderr)
+    assert stderr.splitlines() == ["pyrunc: --preserve-fds: fd 4 (of %d from fd 3) was not passed to pyrunc; "
+                                   "only fds the caller keeps open can be preserved" % count], stderr
+    assert runtime.ids() == ([bundle.id] if verb == "exec" else [])

@@ -337,3 +337,19 @@ def test_runs_where_clone3_is_refused(runtime, bundle):
     assert "clone3 into" in result.stderr and "phase forked stage1" in result.stderr
     pid, *cgroups = result.stdout.splitlines()
     assert pid == "1" and cgroups and all(line.endswith(":/") for line in cgroups), result.stdout
+
+
+def test_joined_pid_namespace_run_returns_the_exit_code_with_and_without_subreaper(runtime, bundle, new_id):
+    """Joining a pid namespace, the init is the stub's child: run waits for
+    it as subreaper, or (--no-subreaper) through stage1, the stub reaping it."""
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    holder = runtime.state(bundle.id)["pid"]
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
+    bundle.config["linux"]["namespaces"].append({"type": "pid", "path": f"/proc/{holder}/ns/pid"})
+    for flags, script, code in (((), "exit 5", 5), (("--no-subreaper",), "exit 6", 6),
+                                (("--no-subreaper",), "kill -TERM $$", 143)):
+        other = new_id()
+        bundle.config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{other}"
+        sh(bundle, script)
+        assert runtime("run", *flags, "--bundle", bundle.path, other).returncode == code, (flags, script)

@@ -310,6 +310,56 @@ def test_sysctl_in_private_network_namespace(runtime, bundle):
     assert result.stdout.split() == ["1", "2"]
 
 
+@pytest.mark.parametrize("key, namespace", [
+    ("net/../fs/lease-break-time", "network"),
+    ("fs/mqueue/../../fs/lease-break-time", "ipc"),
+    ("net.//.fs.lease-break-time", "network"),
+    ("net/../kernel/core_pattern", "network"),
+])
+def test_sysctl_key_cannot_walk_out_of_its_namespaced_subtree(runtime, bundle, key, namespace):
+    # issue 13, item 1: "net/../fs/..." with a network namespace changed the
+    # host's /proc/sys/fs/...; the same path reaches kernel/core_pattern.
+    host_file = "/proc/sys/" + ("kernel/core_pattern" if "core_pattern" in key else "fs/lease-break-time")
+    before = open(host_file).read()
+    # The host's own value: were the key to get through, nothing would change.
+    bundle.config["linux"]["sysctl"] = {key: before.strip()}
+    assert namespace in [ns["type"] for ns in bundle.config["linux"]["namespaces"]]
+    sh(bundle, "true")
+    for verb in (("check",), ("create",)):
+        result = runtime(*verb, "--bundle", bundle.path, *([bundle.id] if verb[0] == "create" else []))
+        assert result.returncode == 1, result
+        assert f'linux.sysctl["{key}"]' in result.stderr and "Traceback" not in result.stderr, result
+    assert open(host_file).read() == before
+    assert runtime.ids() == []
+
+
+def test_sysctl_write_stays_beneath_its_subtree_even_past_the_checks(monkeypatch):
+    # The write itself: were a key like "net/../fs/x" to slip through the
+    # checks, the kernel would still refuse to resolve it outside /proc/sys/net.
+    from pyrunc.linux import sysctl
+
+    monkeypatch.setattr(sysctl, "parse", lambda key: sysctl.Key(key.split("/"), "network", 1))
+    current = open("/proc/sys/fs/lease-break-time").read()
+    proc_fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY)
+    try:
+        with pytest.raises(OSError) as info:
+            sysctl.write(proc_fd, "net/../fs/lease-break-time", current)  # the same value: harmless if it got through
+        assert info.value.errno == errno.EXDEV
+    finally:
+        os.close(proc_fd)
+
+
+def test_sysctl_in_the_hosts_own_namespace_joined_by_path_is_refused(runtime, bundle):
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"]
+                                            if ns["type"] != "network"]
+    bundle.config["linux"]["namespaces"].append({"type": "network", "path": f"/proc/{os.getpid()}/ns/net"})
+    bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": open("/proc/sys/net/ipv4/ip_forward").read().strip()}
+    sh(bundle, "true")
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1 and "the host's own" in result.stderr, result
+    assert runtime.ids() == []
+
+
 def test_sysctl_not_namespaced_is_refused(runtime, bundle):
     bundle.config["linux"]["sysctl"] = {"vm.swappiness": "10"}
     bundle.write()
@@ -416,18 +466,28 @@ def test_seccomp_filters_are_cached_per_profile(runtime, bundle, new_id):
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
     bundle.config["root"]["readonly"] = False
     sh(bundle, "mkdir /x 2>/dev/null && echo made || echo denied")
-    assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "denied\n"
-    cache = os.path.join(runtime.root, "seccomp:cache")
-    assert len(os.listdir(cache)) == 1 and oct(os.stat(cache).st_mode & 0o777) == "0o700"
-    # The same profile again: from the cache, same behaviour.
-    assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "denied\n"
-    # A different profile gets its own filter, never the cached one.
-    bundle.config["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_ALLOW"
-    bundle.config["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_LOG"
-    bundle.write()
-    assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "made\n"
-    assert len(os.listdir(cache)) == 2
-    assert runtime.ok("list", "-q").stdout == ""
+    from pyrunc.linux import seccomp
+
+    first = os.path.join(seccomp.CACHE_DIR, seccomp.cache_key(bundle.config["linux"]["seccomp"]))
+    try:
+        assert runtime.ok("run", "--bundle", bundle.path, bundle.id).stdout == "denied\n"
+        assert os.path.isfile(first)
+        assert oct(os.stat(seccomp.CACHE_DIR).st_mode & 0o777) == "0o700"
+        # The same profile again: from the cache, same behaviour.
+        assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "denied\n"
+        # A different profile gets its own filter, never the cached one.
+        bundle.config["linux"]["seccomp"]["syscalls"][0]["action"] = "SCMP_ACT_ALLOW"
+        bundle.config["linux"]["seccomp"]["defaultAction"] = "SCMP_ACT_LOG"
+        bundle.write()
+        second = os.path.join(seccomp.CACHE_DIR, seccomp.cache_key(bundle.config["linux"]["seccomp"]))
+        assert runtime.ok("run", "--bundle", bundle.path, new_id()).stdout == "made\n"
+        assert os.path.isfile(second) and second != first
+        # Not in the state root: that holds containers only.
+        assert runtime.ids() == [] and runtime.ok("list", "-q").stdout == ""
+    finally:
+        for path in (first, os.path.join(seccomp.CACHE_DIR, seccomp.cache_key(bundle.config["linux"]["seccomp"]))):
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 def test_init_is_cloned_directly_unless_the_config_needs_stage1(runtime, bundle):
@@ -443,3 +503,24 @@ def test_init_is_cloned_directly_unless_the_config_needs_stage1(runtime, bundle)
     bundle.write()
     result = runtime.ok("--debug", "run", "--bundle", bundle.path, bundle.id)
     assert "phase forked stage1" in result.stderr and result.stdout == "1\n"
+
+
+def test_joining_a_pods_user_and_pid_namespaces(runtime, bundle, new_id):
+    """A Kubernetes pod with user namespaces: the container joins the
+    sandbox's user and pid namespaces by path. pyrunc sets it up outside the
+    pid namespace and joins it last, as the user namespace's root."""
+    userns_bundle(bundle)
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    sandbox = runtime.state(bundle.id)["pid"]
+    config = bundle.config
+    config["linux"]["namespaces"] = [ns for ns in config["linux"]["namespaces"] if ns["type"] not in ("user", "pid")]
+    config["linux"]["namespaces"] += [{"type": "user", "path": f"/proc/{sandbox}/ns/user"},
+                                      {"type": "pid", "path": f"/proc/{sandbox}/ns/pid"}]
+    del config["linux"]["uidMappings"], config["linux"]["gidMappings"]
+    other = new_id()
+    config["linux"]["cgroupsPath"] = config["linux"]["cgroupsPath"].replace(bundle.id, other)
+    sh(bundle, "id -u; head -c 5 /proc/1/cmdline; echo; cat /proc/self/uid_map")
+    result = runtime("run", "--bundle", bundle.path, other)
+    assert result.returncode == 0, result
+    assert result.stdout.split() == ["0", "sleep", "0", "100000", "65536"], result

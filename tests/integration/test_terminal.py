@@ -137,3 +137,47 @@ def test_run_relays_an_interactive_terminal(runtime, bundle):
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_exec_tty_follows_window_resizes(runtime, bundle):
+    """`pyrunc exec -t` relays its terminal like `run`, resizes included."""
+    import fcntl
+    import termios
+
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    proc = subprocess.Popen(runtime.cmd + ["exec", "-t", bundle.id, "sh"], stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    received = b""
+
+    def read_for(needle: bytes, timeout: float = 10) -> bytes:
+        nonlocal received
+        deadline = time.monotonic() + timeout
+        while needle not in received and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    received += os.read(master, 4096)
+                except OSError:
+                    break
+        return received
+
+    try:
+        time.sleep(0.5)
+        os.write(master, b"stty size\n")
+        assert b"24 80" in read_for(b"24 80"), received
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 41, 99, 0, 0))
+        proc.send_signal(28)  # SIGWINCH, as the terminal emulator would
+        time.sleep(0.3)
+        os.write(master, b"stty size\n")
+        assert b"41 99" in read_for(b"41 99"), received
+        os.write(master, b"exit 5\n")
+        assert proc.wait(timeout=15) == 5
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

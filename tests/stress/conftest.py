@@ -46,6 +46,8 @@ def rt(tmp_path):
 
 @pytest.fixture(scope="session", autouse=True)
 def _remove_cgroup_parent():
+    cached = leaks.seccomp_cache_entries()
     yield
     if _skip_reason() is None:
         leaks.remove_cgroup_parent(harness.CGROUP_PARENT)
+        leaks.remove_seccomp_cache_entries(cached)

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from pyrunc.spec import check as check_module
-from pyrunc.spec.check import CHECKS, WARNINGS, check, normalize_sysctl, quote, warnings
+from pyrunc.linux import sysctl
+from pyrunc.spec.check import CHECKS, WARNINGS, check, quote, warnings
 
 CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 
@@ -511,12 +512,26 @@ def test_warnings_joined_user_namespace_mappings_not_applied():
         ("net/ipv4/ip_forward", "net.ipv4.ip_forward"),
         ("net/ipv4/conf/eth0.100/rp_filter", "net.ipv4.conf.eth0/100.rp_filter"),
         ("net.ipv4.conf.eth0/100.rp_filter", "net.ipv4.conf.eth0/100.rp_filter"),
-        ("kernel", "kernel"),
-        ("", ""),
+        ("kernel/shmmax", "kernel.shmmax"),
     ],
 )
-def test_normalize_sysctl_spelling_dotted(name, expected):
-    assert normalize_sysctl(name) == expected
+def test_sysctl_spellings_read_once_as_sysctl_8(name, expected):
+    assert sysctl.parse(name).name == expected
+
+
+@pytest.mark.parametrize("key", [
+    # issue 13, item 1: ".." (in either spelling), empty components, and
+    # keys outside the namespaced subtrees never get to the kernel.
+    "net/../fs/lease-break-time", "fs/mqueue/../../fs/lease-break-time", "net.//.fs.lease-break-time",
+    "net/../kernel/core_pattern", "net/./ipv4/ip_forward", "net..ipv4.ip_forward", ".net.ipv4", "net.ipv4.",
+    "net//ipv4", "/net/ipv4/ip_forward", "kernel.core_pattern", "kernel/modprobe", "kernel", "net", "fs.mqueue",
+    "", "kernel.shmmax.x", "fs.mqueue/..",
+])
+def test_sysctl_keys_that_leave_the_namespaced_subtrees_are_refused(key):
+    with pytest.raises(ValueError):
+        sysctl.parse(key)
+    config = mutated([(["linux", "sysctl"], {key: "1"})] + namespaces("network", "ipc", "uts"))
+    assert [p[0] for p in check(config)] == [f"linux.sysctl[{quote(key)}]"]
 
 
 @pytest.mark.parametrize(

@@ -123,7 +123,7 @@ def test_partial_state_completed_meanwhile_loads_complete(tmp_path, monkeypatch)
     real_is_locked = st.is_locked
 
     def finish_then_probe(container_id):
-        st.save(container_id, {"id": container_id, "pid": os.getpid(), "startTime": 1})
+        st.save(container_id, {"id": container_id, "pid": os.getpid(), "startTime": 1, "cgroups": {}})
         lock.close()
         return real_is_locked(container_id)
 

@@ -207,7 +207,7 @@ def test_store_create_invalid_id_rejected_nothing_made(tmp_path):
 def test_store_save_load_round_trip(tmp_path):
     st = Store(str(tmp_path))
     st.create("c1").close()
-    state = {"id": "c1", "pid": 42, "annotations": {"a": "é"}, "startTime": 123}
+    state = {"id": "c1", "pid": 42, "annotations": {"a": "é"}, "startTime": 123, "cgroups": {"paths": {}}}
     st.save("c1", state)
     assert st.load("c1") == state
     assert sorted(os.listdir(st.path("c1"))) == ["state.json"]
@@ -323,11 +323,24 @@ def test_store_status_live_pid_matching_start_running(tmp_path):
     assert Store(str(tmp_path)).status(_own_state()) == RUNNING
 
 
-def test_store_status_fifo_present_created(tmp_path):
+def test_store_status_fifo_held_by_the_init_created(tmp_path):
     st = Store(str(tmp_path))
     os.mkdir(st.path("c1"))
     os.mkfifo(st.path("c1", "exec.fifo"))
-    assert st.status(_own_state()) == CREATED
+    held = os.open(st.path("c1", "exec.fifo"), os.O_RDWR | os.O_NONBLOCK)  # as the waiting init holds it
+    try:
+        assert st.status(_own_state()) == CREATED
+    finally:
+        os.close(held)
+
+
+def test_store_status_fifo_nobody_holds_running(tmp_path):
+    # A start killed after its byte, before removing the fifo: the init has
+    # exec'd the program and holds the fifo no more (issue 13, item 4).
+    st = Store(str(tmp_path))
+    os.mkdir(st.path("c1"))
+    os.mkfifo(st.path("c1", "exec.fifo"))
+    assert st.status(_own_state()) == RUNNING
 
 
 def test_store_status_wrong_start_time_stopped(tmp_path):
@@ -495,3 +508,79 @@ def test_store_remove_removes_container_dir(tmp_path):
     assert not st.exists("c1")
     assert st.list_ids() == []
     st.remove("c1")  # twice: fine
+
+
+# ---------------------------------------------------------------- only pyrunc's own state (issue 13, items 5-6)
+
+def _write_raw(st: Store, container_id: str, text: str) -> None:
+    os.makedirs(st.path(container_id), exist_ok=True)
+    with open(st.path(container_id, "state.json"), "w") as f:
+        f.write(text)
+
+
+RUNC_STATE = ('{"id": "c1", "init_process_pid": 4242, "init_process_start": 9, "created": "2024-01-01T00:00:00Z", '
+              '"config": {"rootfs": "/x"}, "cgroup_paths": {"memory": "/sys/fs/cgroup/memory/c1"}}')
+YOUKI_STATE = ('{"ociVersion": "1.0.2", "id": "c1", "status": "running", "pid": 4242, "bundle": "/b", '
+               '"annotations": {}, "created": "2024-01-01T00:00:00Z", "useSystemd": false}')
+
+
+@pytest.mark.parametrize("text", [RUNC_STATE, YOUKI_STATE])
+def test_store_load_another_runtimes_state_is_refused(tmp_path, text):
+    st = Store(str(tmp_path))
+    _write_raw(st, "c1", text)
+    with pytest.raises(store.ForeignState, match=r"/c1: not a pyrunc container"):
+        st.load("c1")
+
+
+def test_store_load_another_runtimes_directory_without_state_json_is_refused(tmp_path):
+    # crun keeps a "status" file, no state.json: not a create of ours that died half-way.
+    st = Store(str(tmp_path))
+    os.mkdir(st.path("c1"))
+    (tmp_path / "c1" / "status").write_text("{}")
+    with pytest.raises(store.ForeignState):
+        st.load("c1")
+
+
+def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
+    import json
+
+    st = Store(str(tmp_path))
+    st.create("c1").close()
+    st.save("c1", {"id": "c1", "pid": 0, "cgroups": {}})
+    with open(st.path("c1", "state.json")) as f:
+        assert json.load(f)["runtime"] == "pyrunc"
+    assert st.load("c1") == {"id": "c1", "pid": 0, "cgroups": {}}
+
+
+@pytest.mark.parametrize("state, why", [
+    ({}, "id is None"),
+    ({"id": "other"}, "id is 'other'"),
+    ({"id": "c1", "pid": "12x"}, "pid is not a number: '12x'"),
+    ({"id": "c1", "pid": True}, "pid is not a number"),
+    ({"id": "c1", "pid": -5}, "pid is not a number"),
+    ({"id": "c1", "startTime": "x"}, "startTime is not a number"),
+    ({"id": "c1", "cgroups": []}, "cgroups has the wrong type"),
+    ({"id": "c1", "cgroups": {"paths": {"": "relative"}}}, "cgroups.paths"),
+    ({"id": "c1", "cgroups": {"paths": {}, "created": ["x"]}}, "cgroups.created"),
+    ({"id": "c1", "annotations": "x"}, "annotations has the wrong type"),
+    ({"id": "c1", "pid": 5, "cgroups": {}}, "startTime is missing"),
+    ({"id": "c1", "pid": 0}, "cgroups is missing"),
+])
+def test_store_load_corrupt_fields_name_the_field(tmp_path, state, why):
+    import json
+
+    st = Store(str(tmp_path))
+    _write_raw(st, "c1", json.dumps({"runtime": "pyrunc", **state}))
+    with pytest.raises(store.CorruptState) as info:
+        st.load("c1")
+    assert str(info.value).startswith(f"c1: corrupt state.json: {why}"), str(info.value)
+    assert "delete --force c1" in str(info.value)
+
+
+def test_store_root_that_is_a_file_is_one_line(tmp_path):
+    root = tmp_path / "root"
+    root.write_text("")
+    st = Store(str(root))
+    for call in (st.list_ids, lambda: st.load("c1"), lambda: st.exists("c1")):
+        with pytest.raises(PyruncError, match=r"--root .*/root: not a directory"):
+            call()

@@ -104,6 +104,22 @@ def resolve_paths(layout: Layout, cgroups_path: str, container_id: str,
     return paths
 
 
+def process_paths(layout: Layout, pid: int) -> dict[str, str]:
+    """The cgroup directories `pid` is in, one per hierarchy ({} when it is gone)."""
+    try:
+        member = proc.read_cgroup(pid)
+    except OSError:
+        return {}
+    paths = {}
+    for key, mount_point in layout.mounts.items():
+        path = clean_path(member.get(key.split(",")[0], member.get(key, "/")))
+        mount_root = clean_path(layout.roots.get(key, "/"))
+        if mount_root != "/" and (path == mount_root or path.startswith(mount_root + "/")):
+            path = "/" + path[len(mount_root):].lstrip("/")
+        paths[key] = mount_point.rstrip("/") + (path if path != "/" else "")
+    return paths
+
+
 def refuse_shared_cgroup(layout: Layout, paths: dict[str, str], own: dict[str, str] | None = None) -> None:
     """A container's cgroup must not be a hierarchy's root, nor the runtime's
     own cgroup or one of its ancestors: destroying the container would kill

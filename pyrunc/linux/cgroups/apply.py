@@ -313,6 +313,21 @@ def thaw(paths: dict[str, str], timeout: float = 10.0) -> None:
         _set_v2_frozen(paths[V2_KEY], False, timeout)
 
 
+def frozen_dir(paths: dict[str, str]) -> str:
+    """A directory of the container's cgroup that is frozen (by itself or an
+    ancestor) now, or "": a process put there would never run its set-up.
+    Both kinds on a hybrid host: the v1 freezer and v2's cgroup.freeze."""
+    for key, path in paths.items():
+        if key == V2_KEY:
+            events = _read_text(os.path.join(path, "cgroup.events")) or ""
+            if "frozen 1" in events.splitlines():
+                return path
+        elif "freezer" in key.split(","):
+            if (_read_text(os.path.join(path, "freezer.state")) or "").strip() in ("FROZEN", "FREEZING"):
+                return path
+    return ""
+
+
 def is_frozen(paths: dict[str, str]) -> bool:
     """Whether the container is frozen by its own cgroup (not by an
     ancestor's: runc reports that as running)."""
