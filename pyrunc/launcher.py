@@ -50,9 +50,10 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     """Fork stage1 and wait until the init reports "ready".
 
     `undo` is an ops.create.UndoStack (or anything with .callback): callbacks pushed here kill
-    the init if a later step fails. `prepare_cgroups()` makes the rest of the
-    container's cgroups and sets their limits while stage1 loads its code
-    (it joins them once told they are ready). `run_hooks(init_pid)` runs the
+    the init if a later step fails. `prepare_cgroups(pid)` makes the rest
+    of the container's cgroups (or has systemd put `pid`, stage1 or the
+    init, in the container's unit) and sets their limits while stage1 loads
+    its code (it joins them once told they are ready). `run_hooks(init_pid)` runs the
     runtime-namespace hooks (prestart, createRuntime) when the init asks for
     them; `on_listener(fd, init_pid)` gets the seccomp notify fd.
     """
@@ -84,7 +85,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     log.phase("cloned into the cgroup and namespaces" if cloned_with else "forked stage1")
     try:
         if prepare_cgroups is not None:
-            prepare_cgroups()
+            prepare_cgroups(stage1_pid)
         sync.send(parent_sock, "cgroups-ready")
     except BaseException:
         _kill_pid(stage1_pid)
@@ -171,10 +172,10 @@ def fork_into(cgroups, namespace_flags: int = 0) -> tuple[int, bool, int]:
     period a later move into the cgroup costs, and a second fork.
 
     Returns (pid, join_v2, cloned_with): join_v2 says the child must still
-    join v2 itself (CgroupDirs.join_self), as it always must join the v1
-    hierarchies; cloned_with is `namespace_flags` when the child is in them,
-    else 0 (a plain fork: it must make them itself)."""
-    path = cgroups.v2_path if cgroups is not None else None
+    join v2 itself (the cgroup manager's join_self), as it always must join
+    the v1 hierarchies; cloned_with is `namespace_flags` when the child is in
+    them, else 0 (a plain fork: it must make them itself)."""
+    path = cgroups.clone_into if cgroups is not None else None
     fd = -1
     if path:
         try:

@@ -16,7 +16,8 @@ Status is derived, never trusted: a dead pid, or a live pid whose start time
 differs from the recorded one (pid reuse), means stopped; the fifo means
 created. Mutating commands take an flock on the container directory, so
 concurrent commands on one container are serialised.
-Imports: errors, files, jsonlite, linux.proc.
+Paused is the cgroup manager's answer (linux.cgroups.manager).
+Imports: errors, files, jsonlite, linux.proc, linux.cgroups.manager.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def state_problem(container_id: str, state: dict) -> str:
         return "cgroups.paths is not a map of absolute paths"
     if not (isinstance(created, list) and all(isinstance(d, str) and d.startswith("/") for d in created)):
         return "cgroups.created is not a list of absolute paths"
+    for key in ("driver", "unit", "slice"):
+        if not isinstance(cgroups.get(key, ""), str):
+            return f"cgroups.{key} is not a string"
     # What create always writes (its partial state: id, pid 0 and cgroups).
     if not state.get("creating"):
         for key in ("pid", "cgroups", "startTime") if state.get("pid") else ("pid", "cgroups"):
@@ -354,8 +358,7 @@ class Store:
         pid = state.get("pid", 0)
         if not proc.is_alive(pid, state.get("startTime", -1)):
             return STOPPED
-        freezer = state.get("freezerState")
-        if freezer and _is_frozen(freezer):
+        if _paused(state):
             return PAUSED
         if fifo_has_reader(self.path(state["id"], FIFO_FILE)):
             return CREATED
@@ -373,13 +376,11 @@ def fifo_has_reader(path: str) -> bool:
     return True
 
 
-def _is_frozen(freezer_path: str) -> bool:
-    try:
-        with open(freezer_path) as f:
-            value = f.read().strip()
-    except OSError:
-        return False
-    return value in ("FROZEN", "FREEZING", "1")
+def _paused(state: dict) -> bool:
+    """Frozen by its own cgroup: the cgroup manager knows which file says so."""
+    from pyrunc.linux.cgroups import manager
+
+    return manager.from_state(state.get("cgroups")).paused()
 
 
 class Lock:

@@ -60,8 +60,6 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     _check_lsm_labels(cfg)
     if cfg.linux.sysctl:
         _refuse_sysctls_in_host_namespaces(cfg)
-    if opts.systemd_cgroup:
-        _check_systemd_cgroup(cfg.linux.cgroups_path)
     seccomp_program = _compile_seccomp(cfg)
     listen_fds = _listen_fds()
     preserve = opts.preserve_fds + listen_fds
@@ -69,8 +67,15 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     from pyrunc.init.context import InitContext
     from pyrunc.launcher import launch
     from pyrunc.linux import cgroups
-    from pyrunc.linux.cgroups.fs import CgroupDirs
+    from pyrunc.linux.cgroups import manager as cgroup_manager
 
+    layout = cgroups.detect_layout()
+    # The container's cgroups, through one manager from here on. A
+    # cgroupsPath this host cannot have, or a systemd that cannot be
+    # reached, is refused before anything exists.
+    manager = cgroup_manager.new_manager(cfg.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup,
+                                         annotations=cfg.annotations, layout=layout)
+    _log_cgroup_timings(manager)
     with UndoStack() as undo:
         console_fd = opts.console_fd
         if opts.console_socket:
@@ -81,19 +86,16 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         lock = st.create(container_id)
         undo.callback(st.remove, container_id)
         undo.callback(lock.close)
-        layout = cgroups.detect_layout()
-        cgroup_dirs = CgroupDirs(cgroups.resolve_paths(layout, cfg.linux.cgroups_path, container_id))
-        cgroups.refuse_shared_cgroup(layout, cgroup_dirs.paths)
         # A partial state first: if this process is killed from here on,
         # `delete` finds the cgroups it made (whose processes are ours).
         st.save(container_id, {"ociVersion": cfg.oci_version, "id": container_id, "pid": 0, "bundle": cfg.bundle,
                                "rootfs": cfg.root_path, "created": "", "annotations": cfg.annotations,
-                               "cgroups": {"paths": cgroup_dirs.paths, "created": cgroup_dirs.missing()},
-                               "creating": True})
+                               "cgroups": manager.partial_state(), "creating": True})
         faults.point("create:after-state-dir")
-        undo.callback(_destroy_cgroups, cgroup_dirs)
-        cgroup_dirs.create(only_v2=True)  # the init (or stage1) is cloned into it; the rest while its code loads
-        _refuse_frozen(cgroup_dirs.paths)
+        undo.callback(_destroy_cgroups, manager)
+        # What the init (or stage1) is cloned into; the rest while its code loads.
+        for warning in manager.prepare():
+            log.warning(warning)
         log.phase("state dir")
         fifo_path = st.path(container_id, store_mod.FIFO_FILE)
         os.mkfifo(fifo_path, 0o600)
@@ -109,16 +111,22 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             status_path = st.path(container_id, store_mod.START_STATUS_FILE)
             os.mkfifo(status_path, 0o600)
             start_status_fd = os.open(status_path, os.O_RDWR | os.O_CLOEXEC)
-        ctx = InitContext(container_id, cfg, None, fifo_fd, cgroup_dirs, layout, no_pivot=opts.no_pivot,
+        ctx = InitContext(container_id, cfg, None, fifo_fd, manager, layout, no_pivot=opts.no_pivot,
                           no_new_keyring=opts.no_new_keyring, preserve_fds=preserve,
                           wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
                           console_fd=console_fd, start_status_fd=start_status_fd)
 
-        def prepare_cgroups() -> None:
-            cgroup_dirs.create()
-            _refuse_frozen(cgroup_dirs.paths)
+        def prepare_cgroups(pid: int) -> None:
+            from pyrunc.linux.cgroups import devices
+
             faults.point("create:after-cgroups")
-            _apply_resources(cfg, layout, cgroup_dirs)
+            rules = devices.container_device_rules(cfg.linux.resources.get("devices"),
+                                                   [d.path for d in cfg.linux.devices])
+            # linux.resources before any process of the container runs (runc
+            # sets them before its init runs, too), and the device rules.
+            for warning in manager.apply(pid, cfg.linux.resources, rules):
+                log.warning(warning)
+            _log_cgroup_timings(manager)
             faults.point("create:after-resources")
             log.phase("cgroups and limits")
 
@@ -134,7 +142,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             hooks.run_hooks("prestart", cfg.hooks["prestart"], state)
             hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state)
 
-        launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd,),
+        launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
                           on_listener=send_listener, prepare_cgroups=prepare_cgroups)
         faults.point("create:after-launch")
         state = {
@@ -146,8 +154,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             "created": store_mod.rfc3339_nano(time.time_ns()),
             "annotations": cfg.annotations,
             "startTime": launched.start_time,
-            "cgroups": cgroup_dirs.to_state(),
-            "freezerState": _freezer_file(cgroup_dirs.paths),
+            "cgroups": manager.to_state(),
             "resources": cfg.linux.resources,
             "sharedPidNamespace": _shares_pid_namespace(cfg),
             "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
@@ -242,19 +249,6 @@ def _send_seccomp_listener(cfg, container_id: str, fd: int, init_pid: int) -> No
                              hook_state(cfg, container_id, "creating", init_pid))
 
 
-def _check_systemd_cgroup(cgroups_path: str) -> None:
-    """--systemd-cgroup: cgroupsPath is "slice:prefix:name" and systemd
-    must manage the cgroups (over D-Bus). Refused clearly where it cannot."""
-    if cgroups_path and len(cgroups_path.split(":")) != 3:
-        raise PyruncError(f'config.json: linux.cgroupsPath: with --systemd-cgroup it must be "slice:prefix:name" '
-                          f'(e.g. "system.slice:pyrunc:web"), not "{cgroups_path}"')
-    if not os.path.isdir("/run/systemd/system"):
-        raise PyruncError("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); "
-                          "leave the flag out to manage cgroups directly (cgroupfs)")
-    raise PyruncError("--systemd-cgroup: the systemd cgroup driver is not implemented yet; "
-                      "leave the flag out to manage cgroups directly (cgroupfs)")
-
-
 def _refuse_sysctls_in_host_namespaces(cfg) -> None:
     """A namespace joined by path may be the host's own (runc refuses
     sysctls there too): a sysctl would change the host."""
@@ -298,39 +292,6 @@ def _check_terminal(cfg, opts: CreateOptions) -> None:
         raise PyruncError("--console-socket given, but process.terminal is false in config.json")
 
 
-def _apply_resources(cfg, layout, cgroup_dirs) -> None:
-    """linux.resources, before any process joins the cgroup (runc sets
-    cpuset and realtime values first too), and the device access list."""
-    from pyrunc.linux.cgroups import apply, devices
-
-    if layout.mode == "unified":
-        apply.enable_v2_controllers(layout.mounts[""], cgroup_dirs.paths[""])
-    rules = devices.container_device_rules(cfg.linux.resources.get("devices"), [d.path for d in cfg.linux.devices])
-    for warning in apply.apply_resources(cgroup_dirs.paths, cfg.linux.resources, device_rules=rules):
-        log.warning(warning)
-
-
-def _refuse_frozen(paths: dict) -> None:
-    """A frozen cgroup (made so beforehand, or under a frozen parent) would
-    freeze the init in the middle of its set-up, and create wait forever."""
-    from pyrunc.linux.cgroups import apply
-
-    frozen = apply.frozen_dir(paths)
-    if frozen:
-        raise PyruncError(f'linux.cgroupsPath: the cgroup "{frozen}" is frozen; thaw it, or give the container '
-                          f"another one")
-
-
-def _freezer_file(paths: dict) -> str:
-    """The file whose content says whether the container is paused."""
-    for key, path in paths.items():
-        if "freezer" in key.split(","):
-            return os.path.join(path, "freezer.state")
-    if list(paths) == [""]:
-        return os.path.join(paths[""], "cgroup.freeze")
-    return ""
-
-
 def check_caller_fds(opts: dict) -> None:
     """First thing in create and run: --preserve-fds and LISTEN_FDS name fds
     the caller really passed."""
@@ -353,9 +314,15 @@ def _shares_pid_namespace(cfg) -> bool:
     return ns is None or bool(ns.path)
 
 
-def _destroy_cgroups(cgroup_dirs) -> None:
-    # Only directories this create made: any process in them is ours.
-    if cgroup_dirs.created:
-        cgroup_dirs.kill_all()
-    for problem in cgroup_dirs.destroy():
+def _destroy_cgroups(manager) -> None:
+    # Only what this create made: any process in it is ours.
+    for problem in manager.destroy(kill=True):
         log.warning(problem)
+
+
+def _log_cgroup_timings(manager) -> None:
+    """--debug: the cgroup manager's own steps (the systemd driver's D-Bus
+    round trips among them)."""
+    for step, ms in manager.timings:
+        log.debug(f"cgroups: {step}: {ms:.2f} ms")
+    manager.timings.clear()

@@ -132,7 +132,7 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
     from pyrunc import launcher
     import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
-    from pyrunc.linux.cgroups.fs import CgroupDirs
+    from pyrunc.linux.cgroups import manager as cgroup_manager
 
     detach = bool(opts.get("detach"))
     console_fd, relay_end = -1, -1
@@ -152,9 +152,9 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
                 relay_end, console_fd = relay_sock.detach(), init_sock.detach()
         elif opts.get("console_socket"):
             raise PyruncError("exec: --console-socket given, but the process has no terminal")
-        cgroups = CgroupDirs.from_state(state.get("cgroups"))
+        cgroups = cgroup_manager.from_state(state.get("cgroups"))
         if opts.get("cgroup"):
-            cgroups = _sub_cgroup(cgroups, opts["cgroup"])
+            cgroups = cgroups.sub_cgroup(cgroup_manager.parse_sub_cgroup_args(opts["cgroup"]))
         if not detach:
             # The process is forked by an intermediate one; as subreaper we
             # adopt it when that exits, and can wait for its exit status.
@@ -216,7 +216,7 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
 
     from pyrunc import hooks, launcher
     from pyrunc.linux import proc
-    from pyrunc.linux.cgroups.fs import CgroupDirs
+    from pyrunc.linux.cgroups import manager as cgroup_manager
     from pyrunc.spec import model
 
     init_pid = state.get("pid", 0)
@@ -224,7 +224,7 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
                   "pid": proc.read_ns_pid(init_pid) or init_pid, "bundle": state.get("bundle", ""),
                   "annotations": state.get("annotations") or {}}
     data = hooks.state_json(hook_state)
-    cgroups = CgroupDirs.from_state(state.get("cgroups"))
+    cgroups = cgroup_manager.from_state(state.get("cgroups"))
     seccomp_program = _container_seccomp(st, container_id, state)
     # The stub that forks the hook exits at once: as subreaper we adopt the
     # hook, to wait for it within its timeout.
@@ -272,24 +272,3 @@ def _send_listener(state: dict, container_id: str, fd: int, pid: int) -> None:
         "ociVersion": state.get("ociVersion", ""), "id": container_id, "status": "running",
         "pid": state.get("pid", 0), "bundle": state.get("bundle", ""), "annotations": state.get("annotations") or {},
     })
-
-
-def _sub_cgroup(cgroups, specs: list[str]):
-    """--cgroup [controller[,controller]:]path: a sub-cgroup of the container's."""
-    from pyrunc.linux.cgroups import clean_path
-    from pyrunc.linux.cgroups.fs import CgroupDirs
-
-    paths = dict(cgroups.paths)
-    for spec in specs:
-        controllers, sep, sub = spec.rpartition(":")
-        sub = clean_path(sub)
-        keys = [k for k in paths if not sep or any(c in k.split(",") for c in controllers.split(","))
-                or (k == "" and not sep)]
-        if sep and not keys:
-            raise UsageError(f"exec: --cgroup {spec!r}: no such controller in the container's cgroup")
-        for key in keys:
-            paths[key] = cgroups.paths[key].rstrip("/") + sub
-    for path in paths.values():
-        if not os.path.isdir(path):
-            raise PyruncError(f'exec: --cgroup: "{path}" does not exist')
-    return CgroupDirs(paths)

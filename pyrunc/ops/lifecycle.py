@@ -183,15 +183,16 @@ def cmd_kill(parsed) -> int:
     return 0
 
 
-def _cgroup_paths(state: dict) -> dict:
-    return dict((state.get("cgroups") or {}).get("paths") or {})
+def _cgroups(state: dict):
+    """The container's cgroup manager (the driver its create chose)."""
+    from pyrunc.linux.cgroups import manager
+
+    return manager.from_state(state.get("cgroups"))
 
 
 def _thaw(state: dict) -> None:
-    from pyrunc.linux.cgroups import apply
-
     try:
-        apply.thaw(_cgroup_paths(state))
+        _cgroups(state).thaw()
     except (PyruncError, OSError) as err:
         log.warning(f"{state['id']}: thaw: {err}")
 
@@ -200,15 +201,13 @@ def signal_all(state: dict, signal_number: int) -> None:
     """runc's signalAllProcesses: freeze the cgroup (nothing forks meanwhile),
     signal every process in it, thaw it (so a SIGKILL takes effect also in a
     paused container; as with runc, the container is not paused afterwards)."""
-    from pyrunc.linux.cgroups import apply
-    from pyrunc.linux.cgroups.fs import CgroupDirs
-
+    cgroups = _cgroups(state)
     try:
-        apply.freeze(_cgroup_paths(state), timeout=1.0)
+        cgroups.freeze(timeout=1.0)
     except (PyruncError, OSError):
         pass  # no freezer, or the cgroup is gone: signal anyway
     try:
-        CgroupDirs.from_state(state.get("cgroups")).kill_all(signal_number, wait=0)
+        cgroups.kill_all(signal_number, wait=0)
     finally:
         _thaw(state)
 
@@ -348,15 +347,13 @@ def _public_hook_state(state: dict, status: str) -> dict:
 def destroy_container(st: Store, state: dict) -> None:
     """Remove what `create` made: leftover processes, cgroups, the state dir;
     then run the poststop hooks (failures are warnings, as the spec says)."""
-    from pyrunc.linux.cgroups.fs import CgroupDirs
-
-    cgroup_dirs = CgroupDirs.from_state(state.get("cgroups"))
+    cgroups = _cgroups(state)
     # Without a pid namespace of its own, the container's processes outlive
     # its init (as in runc, only then are they killed: with a pid namespace
     # the kernel already did, and a shared cgroup must not lose its others).
     if state.get("sharedPidNamespace", True):
-        cgroup_dirs.kill_all()
-    for problem in cgroup_dirs.destroy():
+        cgroups.kill_all()
+    for problem in cgroups.destroy():
         log.warning(f"{state['id']}: {problem}")
     faults.point("delete:after-cgroup-removal")
     faults.point("delete:before-state-removal")

@@ -26,32 +26,31 @@ def _container(parsed, extra_ok: int = 0):
     return container_id, st, state
 
 
-def _paths(state: dict) -> dict:
-    return dict((state.get("cgroups") or {}).get("paths") or {})
+def _cgroups(state: dict):
+    """The container's cgroup manager (the driver its create chose)."""
+    from pyrunc.linux.cgroups import manager
+
+    return manager.from_state(state.get("cgroups"))
 
 
 # ---------------------------------------------------------------- pause / resume
 
 def cmd_pause(parsed) -> int:
-    from pyrunc.linux.cgroups import apply
-
     container_id, st, state = _container(parsed)
     with st.lock(container_id):
         status = st.status(state)
         if status not in (RUNNING, CREATED):
             raise InvalidStatus(container_id, "container not running" if status != PAUSED else "container already paused")
-        apply.freeze(_paths(state))
+        _cgroups(state).freeze()
     return 0
 
 
 def cmd_resume(parsed) -> int:
-    from pyrunc.linux.cgroups import apply
-
     container_id, st, state = _container(parsed)
     with st.lock(container_id):
         if st.status(state) != PAUSED:
             raise InvalidStatus(container_id, "container not paused")
-        apply.thaw(_paths(state))
+        _cgroups(state).thaw()
     return 0
 
 
@@ -60,7 +59,6 @@ def cmd_resume(parsed) -> int:
 def cmd_ps(parsed):
     """`ps [--format table|json] ID [ps options]`: the container's processes."""
     from pyrunc import jsonlite
-    from pyrunc.linux.cgroups.fs import CgroupDirs
 
     if not parsed.args:
         raise UsageError("ps: requires a container id; see `pyrunc ps --help`")
@@ -69,7 +67,7 @@ def cmd_ps(parsed):
     state = st.load(container_id)
     # As runc: a stopped container lists what is left in its cgroup (usually
     # nothing: `[]`, the table's header), not an error.
-    pids = sorted(set(CgroupDirs.from_state(state.get("cgroups")).pids()))
+    pids = sorted(set(_cgroups(state).pids()))
     fmt = parsed.options.get("format") or "table"
     if fmt == "json":
         return jsonlite.dumps(pids) + "\n"
@@ -110,11 +108,10 @@ def cmd_events(parsed) -> int:
     import time
 
     from pyrunc import jsonlite
-    from pyrunc.linux.cgroups import apply
 
     container_id, st, state = _container(parsed)
     interval = _parse_duration(parsed.options.get("interval") or "5s")
-    paths = _paths(state)
+    cgroups = _cgroups(state)
 
     def emit(record: dict) -> None:
         try:
@@ -127,14 +124,14 @@ def cmd_events(parsed) -> int:
     if parsed.options.get("stats"):
         if st.status(state) == STOPPED:
             raise InvalidStatus(container_id, "container not running")
-        emit({"type": "stats", "id": container_id, "data": apply.stats(paths)})
+        emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
         return 0
-    ooms = _oom_kills(paths)
+    ooms = cgroups.oom_kill_count()
     next_stats = 0.0
     long_wait_ahead()
     while True:
         # OOM first: the kill may be what stopped the container.
-        count = _oom_kills(paths)
+        count = cgroups.oom_kill_count()
         if count > ooms:
             emit({"type": "oom", "id": container_id})
             ooms = count
@@ -142,28 +139,9 @@ def cmd_events(parsed) -> int:
             return 0
         now = time.monotonic()
         if now >= next_stats:
-            emit({"type": "stats", "id": container_id, "data": apply.stats(paths)})
+            emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
             next_stats = now + interval
         time.sleep(min(0.1, interval))
-
-
-def _oom_kills(paths: dict) -> int:
-    """The kernel's count of OOM kills in the container's memory cgroup."""
-    for key, path in paths.items():
-        if "memory" in key.split(","):
-            name = "memory.oom_control"
-            break
-    else:
-        path, name = paths.get("", ""), "memory.events"
-    try:
-        with open(os.path.join(path, name)) as f:
-            for line in f:
-                field, _, value = line.partition(" ")
-                if field == "oom_kill":
-                    return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
 
 
 def _parse_duration(text: str) -> float:
@@ -235,7 +213,6 @@ def resources_from_flags(opts: dict) -> dict:
 
 def cmd_update(parsed) -> int:
     from pyrunc import jsonlite
-    from pyrunc.linux.cgroups import apply
 
     container_id, st, state = _container(parsed)
     opts = parsed.options
@@ -267,9 +244,9 @@ def cmd_update(parsed) -> int:
     with st.lock(container_id):
         if st.status(state) == STOPPED:
             raise InvalidStatus(container_id, "container not running")
-        # Devices are not updated (runc ignores them too): the JSON engines
-        # send carries a deny-all rule that would lock the container out.
-        for warning in apply.apply_resources(_paths(state), {k: v for k, v in resources.items() if k != "devices"}):
+        # Devices are not updated (runc 1.1 leaves them too): the JSON
+        # engines send carries a deny-all rule that would lock the container out.
+        for warning in _cgroups(state).update(resources):
             log.warning(warning)
         merged = dict(state.get("resources") or {})
         for section, values in resources.items():

@@ -96,9 +96,10 @@ def _forked_child_report(dirs: CgroupDirs, namespace_flags: int = 0) -> tuple[bo
 
     from pyrunc.launcher import fork_into
     from pyrunc.linux import _libc
+    from pyrunc.linux.cgroups.manager import FsV2Manager
 
     r, w = os.pipe()
-    pid, join_v2, cloned_with = fork_into(dirs, namespace_flags)
+    pid, join_v2, cloned_with = fork_into(FsV2Manager(dirs), namespace_flags)
     if pid == 0:
         try:
             os.close(r)

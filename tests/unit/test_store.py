@@ -411,18 +411,26 @@ def test_store_status_zombie_child_stopped(tmp_path):
         os.waitpid(pid, 0)
 
 
-@pytest.mark.parametrize("content", ["FROZEN\n", "FREEZING", "1\n"])
-def test_store_status_frozen_paused(tmp_path, content):
-    freezer = tmp_path / "freezer.state"
-    freezer.write_text(content)
-    assert Store(str(tmp_path)).status(_own_state(freezerState=str(freezer))) == PAUSED
+def _frozen_state(tmp_path, kind: str, content: str) -> dict:
+    """A state whose cgroup record names a freezer file with `content`: a v1
+    freezer hierarchy, or a pure v2 cgroup."""
+    directory = tmp_path / "cg"
+    directory.mkdir()
+    if kind == "v1":
+        (directory / "freezer.state").write_text(content)
+        return _own_state(cgroups={"driver": "cgroupfs", "paths": {"freezer": str(directory)}})
+    (directory / "cgroup.freeze").write_text(content)
+    return _own_state(cgroups={"driver": "cgroupfs", "paths": {"": str(directory)}})
 
 
-@pytest.mark.parametrize("content", ["THAWED\n", "0\n", ""])
-def test_store_status_thawed_running(tmp_path, content):
-    freezer = tmp_path / "freezer.state"
-    freezer.write_text(content)
-    assert Store(str(tmp_path)).status(_own_state(freezerState=str(freezer))) == RUNNING
+@pytest.mark.parametrize("kind, content", [("v1", "FROZEN\n"), ("v1", "FREEZING"), ("v2", "1\n")])
+def test_store_status_frozen_paused(tmp_path, kind, content):
+    assert Store(str(tmp_path)).status(_frozen_state(tmp_path, kind, content)) == PAUSED
+
+
+@pytest.mark.parametrize("kind, content", [("v1", "THAWED\n"), ("v2", "0\n"), ("v1", "")])
+def test_store_status_thawed_running(tmp_path, kind, content):
+    assert Store(str(tmp_path)).status(_frozen_state(tmp_path, kind, content)) == RUNNING
 
 
 def test_store_status_freezer_file_missing_running(tmp_path):
