@@ -103,6 +103,23 @@ def remove_cgroup_parent(parent: str) -> None:
                 pass
 
 
+def systemd_units(pattern: str) -> list[str]:
+    """Units systemd has loaded whose names match `pattern` (a glob)."""
+    import subprocess
+
+    out = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", pattern],
+                         capture_output=True, text=True).stdout
+    return sorted(line.split()[0] for line in out.splitlines() if line.strip())
+
+
+def stop_systemd_unit(name: str) -> None:
+    """Stop a unit a test session made (its slice), and forget it."""
+    import subprocess
+
+    subprocess.run(["systemctl", "stop", name], capture_output=True)
+    subprocess.run(["systemctl", "reset-failed", name], capture_output=True)
+
+
 def files_under(root: str, ignore=()) -> list[str]:
     """Every path below `root` (the state root), but the names in `ignore`."""
     found = []

@@ -283,12 +283,13 @@ _BASIC = {
 }
 
 
-def connect() -> Bus:
+def connect(sockets=((PRIVATE_SOCKET, False), (SYSTEM_BUS_SOCKET, True))) -> Bus:
     """A connection to systemd: its private socket (root), else the system
-    bus. Raises Unreachable naming what was tried."""
+    bus (a bus client: authenticated, then Hello). Raises Unreachable
+    naming what was tried."""
     lib = _library()
     tried = []
-    for socket_path, bus_client in ((PRIVATE_SOCKET, False), (SYSTEM_BUS_SOCKET, True)):
+    for socket_path, bus_client in sockets:
         if not os.path.exists(socket_path):
             tried.append(f"{socket_path}: no such socket")
             continue

@@ -4,6 +4,12 @@ Every test gets its own state root and container ids, and every container
 its own cgroup under /pyrunc-test-<pid>/. After each test, everything is
 force-deleted and the test fails if anything was left behind: a state
 directory, a cgroup, or a mount naming the test's bundle.
+
+With PYRUNC_TEST_CGROUP_DRIVER=systemd (the VM lane's systemd job) every
+pyrunc command gets --systemd-cgroup and every container the cgroupsPath
+"pyrunc_test_<pid>.slice:pyrunc:<id>", a transient scope in a slice of
+this session's own (stopped at the end); cgroup_of() says where its
+cgroup is either way, and no scope may be left behind.
 """
 
 from __future__ import annotations
@@ -19,7 +25,28 @@ from tests import leaks
 from tests.busybox import Bundle, base_config, container_skip_reason, make_rootfs
 
 CGROUP_PARENT = f"pyrunc-test-{os.getpid()}"
+CGROUP_DRIVER = os.environ.get("PYRUNC_TEST_CGROUP_DRIVER", "cgroupfs")
+SYSTEMD = CGROUP_DRIVER == "systemd"
+# systemd's "-" nests slices: this one sits right under the root slice.
+SLICE = f"pyrunc_test_{os.getpid()}.slice"
 _counter = itertools.count(1)
+
+
+def cgroups_path_for(container_id: str) -> str:
+    """The cgroupsPath a test container gets, for the session's driver."""
+    return f"{SLICE}:pyrunc:{container_id}" if SYSTEMD else f"/{CGROUP_PARENT}/{container_id}"
+
+
+def cgroup_of(container_id: str) -> str:
+    """Where that container's cgroup is in each hierarchy (a path from the
+    hierarchy's root, as /proc/PID/cgroup shows it)."""
+    return f"/{SLICE}/pyrunc-{container_id}.scope" if SYSTEMD else f"/{CGROUP_PARENT}/{container_id}"
+
+
+def needs_cgroupfs_driver() -> None:
+    """For tests about cgroupfs paths (a cgroupsPath of a given form)."""
+    if SYSTEMD:
+        pytest.skip("about the cgroupfs driver's cgroupsPath (this session runs --systemd-cgroup)")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -46,7 +73,7 @@ class Runtime:
 
     def __init__(self, root: str):
         self.root = root
-        self.cmd = [sys.executable, "-m", "pyrunc", "--root", root]
+        self.cmd = [sys.executable, "-m", "pyrunc", "--root", root, *(["--systemd-cgroup"] if SYSTEMD else [])]
 
     def __call__(self, *args: str, input: str | None = None, timeout: float = 60, global_args=(), wrapper=(),
                  **kwargs) -> Result:
@@ -115,14 +142,17 @@ def bundle(tmp_path, new_id):
     path.mkdir()
     make_rootfs(str(path / "rootfs"))
     container_id = new_id()
-    b = Bundle(str(path), base_config(["true"], f"/{CGROUP_PARENT}/{container_id}"))
+    b = Bundle(str(path), base_config(["true"], cgroups_path_for(container_id)))
     b.id = container_id
     b.write()
     return b
 
 
 def leftover_cgroups() -> list[str]:
-    """Container cgroups under this session's parent that still exist."""
+    """Container cgroups under this session's parent that still exist (and,
+    under systemd, scopes of this session systemd still has loaded)."""
+    if SYSTEMD:
+        return leaks.cgroup_dirs_under(SLICE) + leaks.systemd_units(f"pyrunc-c{os.getpid()}-*")
     return leaks.cgroup_dirs_under(CGROUP_PARENT)
 
 
@@ -131,4 +161,6 @@ def _remove_cgroup_parent():
     cached = leaks.seccomp_cache_entries()
     yield
     leaks.remove_cgroup_parent(CGROUP_PARENT)
+    if SYSTEMD or os.path.isdir("/run/systemd/system"):
+        leaks.stop_systemd_unit(SLICE)
     leaks.remove_seccomp_cache_entries(cached)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import CGROUP_PARENT
+from tests.integration.conftest import cgroup_of
 from tests.integration.test_run import sh
 from tests.integration.test_terminal import ConsoleReceiver
 
@@ -36,7 +36,7 @@ def test_exec_joins_namespaces_and_cgroup(runtime, running):
         assert os.readlink(f"/proc/{exec_pid}/ns/{ns}") == os.readlink(f"/proc/{init_pid}/ns/{ns}"), ns
     lines = open(f"/proc/{exec_pid}/cgroup").read().splitlines()
     assert lines == open(f"/proc/{init_pid}/cgroup").read().splitlines()
-    assert all(line.endswith(f":/{CGROUP_PARENT}/{running.id}") for line in lines), lines
+    assert all(line.endswith(f":{cgroup_of(running.id)}") for line in lines), lines
 
 
 def test_exec_exit_codes(runtime, running):

@@ -6,7 +6,7 @@ import os
 import sys
 
 from tests import cgroupfs
-from tests.integration.conftest import CGROUP_PARENT
+from tests.integration.conftest import cgroup_of, cgroups_path_for
 
 
 def sh(bundle, script: str, **process):
@@ -106,7 +106,7 @@ def test_container_runs_in_its_cgroup(runtime, bundle):
     lines = open(f"/proc/{pid}/cgroup").read().splitlines()
     has_v2 = os.path.isdir("/sys/fs/cgroup/unified") or os.path.isfile("/sys/fs/cgroup/cgroup.controllers")
     assert any(line.startswith("0::") for line in lines) == has_v2, lines
-    assert lines and all(line.endswith(f":/{CGROUP_PARENT}/{bundle.id}") for line in lines), lines
+    assert lines and all(line.endswith(f":{cgroup_of(bundle.id)}") for line in lines), lines
     runtime.ok("delete", "--force", bundle.id)
 
 
@@ -267,7 +267,7 @@ def test_delete_force_kills_every_process_without_pid_namespace(runtime, bundle)
 
     time.sleep(0.3)
     state = runtime.state(bundle.id)
-    procs = os.path.join(cgroupfs.directory("pids", f"/{CGROUP_PARENT}/{bundle.id}"), "cgroup.procs")
+    procs = os.path.join(cgroupfs.directory("pids", cgroup_of(bundle.id)), "cgroup.procs")
     pids = [int(p) for p in open(procs).read().split()]
     assert len(pids) == 3 and state["pid"] in pids
     runtime.ok("delete", "--force", bundle.id)
@@ -350,6 +350,6 @@ def test_joined_pid_namespace_run_returns_the_exit_code_with_and_without_subreap
     for flags, script, code in (((), "exit 5", 5), (("--no-subreaper",), "exit 6", 6),
                                 (("--no-subreaper",), "kill -TERM $$", 143)):
         other = new_id()
-        bundle.config["linux"]["cgroupsPath"] = f"/{CGROUP_PARENT}/{other}"
+        bundle.config["linux"]["cgroupsPath"] = cgroups_path_for(other)
         sh(bundle, script)
         assert runtime("run", *flags, "--bundle", bundle.path, other).returncode == code, (flags, script)

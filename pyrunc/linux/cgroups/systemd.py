@@ -331,10 +331,11 @@ def parse_gvariant(text: str, where: str = "value") -> tuple[str, object]:
             raise PyruncError(f"{where}: unterminated array {text!r}")
         inner = text[1:-1].strip()
         items = _split_items(inner, where) if inner else []
-        element = annotation[1:] if annotation.startswith("a") else ""
+        declared = annotation[1:] if annotation.startswith("a") else ""
+        element = declared
         values = []
         for item in items:
-            signature, value = parse_gvariant(f"@{element} {item}" if element else item, where)
+            signature, value = parse_gvariant(f"@{declared} {item}" if declared else item, where)
             if element and signature != element:
                 raise PyruncError(f"{where}: array of mixed types")
             element = element or signature
