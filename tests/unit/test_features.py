@@ -23,7 +23,7 @@ def test_features_json_describes_what_pyrunc_supports(capsys):
     assert "rro" in doc["mountOptions"] and "tmpcopyup" in doc["mountOptions"]
     # Not implemented, so not claimed: engines gate user-namespace pods on it.
     assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is False
-    assert doc["linux"]["cgroup"]["systemd"] is False
+    assert doc["linux"]["cgroup"]["systemd"] is True
 
 
 def test_version_in_runc_line_format(capsys):
