@@ -187,3 +187,71 @@ def test_exec_and_a_joined_pid_namespace_with_dockers_profile(runtime, bundle, n
     sh(bundle, "grep Seccomp: /proc/self/status; head -c 5 /proc/1/cmdline")
     result = runtime("run", "--bundle", bundle.path, other)
     assert result.returncode == 0 and result.stdout.split() == ["Seccomp:", "2", "sleep"], result
+
+
+# ---------------------------------------------------------------- exec --cgroup (issue 15, item 8)
+
+
+def _exec_cgroup_lines(runtime, container, *cgroup_args) -> list[str]:
+    pid_file = os.path.join(container.path, "exec-cgroup.pid")
+    args = [a for arg in cgroup_args for a in ("--cgroup", arg)]
+    runtime.ok("exec", "--detach", "--pid-file", pid_file, *args, container.id, "sleep", "30")
+    with open(f"/proc/{int(open(pid_file).read())}/cgroup") as f:
+        return f.read().splitlines()
+
+
+def test_exec_cgroup_joins_a_sub_cgroup_as_runc_1_1(runtime, running):
+    """runc 1.1's `exec --cgroup`: "path" for every hierarchy, or
+    "controller[,controller]:path" (cgroup v1) for those only."""
+    from tests import cgroupfs
+
+    base = cgroup_of(running.id)
+    v2 = cgroupfs.is_unified()
+    controllers = [] if v2 else ["pids", "memory"]
+    for controller in controllers or [""]:
+        os.makedirs(cgroupfs.directory(controller or "pids", f"{base}/sub"), exist_ok=True)
+    if v2:
+        lines = _exec_cgroup_lines(runtime, running, "sub")
+        assert lines == [f"0::{base}/sub"], lines
+        return
+    lines = _exec_cgroup_lines(runtime, running, "pids,memory:sub")
+    in_sub = {line.split(":")[1] for line in lines if line.endswith(f"{base}/sub")}
+    assert {"pids", "memory"} <= {c for field in in_sub for c in field.split(",")}, lines
+    assert all(line.endswith(base) for line in lines if line.split(":")[1] not in in_sub), lines
+
+
+@pytest.mark.parametrize("args, words", [
+    (["a:b:c"], "invalid --cgroup argument: a:b:c"),
+    (["sub", "other"], "invalid --cgroup argument: sub (missing <controller>: prefix)"),
+    (["nosuch:sub"], "unknown controller nosuch"),
+    (["../../escape"], "is not a sub cgroup path"),
+    (["missing"], "does not exist"),
+])
+def test_exec_cgroup_refusals_are_one_line(runtime, running, args, words):
+    from tests import cgroupfs
+
+    if cgroupfs.is_unified() and words.startswith("unknown controller"):
+        words = "unknown controller"  # v2 has no "controller:" form at all
+    result = runtime("exec", *[a for arg in args for a in ("--cgroup", arg)], running.id, "true")
+    assert result.returncode != 0 and words in result.stderr, result
+    assert result.stderr.count("\n") == 1, result
+    assert runtime.state(running.id)["status"] == "running"
+
+
+def test_a_cgroup_with_processes_already_is_a_warning_as_runc(runtime, running, new_id):
+    """runc warns when a new container's cgroup already holds processes (a
+    pod's shared cgroup) and goes on: issue 15, item 10."""
+    from tests.integration.conftest import cgroups_path_for
+
+    other = new_id()
+    running.config["linux"]["cgroupsPath"] = cgroups_path_for(running.id)
+    running.write()
+    result = runtime("create", "--bundle", running.path, other)
+    try:
+        if result.returncode and "already exists" in result.stderr:
+            pytest.skip("the systemd driver gives each unit one container")
+        assert result.returncode == 0, result
+        assert "container's cgroup is not empty: 1 process(es) found" in result.stderr, result
+    finally:
+        runtime("delete", "--force", other)
+    assert runtime.state(running.id)["status"] == "running"

@@ -167,10 +167,20 @@ class CgroupDirs:
         problems = []
         leaves = set(self.paths.values())
         for directory in sorted(self.created, key=len, reverse=True):
+            if directory in leaves:
+                # Sub-cgroups of the container's own (`exec --cgroup`'s, or
+                # its processes'), as runc's RemovePath removes them.
+                _remove_sub_cgroups(directory)
             if not _rmdir_retrying(directory):
                 if directory in leaves:
                     problems.append(f"remove cgroup {directory}: still busy")
         return problems
+
+
+def _remove_sub_cgroups(directory: str) -> None:
+    for parent, subdirs, _ in os.walk(directory, topdown=False):
+        if parent != directory:
+            _rmdir_retrying(parent)
 
 
 def _rmdir_retrying(directory: str, attempts: int = 50) -> bool:
