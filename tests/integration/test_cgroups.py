@@ -122,6 +122,27 @@ def test_update_rejects_bad_values_naming_them(runtime, bundle):
     assert result.returncode == 1 and "--memory" in result.stderr
 
 
+def test_update_tolerates_device_rules_as_runc_and_refuses_unified_on_v1(runtime, bundle):
+    """runc 1.1's `update -r` reads device rules and leaves the container's
+    as they are, whatever their access strings (issue 15, item 12); a
+    `unified` map is cgroup v2's: refused on a v1 or hybrid host, set on v2."""
+    needs("pids")
+    sh(bundle, "sleep 30")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    for access in ("rrw", "", "wr", "m"):
+        update = {"devices": [{"allow": True, "type": "c", "major": 1, "minor": 3, "access": access}]}
+        runtime.ok("update", "--resources", "-", bundle.id, input=json.dumps(update))
+    update = {"pids": {"limit": 50}, "unified": {"pids.max": "40"}}
+    result = runtime("update", "--resources", "-", bundle.id, input=json.dumps(update))
+    if V2:
+        assert result.returncode == 0 and read("pids", bundle.id, "pids.max") == "40", result
+    else:
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result
+        assert "linux.resources.unified: cannot be used on cgroup v1" in result.stderr, result
+        assert read("pids", bundle.id, "pids.max") != "50"  # nothing written
+    assert runtime.ok("exec", bundle.id, "sh", "-c", "echo x > /dev/null && echo ok").stdout == "ok\n"
+
+
 def test_pause_freezes_and_resume_thaws(runtime, bundle, tmp_path):
     needs("freezer")
     out = tmp_path / "out"
