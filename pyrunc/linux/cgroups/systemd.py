@@ -524,6 +524,11 @@ class SystemdManager(CgroupManager):
         write every limit into the files, as runc does after starting it."""
         v2 = isinstance(self.fs, FsV2Manager)
         props = base_properties(self.slice, self.unit, self.description, pid, v2)
+        if self.systemd_version() >= 243:
+            # systemd's default for a scope is OOMPolicy=stop: one process
+            # the kernel's OOM killer ends would stop the whole container
+            # (runc 1.2 sets "continue" too; the engines report the OOM).
+            props.append(("OOMPolicy", "s", "continue"))
         props += resource_properties(resources, v2, self.systemd_version)
         props += self.extra_properties
         self._start_unit(props)

@@ -28,10 +28,14 @@ def main() -> int:
                 Bundle(work, base_config(["true"], f"system.slice:{name}:{cid}")).write()
                 cmd = [binary, "--root", root, "--systemd-cgroup"]
                 started = time.perf_counter()
-                result = subprocess.run([*cmd, "--debug", "create", "--bundle", work, cid], capture_output=True,
-                                        text=True, stdin=subprocess.DEVNULL)
-                times.append((time.perf_counter() - started) * 1000)
-                debug = result.stderr
+                # Files, not pipes: the container's init keeps the stdio it
+                # is given until it starts (a pipe would never end).
+                with open(os.path.join(work, "stderr"), "w+") as err:
+                    result = subprocess.run([*cmd, "--debug", "create", "--bundle", work, cid], stdout=err,
+                                            stderr=err, stdin=subprocess.DEVNULL, text=True, timeout=60)
+                    times.append((time.perf_counter() - started) * 1000)
+                    err.seek(0)
+                    debug = result.stderr = err.read()
                 subprocess.run([*cmd, "delete", "--force", cid], capture_output=True)
                 if result.returncode:
                     print(f"{name}: create failed: {result.stderr.strip()}")

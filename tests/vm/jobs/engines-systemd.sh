@@ -1,0 +1,79 @@
+#!/bin/bash
+# VM job: the engines on a systemd host on their default cgroup manager,
+# systemd, with pyrunc as their runtime: Podman (cgroup_manager = "systemd",
+# Debian's default) and Docker (native.cgroupdriver=systemd, through
+# containerd's runc shim as containerd with SystemdCgroup = true runs it).
+# Each: `run --rm busybox echo hi there`, a detached container with memory
+# and pids limits (seen in its systemd scope's cgroup files and properties),
+# ps, exec, stop. The image is imported from a busybox rootfs (no network).
+# Kept small: the lane's time counts.
+set -u
+passed=0 failed=0
+W=$(mktemp -d /var/tmp/engines-XXXXXX)
+check() {  # check DESCRIPTION COMMAND...
+    local what=$1; shift
+    local run=(timeout 180)  # an engine that hangs fails its check, not the lane
+    declare -F "$1" >/dev/null && run=()
+    if out=$("${run[@]}" "$@" 2>&1); then
+        passed=$((passed + 1)); echo "ok   $what"
+    else
+        failed=$((failed + 1)); echo "FAIL $what"; echo "$out" | tail -5 | sed 's/^/     /'
+    fi
+}
+# scope_has ENGINE ID: the container's init is in a systemd scope whose
+# memory.max and pids.max are the limits given, and systemd knows them.
+scope_has() {
+    local pid=$1 line path unit
+    line=$(cat "/proc/$pid/cgroup") || return 1
+    path=${line#0::}; unit=${path##*/}
+    echo "cgroup $path"
+    case $unit in *.scope) ;; *) echo "not a scope: $unit"; return 1 ;; esac
+    [ "$(cat "/sys/fs/cgroup$path/memory.max")" = 67108864 ] || { echo "memory.max"; return 1; }
+    [ "$(cat "/sys/fs/cgroup$path/pids.max")" = 50 ] || { echo "pids.max"; return 1; }
+    systemctl show "$unit" -p MemoryMax -p TasksMax -p Delegate | tee /dev/stderr | tr '\n' ' ' \
+        | grep -q 'MemoryMax=67108864 TasksMax=50 Delegate=yes'
+}
+"$PY" -c "from tests.busybox import make_rootfs; make_rootfs('$W/rootfs')" || exit 1
+tar -C "$W/rootfs" -cf "$W/busybox.tar" .
+
+# ---- Podman, rootful, its stock containers.conf (cgroup_manager = "systemd")
+P=(podman --runtime "$PYRUNC")
+check "podman: its cgroup manager is systemd" bash -c '[ "$(podman info --format "{{.Host.CgroupManager}}")" = systemd ]'
+check "podman: import the busybox image" podman import "$W/busybox.tar" localhost/busybox
+check "podman: run --rm busybox echo hi there" bash -c \
+    '[ "$("$@" run --rm --network none localhost/busybox echo hi there)" = "hi there" ]' _ "${P[@]}"
+check "podman: run -d with --memory 64m --pids-limit 50" \
+    "${P[@]}" run -d --name limited --network none --memory 64m --pids-limit 50 localhost/busybox sleep 600
+check "podman: ps lists it" bash -c '"$@" ps --format "{{.Names}}" | grep -qx limited' _ "${P[@]}"
+check "podman: exec" bash -c '[ "$("$@" exec limited echo inside)" = inside ]' _ "${P[@]}"
+pid=$("${P[@]}" inspect --format '{{.State.Pid}}' limited 2>/dev/null)
+check "podman: limits in the container's systemd scope" scope_has "$pid"
+check "podman: stop" "${P[@]}" stop -t 2 limited
+check "podman: rm, the scope gone" bash -c '"$@" rm limited && ! systemctl list-units --all --plain --no-legend "libpod-*.scope" | grep -q .' _ "${P[@]}"
+podman rm -f limited >/dev/null 2>&1
+podman rmi -f localhost/busybox >/dev/null 2>&1
+
+# ---- Docker, native.cgroupdriver=systemd, pyrunc the default runtime
+mkdir -p /etc/docker
+cat > /etc/docker/daemon.json <<JSON
+{"exec-opts": ["native.cgroupdriver=systemd"], "runtimes": {"pyrunc": {"path": "$PYRUNC"}},
+ "default-runtime": "pyrunc", "iptables": false, "bridge": "none"}
+JSON
+check "docker: dockerd starts (systemd cgroup driver)" systemctl start docker.service
+check "docker: its cgroup driver is systemd" bash -c '[ "$(docker info --format "{{.CgroupDriver}}")" = systemd ]'
+check "docker: import the busybox image" docker import "$W/busybox.tar" busybox:local
+check "docker: run --rm busybox echo hi there" bash -c \
+    '[ "$(docker run --rm --network none busybox:local echo hi there)" = "hi there" ]'
+check "docker: run -d with --memory 64m --pids-limit 50" \
+    docker run -d --name limited --network none --memory 64m --pids-limit 50 busybox:local sleep 600
+check "docker: ps lists it" bash -c 'docker ps --format "{{.Names}}" | grep -qx limited'
+check "docker: exec" bash -c '[ "$(docker exec limited echo inside)" = inside ]'
+pid=$(docker inspect --format '{{.State.Pid}}' limited 2>/dev/null)
+check "docker: limits in the container's systemd scope" scope_has "$pid"
+check "docker: stop" docker stop -t 2 limited
+check "docker: rm, the scope gone" bash -c 'docker rm limited && ! systemctl list-units --all --plain --no-legend "docker-*.scope" | grep -q .'
+docker rm -f limited >/dev/null 2>&1
+systemctl stop docker.service docker.socket containerd.service >/dev/null 2>&1
+rm -rf "$W"
+echo "passed=$passed failed=$failed skipped=0" > "$VM_RESULT"
+[ "$failed" = 0 ]
