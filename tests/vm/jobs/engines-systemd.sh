@@ -30,8 +30,11 @@ scope_has() {
     case $unit in *.scope) ;; *) echo "not a scope: $unit"; return 1 ;; esac
     [ "$(cat "/sys/fs/cgroup$path/memory.max")" = 67108864 ] || { echo "memory.max"; return 1; }
     [ "$(cat "/sys/fs/cgroup$path/pids.max")" = 50 ] || { echo "pids.max"; return 1; }
-    systemctl show "$unit" -p MemoryMax -p TasksMax -p Delegate | tee /dev/stderr | tr '\n' ' ' \
-        | grep -q 'MemoryMax=67108864 TasksMax=50 Delegate=yes'
+    props=$(systemctl show "$unit" -p MemoryMax -p TasksMax -p Delegate)
+    echo "$props"
+    for want in MemoryMax=67108864 TasksMax=50 Delegate=yes; do
+        grep -qx "$want" <<< "$props" || return 1
+    done
 }
 "$PY" -c "from tests.busybox import make_rootfs; make_rootfs('$W/rootfs')" || exit 1
 tar -C "$W/rootfs" -cf "$W/busybox.tar" .
