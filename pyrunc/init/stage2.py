@@ -229,6 +229,9 @@ def _setup_terminal(ctx: InitContext) -> None:
 def _finish_rootfs(ctx: InitContext) -> None:
     """After hostname and sysctls: mask, make read-only, set propagation."""
     cfg = ctx.config
+    # Read-only tmpfs mounts and /dev only now: the console and the mount
+    # points, devices and copies in them are made (runc's finalizeRootfs).
+    rootfs.readonly_deferred_mounts(cfg.mounts)
     rootfs.mask_paths(cfg.linux.masked_paths)
     rootfs.readonly_paths(cfg.linux.readonly_paths)
     if cfg.root_readonly:

@@ -389,7 +389,7 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
         finally:
             os.close(covered_fd)
         if plan.flags & MS_RDONLY:
-            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & _PER_MOUNT_FLAGS), label)
+            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & PER_MOUNT_FLAGS), label)
     # The fd above points at the covered directory; reopen to reach the new mount.
     if plan.is_bind:
         extra = plan.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
@@ -409,7 +409,7 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
             os.close(fd)
 
 
-_PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
+PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
     | MS_STRICTATIME | MS_NOSYMFOLLOW
 
 
