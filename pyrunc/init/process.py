@@ -9,8 +9,10 @@ The order is the contract (runc's standard_init_linux.go follows the same):
   2. LSM exec labels: written to /proc/self/attr, they apply at execve;
   3. seccomp, when no_new_privs is off: loading a filter without it needs
      CAP_SYS_ADMIN, so before the capability drop;
-  4. groups, gid, uid, then the capability sets (keep-caps across the switch);
-  5. chdir(cwd), checked to be inside the root (CVE-2024-21626);
+  4. chdir(cwd) with the runtime's rights (runc's order), checked to be
+     inside the root (CVE-2024-21626); as the user after step 5 only if
+     those rights were refused;
+  5. groups, gid, uid, then the capability sets (keep-caps across the switch);
   6. the program looked up with the container's PATH: "not found" is an
      error of `create`, not a silent exit after `start`;
   7. no_new_privs;
@@ -61,19 +63,19 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     # seccomp, so a profile need not allow rt_sigaction for it.
     _signal.signal(SIGPIPE, _signal.SIG_DFL)
     _signal.signal(SIGXFSZ, _signal.SIG_DFL)
-    cwd_verified = False
+    # The cwd is entered with the runtime's rights first, as runc does: a
+    # directory the user cannot search (the user's own home under a 0700
+    # /home, /root for a non-root user) is still its cwd. Only where those
+    # rights are refused (root squashed on NFS, unmapped in a user
+    # namespace) does the user try after the switch.
+    entered = _chdir_and_verify(process.cwd, retry_as_user=True)
     if seccomp_program is not None and not process.no_new_privileges:
-        # The profile may deny getcwd (runtime-tools' linux_seccomp does):
-        # verify the cwd while every syscall is still allowed. The chdir below
-        # resolves the same path with the same fds, so the verdict holds.
-        _chdir_and_verify(process.cwd)
-        cwd_verified = True
         _load_seccomp(seccomp_program, send_listener)
     set_user_and_caps(process)
-    if cwd_verified:
-        _chdir(process.cwd)  # again, as the user: its permissions apply
-    else:
-        _chdir_and_verify(process.cwd)
+    if not entered:
+        # The profile may deny getcwd now (runtime-tools' linux_seccomp does);
+        # the path was resolved in the root all the same.
+        _chdir_and_verify(process.cwd, may_skip_check=seccomp_program is not None)
     if program_path:
         _check_executable(program_path, program_path)
         path = program_path
@@ -86,11 +88,12 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     return path
 
 
-def _chdir(cwd: str) -> None:
+def _chdir(cwd: str, retry_as_user: bool = False) -> bool:
     """chdir to `cwd` resolved in the root as a path: a /proc magic link in
     it (/proc/self/fd/N, /proc/self/cwd) is refused, never followed to where
-    it points (CVE-2024-21626 class). With the caller's credentials, so the
-    user's search permissions apply (fchdir checks them too)."""
+    it points (CVE-2024-21626 class). With the caller's credentials (fchdir
+    checks search permission). With `retry_as_user`, a refusal of those
+    rights (EACCES, EPERM) returns False: try again after the user switch."""
     try:
         root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -102,16 +105,29 @@ def _chdir(cwd: str) -> None:
         finally:
             os.close(fd)
     except OSError as err:
+        if retry_as_user and err.errno in (errno.EACCES, errno.EPERM):
+            return False
         why = "a /proc magic link or a symlink loop" if err.errno == errno.ELOOP else err.strerror.lower()
         raise PyruncError(f'process.cwd: chdir to "{cwd}": {why}') from None
+    return True
 
 
-def _chdir_and_verify(cwd: str) -> None:
-    _chdir(cwd)
+def _chdir_and_verify(cwd: str, retry_as_user: bool = False, may_skip_check: bool = False) -> bool:
+    """_chdir, then check where it landed: False (nothing done) when it is
+    to be retried as the user."""
+    if not _chdir(cwd, retry_as_user):
+        return False
     # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
     # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
-    if not os.getcwd().startswith("/"):
+    try:
+        where = os.getcwd()
+    except PermissionError:
+        if may_skip_check:  # getcwd denied by the container's seccomp profile
+            return True
+        raise
+    if not where.startswith("/"):
         raise PyruncError(f'process.cwd: "{cwd}" is outside the container\'s root')
+    return True
 
 
 def _load_seccomp(program, send_listener) -> None:
