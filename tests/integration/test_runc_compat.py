@@ -169,3 +169,121 @@ def test_seccomp_enosys_prefix_not_with_an_allowing_default(rt, probe_bundle):
     result = run(rt, probe_bundle, "sh", "-c", "compat_probe syscall 1000; compat_probe syscall 309")
     assert result.returncode == 0, result
     assert result.stdout.splitlines() == ["errno=ENOSYS", "errno=EPERM"], result
+
+
+# ----------------------------------------------------------------- 7, 18. exec: pid file, exit codes
+
+@pytest.fixture
+def running(rt, bundle, tmp_path):
+    """A running container (sleep) whose /shared is tmp_path/shared."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    bundle.config["mounts"].append({"destination": "/shared", "type": "bind", "source": str(shared),
+                                    "options": ["rbind", "rw"]})
+    bundle.config["process"]["args"] = ["sleep", "600"]
+    bundle.write()
+    rt.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    bundle.shared = shared
+    return bundle
+
+
+def test_exec_pid_file_in_the_foreground(rt, running):
+    """Written as soon as the process runs, while `exec` waits for it."""
+    pid_file = running.shared / "pid"
+    result = rt("exec", "--pid-file", str(pid_file), running.id, "sh", "-c",
+                "for i in $(seq 100); do [ -s /shared/pid ] && break; sleep 0.1; done; cat /shared/pid")
+    assert result.returncode == 0, result
+    assert result.stdout.strip().isdigit() and result.stdout.strip() == pid_file.read_text().strip(), result
+
+
+@pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detach"])
+def test_exec_pid_file_that_cannot_be_written_ends_the_process(rt, running, detach):
+    import time
+
+    flags = ["--detach"] if detach else []
+    result = rt("exec", *flags, "--pid-file", str(running.shared / "no" / "pid"), running.id, "sh", "-c",
+                "sleep 1; touch /shared/finished")
+    assert result.returncode == 255, result
+    assert "no such file or directory" in result.stderr
+    time.sleep(2)
+    assert not (running.shared / "finished").exists()
+
+
+# Each: exec's flags, the command, the exit code, words callers match in stderr.
+EXEC_FAILURES = {
+    "program-not-found": ([], ["no-such-program"], 255, "executable file not found in $PATH"),
+    "path-not-found": ([], ["/no/such/program"], 255, "no such file or directory"),
+    "not-executable": ([], ["/etc/passwd"], 255, "permission denied"),
+    "a-directory": ([], ["/etc"], 255, "permission denied"),
+    "cwd-missing": (["--cwd", "/nonexistent"], ["true"], 255, "no such file or directory"),
+    "cwd-relative": (["--cwd", "rel"], ["true"], 255, "absolute"),
+    "user-not-a-number": (["--user", "abc"], ["true"], 255, "abc"),
+    "env-without-equals": (["-e", "FOO"], ["true"], 255, "FOO"),
+    "no-command": ([], [], 255, "empty"),
+    "console-socket-without-tty": (["--console-socket", "/nonexistent"], ["true"], 255, "console"),
+    "exits-7": ([], ["sh", "-c", "exit 7"], 7, None),
+    "killed": ([], ["sh", "-c", "kill -9 $$"], 137, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXEC_FAILURES))
+def test_exec_exit_codes_and_words(rt, running, case):
+    flags, command, code, words = EXEC_FAILURES[case]
+    result = rt("exec", *flags, running.id, *command)
+    assert result.returncode == code, result
+    if words:
+        assert words in result.stderr, result
+
+
+def test_exec_in_paused_stopped_and_missing_containers_exits_255(rt, running):
+    rt.ok("pause", running.id)
+    try:
+        result = rt("exec", running.id, "true")
+        assert result.returncode == 255 and "paused" in result.stderr, result
+    finally:
+        rt.ok("resume", running.id)
+    rt.ok("kill", running.id, "KILL")
+    result = rt("exec", running.id, "true")
+    assert result.returncode == 255 and "cannot exec in a stopped container" in result.stderr, result
+    result = rt("exec", "no-such-container", "true")
+    assert result.returncode == 255 and "container does not exist" in result.stderr, result
+
+
+# ----------------------------------------------------------------- 5. cwd with the runtime's rights
+
+def test_cwd_only_root_can_enter_is_entered_before_the_user_switch(rt, bundle):
+    """runc changes directory before it drops privileges (and again after,
+    only if that failed): a cwd the user cannot search is still its cwd."""
+    os.chmod(os.path.join(bundle.rootfs, "root"), 0o700)
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["process"]["cwd"] = "/root"
+    result = run(rt, bundle, "sh", "-c", "pwd; id -u; ls . 2>/dev/null || echo cannot-list")
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines() == ["/root", "1000", "cannot-list"], result
+
+
+@pytest.mark.parametrize("how", ["flags", "process.json"])
+def test_exec_cwd_only_root_can_enter(rt, running, how, tmp_path):
+    os.chmod(os.path.join(running.rootfs, "root"), 0o700)
+    if how == "flags":
+        result = rt("exec", "--user", "1000:1000", "--cwd", "/root", running.id, "sh", "-c", "pwd; id -u")
+    else:
+        import json
+
+        process = tmp_path / "process.json"
+        process.write_text(json.dumps({"args": ["sh", "-c", "pwd; id -u"], "cwd": "/root",
+                                       "user": {"uid": 1000, "gid": 1000}, "env": ["PATH=/bin"]}))
+        result = rt("exec", "--process", str(process), running.id)
+    assert result.returncode == 0, result
+    assert result.stdout.splitlines() == ["/root", "1000"], result
+
+
+def test_cwd_missing_is_created_and_a_file_is_refused(rt, bundle):
+    bundle.config["root"]["readonly"] = False
+    bundle.config["process"]["cwd"] = "/made/here"
+    result = run(rt, bundle, "pwd")
+    assert result.returncode == 0 and result.stdout == "/made/here\n", result
+    rt("delete", bundle.id)
+    bundle.config["process"]["cwd"] = "/etc/passwd"
+    result = run(rt, bundle, "pwd")
+    assert result.returncode == 1 and "not a directory" in result.stderr, result

@@ -257,7 +257,7 @@ def test_parse_help_verb_targets_command():
 @pytest.mark.parametrize("argv", [
     ["--nope"],
     ["--nope", "state", "c"],
-    ["exec", "c"],
+    ["exec"],
     ["create", "--bogus", "c"],
     ["--debug=maybe", "list"],
     ["--root"],
@@ -674,6 +674,10 @@ def test_main_exec_of_unknown_id_exits_255_as_runc(tmp_path, capfd):
     assert err == ["pyrunc: nosuch: container does not exist"]
 
 
-def test_main_exec_usage_error_exits_1_before_the_lookup(tmp_path, capfd):
+def test_main_exec_without_an_id_exits_1_and_without_a_command_255(tmp_path, capfd):
+    # As runc: a missing id is its CLI's usage error (1); past that, every
+    # failure is exec's (255), the container looked up first.
+    code, _, err = run(["--root", str(tmp_path), "exec"], capfd)
+    assert code == 1 and "requires a container id" in err[0]
     code, _, err = run(["--root", str(tmp_path), "exec", "nosuch"], capfd)
-    assert code == 1 and "requires a command" in err[0]
+    assert code == 255 and err == ["pyrunc: nosuch: container does not exist"]
