@@ -175,7 +175,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
                 cgroup_mounts.mount_cgroup(fd, entry, plan, ctx.cgroups, ctx.cgroup_layout,
                                            private_ns=_has_new_ns(cfg, "cgroup"))
         rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label,
-                             pid_ns_fd=ctx.pid_ns_fd)
+                             pid_ns_fd=ctx.pid_ns_fd, source_fds=ctx.mount_source_fds)
         if rootfs.needs_dev_setup(cfg.mounts):
             in_userns = cfg.linux.namespace("user") is not None
             rootfs.create_devices(root_fd, cfg.linux.devices, use_bind=in_userns)
@@ -183,6 +183,9 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             rootfs.create_dev_symlinks(root_fd, has_devpts)
     finally:
         os.close(root_fd)
+        for fd in ctx.mount_source_fds.values():
+            os.close(fd)
+        ctx.mount_source_fds = {}
     faults.point("init:after-mounts")
     # The runtime's hooks see the namespaces and mounts, not yet pivot_root
     # (config.md): the parent runs prestart and createRuntime, then this

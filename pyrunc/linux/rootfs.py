@@ -79,15 +79,16 @@ LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue"))
 
 
 def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "",
-                  pid_ns_fd: int = -1) -> None:
+                  pid_ns_fd: int = -1, source_fds: dict | None = None) -> None:
     """Step 3: every mounts[] entry, in order, destinations resolved in the
     root; `mount_label` (SELinux) on the filesystems that take one. With
     `pid_ns_fd`, the pid namespace the container joins by path, while this
     process is outside it: procfs is mounted for that namespace (its
-    "pidns" option), not for this process's."""
+    "pidns" option), not for this process's. `source_fds` ({index: fd}):
+    bind-mount sources opened already, with rights this process may lack."""
     from pyrunc.linux import lsm
 
-    for entry in entries:
+    for index, entry in enumerate(entries):
         plan = mounts.parse_mount_options(entry.options)
         if _readonly_later(entry, plan):
             plan.flags &= ~MS_RDONLY  # readonly_deferred_mounts, once what goes inside is made
@@ -99,6 +100,12 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
             cgroup_mount(root_fd, entry, plan)
             continue
         source = entry.source
+        if plan.is_bind and source_fds and index in source_fds:
+            fd = source_fds[index]
+            mounts.mount_in_root(root_fd, entry.destination, mounts.fd_path(fd), None, plan,
+                                 source_is_dir=stat.S_ISDIR(os.fstat(fd).st_mode),
+                                 label=f'"{entry.source}" on "{entry.destination}"')
+            continue
         if plan.is_bind:
             if not os.path.isabs(source):
                 source = os.path.join(bundle, source)

@@ -287,3 +287,41 @@ def test_cwd_missing_is_created_and_a_file_is_refused(rt, bundle):
     bundle.config["process"]["cwd"] = "/etc/passwd"
     result = run(rt, bundle, "pwd")
     assert result.returncode == 1 and "not a directory" in result.stderr, result
+
+
+# ----------------------------------------------------------------- 6. bind sources only the host's root reaches
+
+def test_bind_source_only_the_hosts_root_can_reach_with_a_user_namespace(rt, bundle, tmp_path):
+    """runc opens bind-mount sources with the runtime's rights before the
+    user namespace applies: a source under a directory only the host's
+    root can search (0700) is mounted; `exec` into it works too."""
+    from tests.integration.test_security import userns_bundle
+
+    userns_bundle(bundle)
+    secret = tmp_path / "secret"
+    (secret / "data").mkdir(parents=True)
+    (secret / "data" / "f").write_text("hello\n")
+    (secret / "file").write_text("a file\n")
+    secret.chmod(0o700)
+    bundle.config["mounts"] += [
+        {"destination": "/data", "type": "bind", "source": str(secret / "data"), "options": ["rbind", "ro"]},
+        {"destination": "/file", "type": "bind", "source": str(secret / "file"), "options": ["bind", "ro"]}]
+    bundle.config["process"]["args"] = ["sh", "-c", "cat /data/f /file; sleep 600"]
+    bundle.write()
+    rt.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    result = rt("exec", "--cwd", "/data", bundle.id, "cat", "f")
+    assert result.returncode == 0 and result.stdout == "hello\n", result
+    rt.ok("delete", "--force", bundle.id)
+
+
+def test_bind_source_missing_with_a_user_namespace_is_one_line(rt, bundle, tmp_path):
+    from tests.integration.test_security import userns_bundle
+
+    userns_bundle(bundle)
+    bundle.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "nothing"),
+                                    "options": ["rbind"]})
+    result = run(rt, bundle, "true")
+    assert result.returncode == 1, result
+    assert "nothing" in result.stderr and ("no such file or directory" in result.stderr.lower()
+                                           or "does not exist" in result.stderr)
+    assert rt.ids() == []
