@@ -43,10 +43,11 @@ SIGPIPE, SIGXFSZ = 13, 25
 
 
 def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
-             personality: dict | None = None, program_path: str = "") -> str:
+             personality: dict | None = None, program_path: str = "", tty_fd: int = -1) -> str:
     """Steps 1-8 above; returns the resolved path of process.args[0] (or the
     checked `program_path`, a hook's). The stub loads a filter that waits
-    for no_new_privs (step 9): see init.stage2.become_the_stub."""
+    for no_new_privs (step 9): see init.stage2.become_the_stub. `tty_fd`:
+    the terminal the stub will make the process's stdio."""
     # The stub's sealed memfd, made before any filter could forbid memfd_create.
     if trampoline.supported():
         trampoline.sealed_fd()
@@ -58,6 +59,7 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     if personality:
         set_personality(personality)
     set_lsm_labels(process.apparmor_profile, process.selinux_label)
+    give_stdio_to_user(process.user.uid, [tty_fd] if tty_fd >= 0 else [0, 1, 2])
     # Python ignores SIGPIPE and SIGXFSZ for itself; the program must start
     # with the default dispositions, as after any exec. Restored before
     # seccomp, so a profile need not allow rt_sigaction for it.
@@ -86,6 +88,29 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     fds.make_inheritable(3, preserve_fds)
     fds.mark_cloexec_from(3 + preserve_fds)
     return path
+
+
+def give_stdio_to_user(uid: int, fds: list[int]) -> None:
+    """The process's terminal, or the files, pipes and sockets it gets as
+    stdio, are made its user's (the group kept: devpts gives the tty group),
+    as runc does: a non-root user can then reopen them (/dev/stdout,
+    /proc/self/fd/1) and use its console. Unlike runc, a character device
+    among the caller's stdio (a host terminal, /dev/null) is never given
+    away. Owners the namespace cannot map are skipped."""
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if st.st_uid == uid:
+            continue
+        if fd in (0, 1, 2) and stat.S_ISCHR(st.st_mode):
+            continue
+        try:
+            os.fchown(fd, uid, -1)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EPERM):
+                raise KernelError("give the process's stdio to", f"uid {uid}", err.errno) from None
 
 
 def _chdir(cwd: str, retry_as_user: bool = False) -> bool:

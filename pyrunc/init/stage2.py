@@ -136,7 +136,7 @@ def setup(ctx: InitContext, timings: dict) -> str:
     exec_path = process_steps.finalize(
         cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
         send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
-        personality=cfg.linux.personality,
+        personality=cfg.linux.personality, tty_fd=ctx.tty_fd,
     )
     try:
         timings["process (user, caps, seccomp)"] = round((time.perf_counter() - mark) * 1000, 2)

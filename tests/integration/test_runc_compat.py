@@ -325,3 +325,39 @@ def test_bind_source_missing_with_a_user_namespace_is_one_line(rt, bundle, tmp_p
     assert "nothing" in result.stderr and ("no such file or directory" in result.stderr.lower()
                                            or "does not exist" in result.stderr)
     assert rt.ids() == []
+
+
+# ----------------------------------------------------------------- 9. terminal and stdio ownership
+
+def _terminal_output(rt, args_create, receiver_path, command, tmp_path):
+    from tests.integration.test_terminal import ConsoleReceiver
+
+    receiver = ConsoleReceiver(receiver_path)
+    try:
+        result = rt(*args_create)
+        assert result.returncode == 0, result
+        receiver.thread.join(10)
+        return receiver.read_until(b"END").decode()
+    finally:
+        receiver.close()
+
+
+def test_terminal_belongs_to_the_process_user_and_the_tty_group(rt, bundle, tmp_path):
+    bundle.config["process"]["terminal"] = True
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    bundle.config["process"]["args"] = ["sh", "-c", "stat -c '%u %g' $(tty) /dev/console; echo END; sleep 600"]
+    bundle.write()
+    out = _terminal_output(rt, ["run", "--detach", "--console-socket", str(tmp_path / "run.sock"), "--bundle",
+                                bundle.path, bundle.id], str(tmp_path / "run.sock"), None, tmp_path)
+    assert out.split("END")[0].split() == ["1000", "5", "1000", "5"], out
+    out = _terminal_output(rt, ["exec", "--detach", "--tty", "--user", "2000:2000", "--console-socket",
+                                str(tmp_path / "exec.sock"), bundle.id, "sh", "-c",
+                                "stat -c '%u %g' $(tty); echo END"], str(tmp_path / "exec.sock"), None, tmp_path)
+    assert out.split("END")[0].split() == ["2000", "5"], out
+
+
+def test_non_root_user_can_reopen_its_stdout_pipe(rt, bundle):
+    """/dev/stdout reopened by a non-root user (nginx-style logging)."""
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    result = run(rt, bundle, "sh", "-c", "echo reopened > /dev/stdout")
+    assert result.returncode == 0 and result.stdout == "reopened\n", result
