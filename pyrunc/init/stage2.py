@@ -194,7 +194,10 @@ def _prepare_rootfs(ctx: InitContext) -> None:
         sync.send(ctx.sock, "hooks")
         sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
     if cfg.hooks["createContainer"]:
-        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"))
+        # In the root filesystem, before pivot_root: a hook's `mount --bind
+        # x ./lib/x` lands in the container (runc's working directory there).
+        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"), root,
+                        inherited_env=cfg.process.env)
     faults.point("init:before-pivot")
     if ctx.no_pivot:
         rootfs.move_root(root)

@@ -254,7 +254,10 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     for i, hook in enumerate(hooks_list):
         spec = dict(state.get("process") or {})
-        spec.update(args=list(hook.args) or [hook.path], env=list(hook.env), terminal=False)
+        # Without `env`, the process's own (runc runs it from its init).
+        spec.update(args=list(hook.args) or [hook.path], terminal=False)
+        if hook.env is not None:
+            spec["env"] = list(hook.env)
         spec.pop("consoleSize", None)
         in_read, in_write = os.pipe()
         out_read, out_write = os.pipe()

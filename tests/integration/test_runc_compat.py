@@ -66,11 +66,11 @@ def probe_bundle(bundle, probe_binary):
     return bundle
 
 
-def run(rt, bundle, *args, flags=()):
+def run(rt, bundle, *args, flags=(), **kwargs):
     """`run` of the bundle with `args` as the process; the Result."""
     bundle.config["process"]["args"] = list(args)
     bundle.write()
-    return rt("run", *flags, "--bundle", bundle.path, bundle.id)
+    return rt("run", *flags, "--bundle", bundle.path, bundle.id, **kwargs)
 
 
 def add_caps(bundle, *caps):
@@ -361,3 +361,63 @@ def test_non_root_user_can_reopen_its_stdout_pipe(rt, bundle):
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
     result = run(rt, bundle, "sh", "-c", "echo reopened > /dev/stdout")
     assert result.returncode == 0 and result.stdout == "reopened\n", result
+
+
+# ----------------------------------------------------------------- 11, 15. hooks: working directory and environment
+
+def _hook(tmp_path, name: str, body: str, env=None) -> dict:
+    """A host script `name` running `body`; with `env` only when given."""
+    script = tmp_path / f"{name}.sh"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    hook = {"path": str(script)}
+    if env is not None:
+        hook["env"] = env
+    return hook
+
+
+def test_create_container_hook_works_in_the_root_filesystem(rt, bundle, tmp_path):
+    """runc runs createContainer hooks in the container's mount namespace,
+    before pivot_root, in the root filesystem: a bind mount they make at a
+    relative path is the container's."""
+    os.makedirs(os.path.join(bundle.rootfs, "hooked"))
+    (tmp_path / "x").write_text("from the hook\n")
+    bundle.config["hooks"] = {"createContainer": [_hook(
+        tmp_path, "cc", f"pwd > {tmp_path}/cc.cwd; touch ./hooked/x && mount --bind {tmp_path}/x ./hooked/x")]}
+    result = run(rt, bundle, "cat", "/hooked/x")
+    assert result.returncode == 0, result
+    assert result.stdout == "from the hook\n", result
+    assert (tmp_path / "cc.cwd").read_text() == bundle.rootfs + "\n"
+
+
+def test_hooks_working_directory_and_inherited_environment(rt, bundle, tmp_path):
+    """Hooks without `env` inherit: the runtime's environment for those the
+    runtime runs (prestart, createRuntime, poststart, poststop), the
+    process's for those runc runs from its init (createContainer,
+    startContainer); with `env`, exactly that. The runtime's hooks run in the
+    bundle (runc's run enters it)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle.config["mounts"].append({"destination": "/out", "type": "bind", "source": str(out), "options": ["rbind"]})
+    bundle.config["process"]["env"] = ["PATH=/bin", "FROM_PROCESS=p"]
+    record = 'echo "$(pwd) ${MARK:-none} ${FROM_PROCESS:-none} ${OWN:-none}" > ' + str(out)
+    bundle.config["hooks"] = {
+        "prestart": [_hook(tmp_path, "prestart", record + "/prestart")],
+        "createRuntime": [_hook(tmp_path, "createRuntime", record + "/createRuntime", env=["OWN=o"])],
+        "createContainer": [_hook(tmp_path, "createContainer", record + "/createContainer")],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", record.replace(str(out), "/out")
+                                                        + "/startContainer"]}],
+        "poststart": [_hook(tmp_path, "poststart", record + "/poststart")],
+        "poststop": [_hook(tmp_path, "poststop", record + "/poststop")],
+    }
+    result = run(rt, bundle, "true", env=dict(os.environ, MARK="m"))
+    assert result.returncode == 0, result
+    seen = {p.name: p.read_text().split() for p in out.iterdir()}
+    assert seen == {
+        "prestart": [bundle.path, "m", "none", "none"],
+        "createRuntime": [bundle.path, "none", "none", "o"],
+        "createContainer": [bundle.rootfs, "none", "p", "none"],
+        "startContainer": ["/", "none", "p", "none"],
+        "poststart": [bundle.path, "m", "none", "none"],
+        "poststop": [bundle.path, "m", "none", "none"],
+    }, seen
