@@ -269,7 +269,8 @@ class Store:
             names = os.listdir(self.path(container_id))
         except OSError:
             return True
-        return all(n in (FIFO_FILE, START_STATUS_FILE, SECCOMP_FILE, INIT_FILE) or n.startswith(".")
+        # STATE_FILE: its create saved it since our read found none.
+        return all(n in (STATE_FILE, FIFO_FILE, START_STATUS_FILE, SECCOMP_FILE, INIT_FILE) or n.startswith(".")
                    and n.endswith(".tmp") for n in names)
 
     def check_root(self) -> None:
