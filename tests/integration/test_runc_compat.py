@@ -421,3 +421,25 @@ def test_hooks_working_directory_and_inherited_environment(rt, bundle, tmp_path)
         "poststart": [bundle.path, "m", "none", "none"],
         "poststop": [bundle.path, "m", "none", "none"],
     }, seen
+
+
+# ----------------------------------------------------------------- 20. --debug records
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_debug_records_are_logrus_lines_on_stderr(rt, bundle, fmt):
+    """`level=debug` lines (text), JSON lines with `--log-format json`; the
+    container's own output is untouched on stdout."""
+    import json
+
+    bundle.config["process"]["args"] = ["echo", "out"]
+    bundle.write()
+    result = rt("--debug", "--log-format", fmt, "run", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 0 and result.stdout == "out\n", result
+    lines = result.stderr.splitlines()
+    assert lines, result
+    if fmt == "json":
+        assert {json.loads(line)["level"] for line in lines} <= {"debug", "info", "warning"}, result
+        assert "debug" in {json.loads(line)["level"] for line in lines}, result
+    else:
+        assert all(line.startswith('time="') and " level=" in line for line in lines), result
+        assert any(" level=debug msg=" in line for line in lines), result
