@@ -443,3 +443,21 @@ def test_debug_records_are_logrus_lines_on_stderr(rt, bundle, fmt):
     else:
         assert all(line.startswith('time="') and " level=" in line for line in lines), result
         assert any(" level=debug msg=" in line for line in lines), result
+
+
+# ----------------------------------------------------------------- 17. kill with signal 0
+
+def test_kill_signal_0_is_a_liveness_probe(rt, running):
+    """Signal 0 reaches nothing but says whether the init is there."""
+    rt.ok("kill", running.id, "0")
+    rt.ok("kill", "--all", running.id, "0")
+    assert rt.state(running.id)["status"] == "running"
+    rt.ok("kill", running.id, "KILL")
+    for _ in range(100):
+        if rt.state(running.id)["status"] == "stopped":
+            break
+        import time
+
+        time.sleep(0.1)
+    result = rt("kill", running.id, "0")
+    assert result.returncode == 1 and "container not running" in result.stderr, result
