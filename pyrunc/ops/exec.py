@@ -126,6 +126,11 @@ def _validate(state: dict, process: dict, where: str) -> None:
     problems = [p for p in validate_config(doc) if p[0] == "process" or p[0].startswith(("process.", "process["))]
     if problems:
         raise ConfigError(problems, file=where)
+    from pyrunc.linux.capabilities import read_cap_last_cap
+    from pyrunc.spec.check import warn_capabilities
+
+    for path, message in warn_capabilities(doc, read_cap_last_cap()):
+        log.warning(f"{where}: {path}: {message}")
 
 
 def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:

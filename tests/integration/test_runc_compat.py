@@ -461,3 +461,34 @@ def test_kill_signal_0_is_a_liveness_probe(rt, running):
         time.sleep(0.1)
     result = rt("kill", running.id, "0")
     assert result.returncode == 1 and "container not running" in result.stderr, result
+
+
+# ----------------------------------------------------------------- 13. capabilities that cannot be mapped; exec --cap
+
+def _cap_sets(status_text: str) -> dict[str, int]:
+    return {line.split(":")[0]: int(line.split()[1], 16) for line in status_text.splitlines()
+            if line.startswith(("CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb"))}
+
+
+def test_unknown_capability_is_a_warning(rt, bundle):
+    """runtime-spec 1.1 config.md: MUST warn, SHOULD NOT fail (engines send
+    capabilities newer than the host's kernel); the rest are applied."""
+    add_caps(bundle, "CAP_NO_SUCH_THING")
+    result = run(rt, bundle, "grep", "^CapEff", "/proc/self/status")
+    assert result.returncode == 0, result
+    assert "CAP_NO_SUCH_THING" in result.stderr, result
+    assert int(result.stdout.split()[1], 16) & (1 << 5), result  # CAP_KILL, of the spec's default set
+
+
+def test_exec_cap_adds_to_bounding_effective_permitted(rt, running):
+    sys_admin = 1 << 21
+    before = _cap_sets(rt.ok("exec", running.id, "cat", "/proc/self/status").stdout)
+    assert not before["CapBnd"] & sys_admin and not before["CapEff"] & sys_admin
+    result = rt("exec", "--cap", "CAP_SYS_ADMIN", "--cap", "CAP_NO_SUCH_THING", running.id,
+                "cat", "/proc/self/status")
+    assert result.returncode == 0, result
+    assert "CAP_NO_SUCH_THING" in result.stderr, result
+    after = _cap_sets(result.stdout)
+    for kind in ("CapBnd", "CapEff", "CapPrm"):
+        assert after[kind] == before[kind] | sys_admin, (kind, after, before)
+    assert after["CapInh"] == before["CapInh"] and after["CapAmb"] == before["CapAmb"]
