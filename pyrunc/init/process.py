@@ -4,6 +4,7 @@ capabilities, cwd, the program lookup, no_new_privs, the fd sweep; the
 stub (linux.trampoline) does the rest.
 
 The order is the contract (runc's standard_init_linux.go follows the same):
+  0. HOME from the container's /etc/passwd when process.env has none;
   1. rlimits, scheduler, I/O priority: raising them needs privileges the
      process may drop below;
   2. LSM exec labels: written to /proc/self/attr, they apply at execve;
@@ -51,6 +52,7 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     # The stub's sealed memfd, made before any filter could forbid memfd_create.
     if trampoline.supported():
         trampoline.sealed_fd()
+    set_home(process)
     _set_rlimits(process.rlimits)
     if process.scheduler:
         set_scheduler(process.scheduler)
@@ -88,6 +90,48 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     fds.make_inheritable(3, preserve_fds)
     fds.mark_cloexec_from(3 + preserve_fds)
     return path
+
+
+# /etc/passwd is the container's: read no more than this of it.
+PASSWD_LIMIT = 4 << 20
+
+
+def set_home(process) -> None:
+    """HOME, when process.env has none (or an empty one), from the
+    container's /etc/passwd for the process's uid, "/" without an entry, as
+    runc and crun set it (shells and tools expect it). Read before the user
+    switch, as runc does: the file may be unreadable to the user."""
+    if process.env_value("HOME"):
+        return
+    try:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a fifo must not block us
+    except OSError:
+        data = b""
+    else:
+        try:
+            data = _read_passwd(fd)
+        finally:
+            os.close(fd)
+    process.env = [e for e in process.env if not e.startswith("HOME=")] + [f"HOME={home_of(data, process.user.uid)}"]
+
+
+def _read_passwd(fd: int) -> bytes:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, PASSWD_LIMIT)
+    except OSError:
+        return b""
+
+
+def home_of(passwd: bytes, uid: int) -> str:
+    """The home directory of the first passwd(5) entry with `uid`; "/"
+    when there is none or it names none."""
+    for line in passwd.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2].strip() == str(uid):
+            return fields[5] or "/"
+    return "/"
 
 
 def give_stdio_to_user(uid: int, fds: list[int]) -> None:

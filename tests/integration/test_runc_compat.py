@@ -492,3 +492,43 @@ def test_exec_cap_adds_to_bounding_effective_permitted(rt, running):
     for kind in ("CapBnd", "CapEff", "CapPrm"):
         assert after[kind] == before[kind] | sys_admin, (kind, after, before)
     assert after["CapInh"] == before["CapInh"] and after["CapAmb"] == before["CapAmb"]
+
+
+# ----------------------------------------------------------------- 14. HOME from the container's /etc/passwd
+
+@pytest.mark.parametrize("uid, env_home, expected", [
+    (0, None, "/root"), (1000, None, "/home/u"), (2000, None, "/"), (1000, "/elsewhere", "/elsewhere")])
+def test_home_from_the_containers_passwd(rt, bundle, uid, env_home, expected):
+    with open(os.path.join(bundle.rootfs, "etc", "passwd"), "a") as f:
+        f.write("u:x:1000:1000:a user:/home/u:/bin/sh\n")
+    os.chmod(os.path.join(bundle.rootfs, "etc", "passwd"), 0o600)  # read before the user switch
+    bundle.config["process"]["env"] = ["PATH=/bin"] + ([f"HOME={env_home}"] if env_home else [])
+    bundle.config["process"]["user"] = {"uid": uid, "gid": uid}
+    result = run(rt, bundle, "sh", "-c", 'echo "${HOME-unset}"')
+    assert result.returncode == 0 and result.stdout == expected + "\n", result
+
+
+def test_exec_user_gets_its_home(rt, running):
+    with open(os.path.join(running.rootfs, "etc", "passwd"), "a") as f:
+        f.write("u:x:1000:1000:a user:/home/u:/bin/sh\n")
+    result = rt("exec", "--user", "1000:1000", running.id, "sh", "-c", 'echo "${HOME-unset}"')
+    assert result.returncode == 0 and result.stdout == "/home/u\n", result
+    result = rt("exec", running.id, "sh", "-c", 'echo "${HOME-unset}"')
+    assert result.returncode == 0 and result.stdout == "/root\n", result
+
+
+def test_home_with_a_fifo_or_directory_for_passwd_is_slash(rt, bundle):
+    """The container's /etc/passwd is the container's: a fifo there must
+    not make the runtime wait (runc's open does), a directory is no file."""
+    if rt.name == "runc":
+        pytest.skip("runc waits for a writer of the fifo")
+    passwd = os.path.join(bundle.rootfs, "etc", "passwd")
+    os.unlink(passwd)
+    os.mkfifo(passwd)
+    bundle.config["process"]["env"] = ["PATH=/bin"]
+    result = run(rt, bundle, "sh", "-c", 'echo "${HOME-unset}"', timeout=30)
+    assert result.returncode == 0 and result.stdout == "/\n", result
+    os.unlink(passwd)
+    os.mkdir(passwd)
+    result = run(rt, bundle, "sh", "-c", 'echo "${HOME-unset}"', timeout=30)
+    assert result.returncode == 0 and result.stdout == "/\n", result
