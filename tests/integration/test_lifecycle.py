@@ -101,7 +101,7 @@ def test_kill_default_signal_is_term(runtime, bundle):
 def test_kill_invalid_signal_is_an_error(runtime, bundle):
     sh(bundle, "sleep 30")
     runtime.ok("create", "--bundle", bundle.path, bundle.id)
-    for bad in ("NOPE", "0", "99"):
+    for bad in ("NOPE", "99"):  # 0 is a liveness probe (test_runc_compat)
         result = runtime("kill", bundle.id, bad)
         assert result.returncode == 1
         assert "invalid signal" in result.stderr
