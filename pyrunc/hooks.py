@@ -16,9 +16,16 @@ prestart, createRuntime, createContainer (lifecycle steps 3-5 come after the
 environment is created, step 2) and startContainer, "running" for
 poststart, "stopped" for poststop.
 
-The hook gets exactly its own `env` (not the runtime's), `args` as its argv
-(its `path` when empty), the state JSON on stdin; its output is captured
-and quoted in the error when it fails. `timeout` kills it.
+Each hook gets `args` as its argv (its `path` when empty), the state JSON on
+stdin; its output is captured and quoted in the error when it fails.
+`timeout` kills it. Its environment is exactly its `env` when it has one;
+without, what runc's hooks inherit: the runtime's environment (the
+caller's), and for createContainer and startContainer, which runc runs
+from its init, the container process's. Its working directory is runc's
+too: the bundle for the hooks of the runtime's namespaces (runc's create
+and run enter it), the root filesystem for createContainer (before
+pivot_root, so `mount --bind x ./lib/x` lands in the container), the
+process's cwd for startContainer.
 Imports: errors, jsonlite.
 """
 
@@ -40,35 +47,48 @@ def state_json(state: dict) -> bytes:
     return jsonlite.dumps(state).encode()
 
 
-def run_hooks(kind: str, hooks, state: dict) -> None:
-    """Run every hook of `kind` in order; the first failure raises HookError."""
+def run_hooks(kind: str, hooks, state: dict, cwd: str = "", inherited_env=None) -> None:
+    """Run every hook of `kind` in order, in `cwd` (when it can be
+    entered), those without `env` with `inherited_env` (a list of NAME=value;
+    None: the runtime's own). The first failure raises HookError."""
     if not hooks:
         return
     data = state_json(state)
     for i, hook in enumerate(hooks):
-        run_hook(hook, data, f"hooks.{kind}[{i}]")
+        run_hook(hook, data, f"hooks.{kind}[{i}]", cwd, inherited_env)
 
 
-def run_hooks_warning_only(kind: str, hooks, state: dict, warn) -> None:
+def run_hooks_warning_only(kind: str, hooks, state: dict, warn, cwd: str = "") -> None:
     """Run every hook of `kind`; failures go to `warn(message)` and the rest run."""
     if not hooks:
         return
     data = state_json(state)
     for i, hook in enumerate(hooks):
         try:
-            run_hook(hook, data, f"hooks.{kind}[{i}]")
+            run_hook(hook, data, f"hooks.{kind}[{i}]", cwd)
         except HookError as err:
             warn(str(err))
 
 
-def run_hook(hook, stdin: bytes, where: str) -> None:
-    argv = list(hook.args) or [hook.path]
+def env_dict(entries) -> dict[str, str]:
     env = {}
-    for entry in hook.env:
+    for entry in entries:
         key, _, value = entry.partition("=")
         env[key] = value
+    return env
+
+
+def run_hook(hook, stdin: bytes, where: str, cwd: str = "", inherited_env=None) -> None:
+    argv = list(hook.args) or [hook.path]
+    if hook.env is not None:
+        env = env_dict(hook.env)
+    else:
+        env = os.environ if inherited_env is None else env_dict(inherited_env)
     in_read, in_write = os.pipe()
     out_read, out_write = os.pipe()
+    # posix_spawn has no working directory of its own: this process's, for
+    # the instant of the call (it is single-threaded).
+    back = _enter(cwd)
     try:
         pid = os.posix_spawn(hook.path, argv, env, file_actions=[
             (os.POSIX_SPAWN_DUP2, in_read, 0),
@@ -79,9 +99,27 @@ def run_hook(hook, stdin: bytes, where: str) -> None:
         for fd in (in_read, in_write, out_read, out_write):
             os.close(fd)
         raise HookError(f'{where}: run "{hook.path}": {err.strerror.lower()}') from None
+    finally:
+        if back >= 0:
+            os.fchdir(back)
+            os.close(back)
     os.close(in_read)
     os.close(out_write)
     collect(hook, pid, in_write, out_read, stdin, where)
+
+
+def _enter(cwd: str) -> int:
+    """chdir to `cwd`; an fd of where this process was, or -1 when it did
+    not move (no `cwd`, or one gone, as a bundle may be by poststop)."""
+    if not cwd:
+        return -1
+    back = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(cwd)
+    except OSError:
+        os.close(back)
+        return -1
+    return back
 
 
 def collect(hook, pid: int, in_fd: int, out_fd: int, stdin: bytes, where: str) -> None:

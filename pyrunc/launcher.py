@@ -218,7 +218,9 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
     about to exec. The container's init is pinned by a pidfd while its
     namespaces are opened, so a reused pid cannot send us elsewhere.
     `stdio` (fds for 0-2) and `program_path` run a hook instead (start)."""
-    from pyrunc.errors import InvalidStatus
+    import errno
+
+    from pyrunc.errors import InvalidStatus, KernelError
     from pyrunc.init.exec import ExecContext, open_container_namespaces, run_joiner
     from pyrunc.linux import proc
 
@@ -229,8 +231,14 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
     try:
         if not proc.is_alive(init_pid, start_time):
             raise InvalidStatus(container_id, "cannot exec in a stopped container")
-        ns_fds = open_container_namespaces(init_pid, ["user", "ipc", "uts", "network", "pid", "cgroup", "time",
-                                                      "mount"])
+        try:
+            ns_fds = open_container_namespaces(init_pid, ["user", "ipc", "uts", "network", "pid", "cgroup",
+                                                          "time", "mount"])
+        except KernelError as err:
+            if err.errno != errno.ENOENT:
+                raise
+            # The init is exiting: its namespaces are gone before it is a zombie.
+            raise InvalidStatus(container_id, "cannot exec in a stopped container") from None
     finally:
         os.close(pidfd)
     faults.point("exec:after-namespaces-open")

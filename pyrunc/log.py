@@ -3,8 +3,9 @@
 JSON lines carry `level`, `msg` and `time` (RFC 3339, UTC): containerd's shim
 decodes every line of the log and keeps the last error, and a `time` that does
 not parse as RFC 3339 fails the whole decode. Text lines in a file look like
-logrus's (`time="…" level=error msg="…"`); on a terminal or pipe they are
-plain `pyrunc: …` lines.
+logrus's (`time="…" level=error msg="…"`); on stderr so do --debug's debug
+and info records (runc's users filter `level=debug`), while errors and
+warnings there are plain `pyrunc: …` lines.
 
 The file is opened on first use, so a command that succeeds quietly never
 touches it. Imports: stdlib only (time, os).
@@ -77,8 +78,10 @@ def _emit(level: str, msg: str) -> None:
         if level == "error":
             _stderr(f"pyrunc: {msg}\n")
         return
-    if _config.json:
-        _stderr(format_record(level, msg, True, _timestamp()))
+    if _config.json or level in ("debug", "info"):
+        # --debug's records as runc's (logrus) on stderr: `level=debug` lines
+        # that scripts filter, JSON lines with --log-format json.
+        _stderr(format_record(level, msg, _config.json, _timestamp()))
     elif level == "error":
         _stderr(f"pyrunc: {msg}\n")
     else:

@@ -328,7 +328,7 @@ def problems(returncode: int, stdout: str, stderr: str, allowed=(0, 1), many_lin
 
 
 # --debug adds its own lines; warnings are not the error.
-_NOT_ERRORS = ("pyrunc: warning:", "pyrunc: debug:", "pyrunc: info:")
+_NOT_ERRORS = ("pyrunc: warning:", "time=")
 
 
 def save_to_corpus(kind: str, data: bytes, ext: str) -> str:

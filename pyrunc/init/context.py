@@ -6,7 +6,8 @@ from __future__ import annotations
 class InitContext:
     __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
                  "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd",
-                 "start_status_fd", "proc_fd", "pid_ns_fd", "joins_pid_ns", "tty_fd", "send_timings")
+                 "start_status_fd", "proc_fd", "pid_ns_fd", "joins_pid_ns", "tty_fd", "send_timings",
+                 "mount_source_fds")
 
     def __init__(self, container_id, config, sock, fifo_fd, cgroups, cgroup_layout, no_pivot=False,
                  no_new_keyring=False, preserve_fds=0, wait_for_init=False, seccomp_program=None, console_fd=-1,
@@ -44,6 +45,9 @@ class InitContext:
         self.tty_fd = -1
         # --debug: the init reports how long its steps took.
         self.send_timings = False
+        # {index in mounts[]: O_PATH fd} of bind-mount sources opened with
+        # the runtime's rights (stage1, with a user namespace).
+        self.mount_source_fds: dict[int, int] = {}
 
 
 def error_message(err: BaseException) -> dict:

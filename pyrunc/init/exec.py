@@ -88,7 +88,7 @@ def _run_joiner(ctx: ExecContext) -> None:
         path = process_steps.finalize(
             ctx.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
             send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
-            program_path=ctx.program_path,
+            program_path=ctx.program_path, tty_fd=tty,
         )
         program = ctx.seccomp_program if ctx.process.no_new_privileges else None
         bpf = trampoline.seccomp_fd(program.bpf, program.flags) if program is not None else -1

@@ -4,13 +4,16 @@ capabilities, cwd, the program lookup, no_new_privs, the fd sweep; the
 stub (linux.trampoline) does the rest.
 
 The order is the contract (runc's standard_init_linux.go follows the same):
+  0. HOME from the container's /etc/passwd when process.env has none;
   1. rlimits, scheduler, I/O priority: raising them needs privileges the
      process may drop below;
   2. LSM exec labels: written to /proc/self/attr, they apply at execve;
   3. seccomp, when no_new_privs is off: loading a filter without it needs
      CAP_SYS_ADMIN, so before the capability drop;
-  4. groups, gid, uid, then the capability sets (keep-caps across the switch);
-  5. chdir(cwd), checked to be inside the root (CVE-2024-21626);
+  4. chdir(cwd) with the runtime's rights (runc's order), checked to be
+     inside the root (CVE-2024-21626); as the user after step 5 only if
+     those rights were refused;
+  5. groups, gid, uid, then the capability sets (keep-caps across the switch);
   6. the program looked up with the container's PATH: "not found" is an
      error of `create`, not a silent exit after `start`;
   7. no_new_privs;
@@ -41,13 +44,15 @@ SIGPIPE, SIGXFSZ = 13, 25
 
 
 def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
-             personality: dict | None = None, program_path: str = "") -> str:
+             personality: dict | None = None, program_path: str = "", tty_fd: int = -1) -> str:
     """Steps 1-8 above; returns the resolved path of process.args[0] (or the
     checked `program_path`, a hook's). The stub loads a filter that waits
-    for no_new_privs (step 9): see init.stage2.become_the_stub."""
+    for no_new_privs (step 9): see init.stage2.become_the_stub. `tty_fd`:
+    the terminal the stub will make the process's stdio."""
     # The stub's sealed memfd, made before any filter could forbid memfd_create.
     if trampoline.supported():
         trampoline.sealed_fd()
+    set_home(process)
     _set_rlimits(process.rlimits)
     if process.scheduler:
         set_scheduler(process.scheduler)
@@ -56,24 +61,25 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     if personality:
         set_personality(personality)
     set_lsm_labels(process.apparmor_profile, process.selinux_label)
+    give_stdio_to_user(process.user.uid, [tty_fd] if tty_fd >= 0 else [0, 1, 2])
     # Python ignores SIGPIPE and SIGXFSZ for itself; the program must start
     # with the default dispositions, as after any exec. Restored before
     # seccomp, so a profile need not allow rt_sigaction for it.
     _signal.signal(SIGPIPE, _signal.SIG_DFL)
     _signal.signal(SIGXFSZ, _signal.SIG_DFL)
-    cwd_verified = False
+    # The cwd is entered with the runtime's rights first, as runc does: a
+    # directory the user cannot search (the user's own home under a 0700
+    # /home, /root for a non-root user) is still its cwd. Only where those
+    # rights are refused (root squashed on NFS, unmapped in a user
+    # namespace) does the user try after the switch.
+    entered = _chdir_and_verify(process.cwd, retry_as_user=True)
     if seccomp_program is not None and not process.no_new_privileges:
-        # The profile may deny getcwd (runtime-tools' linux_seccomp does):
-        # verify the cwd while every syscall is still allowed. The chdir below
-        # resolves the same path with the same fds, so the verdict holds.
-        _chdir_and_verify(process.cwd)
-        cwd_verified = True
         _load_seccomp(seccomp_program, send_listener)
     set_user_and_caps(process)
-    if cwd_verified:
-        _chdir(process.cwd)  # again, as the user: its permissions apply
-    else:
-        _chdir_and_verify(process.cwd)
+    if not entered:
+        # The profile may deny getcwd now (runtime-tools' linux_seccomp does);
+        # the path was resolved in the root all the same.
+        _chdir_and_verify(process.cwd, may_skip_check=seccomp_program is not None)
     if program_path:
         _check_executable(program_path, program_path)
         path = program_path
@@ -86,11 +92,77 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
     return path
 
 
-def _chdir(cwd: str) -> None:
+# /etc/passwd is the container's: read no more than this of it.
+PASSWD_LIMIT = 4 << 20
+
+
+def set_home(process) -> None:
+    """HOME, when process.env has none (or an empty one), from the
+    container's /etc/passwd for the process's uid, "/" without an entry, as
+    runc and crun set it (shells and tools expect it). Read before the user
+    switch, as runc does: the file may be unreadable to the user."""
+    if process.env_value("HOME"):
+        return
+    try:
+        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a fifo must not block us
+    except OSError:
+        data = b""
+    else:
+        try:
+            data = _read_passwd(fd)
+        finally:
+            os.close(fd)
+    process.env = [e for e in process.env if not e.startswith("HOME=")] + [f"HOME={home_of(data, process.user.uid)}"]
+
+
+def _read_passwd(fd: int) -> bytes:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        return os.read(fd, PASSWD_LIMIT)
+    except OSError:
+        return b""
+
+
+def home_of(passwd: bytes, uid: int) -> str:
+    """The home directory of the first passwd(5) entry with `uid`; "/"
+    when there is none or it names none."""
+    for line in passwd.decode("utf-8", "replace").splitlines():
+        fields = line.split(":")
+        if len(fields) >= 6 and fields[2].strip() == str(uid):
+            return fields[5] or "/"
+    return "/"
+
+
+def give_stdio_to_user(uid: int, fds: list[int]) -> None:
+    """The process's terminal, or the files, pipes and sockets it gets as
+    stdio, are made its user's (the group kept: devpts gives the tty group),
+    as runc does: a non-root user can then reopen them (/dev/stdout,
+    /proc/self/fd/1) and use its console. Unlike runc, a character device
+    among the caller's stdio (a host terminal, /dev/null) is never given
+    away. Owners the namespace cannot map are skipped."""
+    for fd in fds:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            continue
+        if st.st_uid == uid:
+            continue
+        if fd in (0, 1, 2) and stat.S_ISCHR(st.st_mode):
+            continue
+        try:
+            os.fchown(fd, uid, -1)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EPERM):
+                raise KernelError("give the process's stdio to", f"uid {uid}", err.errno) from None
+
+
+def _chdir(cwd: str, retry_as_user: bool = False) -> bool:
     """chdir to `cwd` resolved in the root as a path: a /proc magic link in
     it (/proc/self/fd/N, /proc/self/cwd) is refused, never followed to where
-    it points (CVE-2024-21626 class). With the caller's credentials, so the
-    user's search permissions apply (fchdir checks them too)."""
+    it points (CVE-2024-21626 class). With the caller's credentials (fchdir
+    checks search permission). With `retry_as_user`, a refusal of those
+    rights (EACCES, EPERM) returns False: try again after the user switch."""
     try:
         root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
@@ -102,16 +174,29 @@ def _chdir(cwd: str) -> None:
         finally:
             os.close(fd)
     except OSError as err:
+        if retry_as_user and err.errno in (errno.EACCES, errno.EPERM):
+            return False
         why = "a /proc magic link or a symlink loop" if err.errno == errno.ELOOP else err.strerror.lower()
         raise PyruncError(f'process.cwd: chdir to "{cwd}": {why}') from None
+    return True
 
 
-def _chdir_and_verify(cwd: str) -> None:
-    _chdir(cwd)
+def _chdir_and_verify(cwd: str, retry_as_user: bool = False, may_skip_check: bool = False) -> bool:
+    """_chdir, then check where it landed: False (nothing done) when it is
+    to be retried as the user."""
+    if not _chdir(cwd, retry_as_user):
+        return False
     # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
     # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
-    if not os.getcwd().startswith("/"):
+    try:
+        where = os.getcwd()
+    except PermissionError:
+        if may_skip_check:  # getcwd denied by the container's seccomp profile
+            return True
+        raise
+    if not where.startswith("/"):
         raise PyruncError(f'process.cwd: "{cwd}" is outside the container\'s root')
+    return True
 
 
 def _load_seccomp(program, send_listener) -> None:

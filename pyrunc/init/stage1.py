@@ -103,6 +103,7 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
     faults.point("init:after-cgroup-join")
     if cfg.process.oom_score_adj is not None:
         process_steps.write_oom_score_adj(cfg.process.oom_score_adj)
+    opener = _start_source_opener(cfg) if _needs_source_opener(cfg) else None
     opened = namespaces.open_namespace_paths(cfg.linux.namespaces)
     for kind, fd in opened:
         if kind == "pid":  # joined last, for the stub's child only (module docstring)
@@ -124,7 +125,85 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
     if time_ns is not None and not time_ns.path and cfg.linux.time_offsets:
         # Offsets can only be written before the first process enters the namespace.
         namespaces.write_time_offsets(cfg.linux.time_offsets)
+    if opener is not None:
+        ctx.mount_source_fds = _collect_sources(*opener)
     faults.point("init:after-namespaces")
+
+
+def _bind_sources(cfg) -> dict[int, str]:
+    """{index in mounts[]: host path} of the bind mounts."""
+    sources = {}
+    for i, entry in enumerate(cfg.mounts):
+        if entry.type == "bind" or mounts.parse_mount_options(entry.options).is_bind:
+            sources[i] = entry.source if os.path.isabs(entry.source) else os.path.join(cfg.bundle, entry.source)
+    return sources
+
+
+def _needs_source_opener(cfg) -> bool:
+    """A user namespace and a new mount namespace: the container's root may
+    not reach a bind mount's source (under a directory only the host's root
+    can search), which the runtime can (runc: send_mountsources)."""
+    mount_ns = cfg.linux.namespace("mount")
+    return (cfg.linux.namespace("user") is not None and mount_ns is not None and not mount_ns.path
+            and bool(_bind_sources(cfg)))
+
+
+def _start_source_opener(cfg) -> tuple[int, object]:
+    """Fork, while this process still has the runtime's rights, the helper
+    that opens the bind-mount sources (O_PATH) for it once its mount
+    namespace exists: in that namespace (a mount(2) source must be in the
+    caller's), with the host's root's rights, as runc opens them before
+    the user namespace applies. It never enters any other namespace."""
+    mine, its = sync.socketpair()
+    paths = _bind_sources(cfg)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            message = sync.receive(its)
+            if message is None or message["type"] != "open-sources" or not message.get("fds"):
+                os._exit(1)
+            from pyrunc.linux import _libc
+
+            _libc.setns(message["fds"][0], _libc.CLONE_NEWNS)
+            for index, path in paths.items():
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError as err:
+                    sync.send(its, "source", index=index, errno=err.errno)
+                    continue
+                sync.send_fds(its, "source", [fd], index=index)
+                os.close(fd)
+            sync.send(its, "sources-done")
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)
+    its.close()
+    return pid, mine
+
+
+def _collect_sources(pid: int, sock) -> dict[int, int]:
+    """Hand the helper this process's new mount namespace; collect the
+    source fds it opened there ({index in mounts[]: fd}). A source it could
+    not open is left out: the mount then reports it by its path."""
+    fds: dict[int, int] = {}
+    try:
+        own_ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sync.send_fds(sock, "open-sources", [own_ns])
+        finally:
+            os.close(own_ns)
+        while True:
+            message = sync.expect_any(sock, ("source", "sources-done"),
+                                      "the helper opening the bind-mount sources exited")
+            if message["type"] == "sources-done":
+                return fds
+            for fd in message.get("fds", ()):
+                fds[int(message["index"])] = fd
+    finally:
+        sock.close()
+        os.waitpid(pid, 0)
 
 
 def _become_root() -> None:

@@ -136,7 +136,7 @@ def setup(ctx: InitContext, timings: dict) -> str:
     exec_path = process_steps.finalize(
         cfg.process, seccomp_program=ctx.seccomp_program, preserve_fds=ctx.preserve_fds,
         send_listener=lambda fd: sync.send_fds(ctx.sock, "seccomp-listener", [fd]),
-        personality=cfg.linux.personality,
+        personality=cfg.linux.personality, tty_fd=ctx.tty_fd,
     )
     try:
         timings["process (user, caps, seccomp)"] = round((time.perf_counter() - mark) * 1000, 2)
@@ -175,7 +175,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
                 cgroup_mounts.mount_cgroup(fd, entry, plan, ctx.cgroups, ctx.cgroup_layout,
                                            private_ns=_has_new_ns(cfg, "cgroup"))
         rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label,
-                             pid_ns_fd=ctx.pid_ns_fd)
+                             pid_ns_fd=ctx.pid_ns_fd, source_fds=ctx.mount_source_fds)
         if rootfs.needs_dev_setup(cfg.mounts):
             in_userns = cfg.linux.namespace("user") is not None
             rootfs.create_devices(root_fd, cfg.linux.devices, use_bind=in_userns)
@@ -183,6 +183,9 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             rootfs.create_dev_symlinks(root_fd, has_devpts)
     finally:
         os.close(root_fd)
+        for fd in ctx.mount_source_fds.values():
+            os.close(fd)
+        ctx.mount_source_fds = {}
     faults.point("init:after-mounts")
     # The runtime's hooks see the namespaces and mounts, not yet pivot_root
     # (config.md): the parent runs prestart and createRuntime, then this
@@ -191,7 +194,10 @@ def _prepare_rootfs(ctx: InitContext) -> None:
         sync.send(ctx.sock, "hooks")
         sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
     if cfg.hooks["createContainer"]:
-        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"))
+        # In the root filesystem, before pivot_root: a hook's `mount --bind
+        # x ./lib/x` lands in the container (runc's working directory there).
+        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"), root,
+                        inherited_env=cfg.process.env)
     faults.point("init:before-pivot")
     if ctx.no_pivot:
         rootfs.move_root(root)
@@ -229,6 +235,9 @@ def _setup_terminal(ctx: InitContext) -> None:
 def _finish_rootfs(ctx: InitContext) -> None:
     """After hostname and sysctls: mask, make read-only, set propagation."""
     cfg = ctx.config
+    # Read-only tmpfs mounts and /dev only now: the console and the mount
+    # points, devices and copies in them are made (runc's finalizeRootfs).
+    rootfs.readonly_deferred_mounts(cfg.mounts)
     rootfs.mask_paths(cfg.linux.masked_paths)
     rootfs.readonly_paths(cfg.linux.readonly_paths)
     if cfg.root_readonly:

@@ -339,12 +339,13 @@ def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, d
 
 
 def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
-                  source_is_dir: bool = True, mounter=None) -> None:
+                  source_is_dir: bool = True, mounter=None, label: str = "") -> None:
     """Mount one entry at `destination` inside the root, then apply its
     read-only/nosuid/... remount, propagation and recursive attributes.
     `mounter(target_fd, flags, data)` makes a filesystem's mount instead of
-    mount(2) here (procfs for another pid namespace)."""
-    label = f'"{source or fstype}" on "{destination}"'
+    mount(2) here (procfs for another pid namespace). `label` names the
+    mount in errors."""
+    label = label or f'"{source or fstype}" on "{destination}"'
     copy_up = not plan.is_bind and fstype == "tmpfs" and "tmpcopyup" in plan.extensions
     try:
         target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir)
@@ -389,7 +390,7 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
         finally:
             os.close(covered_fd)
         if plan.flags & MS_RDONLY:
-            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & _PER_MOUNT_FLAGS), label)
+            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & PER_MOUNT_FLAGS), label)
     # The fd above points at the covered directory; reopen to reach the new mount.
     if plan.is_bind:
         extra = plan.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
@@ -409,7 +410,7 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
             os.close(fd)
 
 
-_PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
+PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \
     | MS_STRICTATIME | MS_NOSYMFOLLOW
 
 

@@ -13,7 +13,7 @@ import os
 import stat
 
 from pyrunc.errors import KernelError, PyruncError
-from pyrunc.linux import _libc, mounts
+from pyrunc.linux import _libc, mounts, proc
 from pyrunc.linux._libc import MNT_DETACH, MS_BIND, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT, MS_SLAVE
 
 # linux.rootfsPropagation → mount(2) flags; applied recursively either way.
@@ -79,16 +79,19 @@ LABELLED_FSTYPES = frozenset(("tmpfs", "devpts", "mqueue"))
 
 
 def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_label: str = "",
-                  pid_ns_fd: int = -1) -> None:
+                  pid_ns_fd: int = -1, source_fds: dict | None = None) -> None:
     """Step 3: every mounts[] entry, in order, destinations resolved in the
     root; `mount_label` (SELinux) on the filesystems that take one. With
     `pid_ns_fd`, the pid namespace the container joins by path, while this
     process is outside it: procfs is mounted for that namespace (its
-    "pidns" option), not for this process's."""
+    "pidns" option), not for this process's. `source_fds` ({index: fd}):
+    bind-mount sources opened already, with rights this process may lack."""
     from pyrunc.linux import lsm
 
-    for entry in entries:
+    for index, entry in enumerate(entries):
         plan = mounts.parse_mount_options(entry.options)
+        if _readonly_later(entry, plan):
+            plan.flags &= ~MS_RDONLY  # readonly_deferred_mounts, once what goes inside is made
         if mount_label and entry.type in LABELLED_FSTYPES:
             plan.data = lsm.format_mount_label(plan.data, mount_label)
         if entry.type == "bind":
@@ -97,6 +100,12 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
             cgroup_mount(root_fd, entry, plan)
             continue
         source = entry.source
+        if plan.is_bind and source_fds and index in source_fds:
+            fd = source_fds[index]
+            mounts.mount_in_root(root_fd, entry.destination, mounts.fd_path(fd), None, plan,
+                                 source_is_dir=stat.S_ISDIR(os.fstat(fd).st_mode),
+                                 label=f'"{entry.source}" on "{entry.destination}"')
+            continue
         if plan.is_bind:
             if not os.path.isabs(source):
                 source = os.path.join(bundle, source)
@@ -121,6 +130,31 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
                 mounts.mount_in_root(root_fd, entry.destination, "/sys", None, plan)
             else:
                 raise
+
+
+def _readonly_later(entry, plan) -> bool:
+    """A read-only tmpfs, or /dev, is mounted writable first (as runc does):
+    mount points, devices, the console and tmpcopyup's copy go in after."""
+    return bool(plan.flags & MS_RDONLY) and (
+        (entry.type == "tmpfs" and not plan.is_bind) or entry.destination.rstrip("/") == "/dev")
+
+
+def readonly_deferred_mounts(entries) -> None:
+    """Make read-only the mounts mount_entries left writable for now
+    (_readonly_later), in the container's root ("/" by now)."""
+    root_fd = -1
+    try:
+        for entry in entries:
+            plan = mounts.parse_mount_options(entry.options)
+            if not _readonly_later(entry, plan):
+                continue
+            if root_fd < 0:
+                root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            mounts.remount(root_fd, entry.destination, MS_BIND | MS_REMOUNT | (plan.flags & mounts.PER_MOUNT_FLAGS),
+                           f'"{entry.source or entry.type}" on "{entry.destination}" read-only')
+    finally:
+        if root_fd >= 0:
+            os.close(root_fd)
 
 
 # Whether this kernel's procfs takes "pidns" (Linux 6.18); None: not tried yet.
@@ -283,11 +317,46 @@ def pivot_root(rootfs: str) -> None:
 
 def move_root(rootfs: str) -> None:
     """--no-pivot: move the rootfs over "/" and chroot into it (for a rootfs
-    on a ramdisk, where pivot_root is impossible). Weaker isolation."""
+    on a ramdisk, where pivot_root is impossible). Weaker isolation: the
+    host's mounts stay in the container's mount namespace, out of sight."""
+    detach_host_proc_and_sysfs(rootfs)
     os.chdir(rootfs)
     mounts.mount(rootfs, "/", None, _libc.MS_MOVE, what=f'rootfs "{rootfs}" onto "/"')
     os.chroot(".")
     os.chdir("/")
+
+
+def detach_host_proc_and_sysfs(rootfs: str) -> None:
+    """Unmount every whole procfs and sysfs outside `rootfs` (as runc's
+    msMoveRoot). The kernel lets a user namespace mount a fresh procfs or
+    sysfs only while one is "fully visible" somewhere in its mount namespace
+    (mnt_already_visible): behind a chroot the host's /proc still is, and a
+    container doing unshare -U -m -p then mount -t proc would get a /proc
+    without the masked paths. A mount that cannot be detached (locked into
+    a user namespace's copy) is covered with an empty tmpfs instead."""
+    fd = mounts.open_own_proc_file("/proc/self/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            entries = proc.parse_mountinfo(f.read().decode("utf-8", "surrogateescape"))
+    finally:
+        os.close(fd)
+    inside = os.path.realpath(rootfs).rstrip("/") + "/"
+    done: list[str] = []
+    for entry in entries:
+        target = entry["mount_point"]
+        if entry["fstype"] not in ("proc", "sysfs") or entry["root"] != "/":
+            continue
+        if (target + "/").startswith(inside) or any((target + "/").startswith(d.rstrip("/") + "/") for d in done):
+            continue  # the container's own, or gone with a parent already detached
+        # Slave first: the unmount must not propagate back to the host.
+        mounts.mount(None, target, None, MS_SLAVE | MS_REC, what=f'propagation of "{target}"')
+        try:
+            _libc.umount2(target, MNT_DETACH)
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.EPERM):
+                raise KernelError("unmount", f'"{target}"', err.errno) from None
+            mounts.mount("tmpfs", target, "tmpfs", 0, what=f'tmpfs over "{target}"')
+        done.append(target)
 
 
 def mask_paths(paths: list[str]) -> None:

@@ -182,7 +182,91 @@ def compile_profile(profile: dict) -> Program:
         flags |= FLAGS[name]
     if uses_notify:
         flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER
-    return Program(_export(filt), flags, uses_notify, warnings)
+    bpf = _export(filt)
+    if default_name not in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE") and \
+            profile.get("defaultErrnoRet") != errno.ENOSYS:
+        bpf = build_enosys_prefix(_last_syscalls(sc, profile)) + bpf
+    return Program(bpf, flags, uses_notify, warnings)
+
+
+# ---------------------------------------------------------------- -ENOSYS for syscalls newer than the profile
+#
+# A profile lists the syscalls it knew of; a newer one (clone3 for an old
+# profile, anything a future kernel adds) would get the default action,
+# EPERM, and libc takes EPERM as "forbidden", not "fall back to the old
+# call". runc (patchbpf) therefore answers -ENOSYS, "this kernel has no such
+# call", for every number above the highest the profile names for that
+# architecture; pyrunc prepends the same test to the filter.
+
+AUDIT_ARCH_X86_64 = 0xC000003E
+X32_SYSCALL_BIT = 0x40000000
+S390_ARCHES = (0x00000016, 0x80000016)  # their unknown syscalls all arrive as number 0
+RET_ERRNO_ENOSYS = 0x00050000 | errno.ENOSYS
+# classic BPF opcodes
+BPF_LD_W_ABS, BPF_JMP_JA, BPF_JEQ_K, BPF_JGT_K, BPF_JSET_K, BPF_RET_K = 0x20, 0x05, 0x15, 0x25, 0x45, 0x06
+# struct seccomp_data
+OFFSET_NR, OFFSET_ARCH = 0, 4
+
+
+def _last_syscalls(sc, profile: dict) -> dict[tuple[int, bool], int]:
+    """{(AUDIT_ARCH_*, is x32): the highest syscall number any rule names},
+    for each architecture the profile lists (none listed: no prefix, as in
+    runc). Names unknown to an architecture are left out."""
+    names = {name for rule in profile.get("syscalls") or () for name in rule["names"]}
+    last: dict[tuple[int, bool], int] = {}
+    for arch_name in profile.get("architectures") or ():
+        arch = getattr(sc.Arch, ARCHES[arch_name])
+        is_x32 = arch_name == "SCMP_ARCH_X32"
+        highest = max((sc.resolve_syscall(arch, name) for name in names), default=-1)
+        if highest > 0:
+            last[(AUDIT_ARCH_X86_64 if is_x32 else int(arch), is_x32)] = highest
+    return last
+
+
+def build_enosys_prefix(last: dict[tuple[int, bool], int]) -> bytes:
+    """BPF to put before a filter: for the architectures in `last` (see
+    _last_syscalls), a syscall number above the highest named returns
+    -ENOSYS; everything else falls through to the filter. On x86_64 an x32
+    call (bit 30 set) is compared with the x32 maximum, and goes to the
+    filter when the profile has no x32 (and the other way round)."""
+    import struct
+
+    arches = sorted({audit for audit, _ in last})
+    if not arches:
+        return b""
+    # (code, jump if true, jump if false, k): a jump is a number of
+    # instructions to skip, or a label resolved below.
+    program: list[tuple] = [(BPF_LD_W_ABS, 0, 0, OFFSET_ARCH)]
+    labels: dict[str, int] = {}
+    for n, audit in enumerate(arches):
+        native, x32 = last.get((audit, False)), last.get((audit, True))
+        labels[f"arch{n}"] = len(program)
+        program.append((BPF_JEQ_K, 0, f"arch{n + 1}", audit))
+        program.append((BPF_LD_W_ABS, 0, 0, OFFSET_NR))
+        if audit in S390_ARCHES:
+            program.append((BPF_JEQ_K, "enosys", 0, 0))
+        if audit == AUDIT_ARCH_X86_64:
+            if native is not None and x32 is not None:
+                program.append((BPF_JSET_K, 1, 0, X32_SYSCALL_BIT))
+            elif native is not None:
+                program.append((BPF_JSET_K, "filter", 0, X32_SYSCALL_BIT))
+            else:
+                program.append((BPF_JSET_K, 0, "filter", X32_SYSCALL_BIT))
+        for highest in (native, x32):
+            if highest is not None:
+                program.append((BPF_JGT_K, "enosys", "filter", highest))
+    labels[f"arch{len(arches)}"] = len(program)
+    program.append((BPF_JMP_JA, 0, 0, 1))  # an architecture not listed: to the filter
+    labels["enosys"] = len(program)
+    program.append((BPF_RET_K, 0, 0, RET_ERRNO_ENOSYS))
+    labels["filter"] = len(program)
+    out = []
+    for i, (code, jt, jf, k) in enumerate(program):
+        jt, jf = (labels[j] - i - 1 if isinstance(j, str) else j for j in (jt, jf))
+        # At most 19 architectures of at most 6 instructions: every jump fits in 8 bits.
+        assert 0 <= jt <= 255 and 0 <= jf <= 255
+        out.append(struct.pack("=HBBI", code, jt, jf, k))
+    return b"".join(out)
 
 
 # Not in a state root: a root holds container directories only (tools that
@@ -196,10 +280,14 @@ def cache_key(profile: dict) -> str:
     return _bucket(_full_key(profile))
 
 
+# Changes when compile_profile makes different BPF of the same profile (2: the -ENOSYS prefix).
+CACHE_FORMAT = 2
+
+
 def _full_key(profile: dict) -> bytes:
     from pyrunc.jsonlite import dumps
 
-    return f"{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()
+    return f"{CACHE_FORMAT}\0{libseccomp_version()}\0{_MACHINE}\0{dumps(profile)}".encode()
 
 
 def _bucket(key: bytes) -> str:

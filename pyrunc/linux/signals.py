@@ -1,5 +1,5 @@
 """Signal names and numbers as `kill` accepts them: 9, KILL, SIGKILL, kill,
-RTMIN+3. Linux numbering (the same on x86_64 and arm64). Stdlib only."""
+RTMIN+3, and 0 (no signal: is it alive?). Linux numbering (the same on x86_64 and arm64). Stdlib only."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ def parse_signal(text: str) -> int:
     raw = text.strip()
     if raw.isdigit():
         number = int(raw)
-        if 1 <= number <= SIGRTMAX:
+        # 0 sends nothing and checks the process is there (runc sends it:
+        # a liveness probe).
+        if 0 <= number <= SIGRTMAX:
             return number
-        raise ValueError(f"invalid signal {text!r}: numbers go from 1 to {SIGRTMAX}")
+        raise ValueError(f"invalid signal {text!r}: numbers go from 0 to {SIGRTMAX}")
     name = raw.upper().removeprefix("SIG")
     if name in SIGNALS:
         return SIGNALS[name]

@@ -7,7 +7,7 @@ Imports: errors, log, store, spec.*.
 from __future__ import annotations
 
 from pyrunc import log
-from pyrunc.errors import ConfigError, UsageError
+from pyrunc.errors import ConfigError, PyruncError, UsageError
 from pyrunc.store import Store
 
 
@@ -37,7 +37,7 @@ def check_preserved_fds(count: int, flag: str = "--preserve-fds") -> None:
         try:
             os.fstat(fd)
         except OSError:
-            raise UsageError(f"{flag}: fd {fd} (of {count} from fd 3) was not passed to pyrunc; "
+            raise PyruncError(f"{flag}: fd {fd} (of {count} from fd 3) was not passed to pyrunc; "
                              "only fds the caller keeps open can be preserved") from None
 
 

@@ -139,8 +139,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             # runtime.md: prestart and createRuntime are steps 3-4, after the
             # environment was created (step 2), so the status is "created".
             state = hook_state(cfg, container_id, "created", init_pid)
-            hooks.run_hooks("prestart", cfg.hooks["prestart"], state)
-            hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state)
+            hooks.run_hooks("prestart", cfg.hooks["prestart"], state, cfg.bundle)
+            hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state, cfg.bundle)
 
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
                           on_listener=send_listener, prepare_cgroups=prepare_cgroups)

@@ -26,8 +26,6 @@ def cmd_exec(parsed) -> int:
         raise UsageError("exec: requires a container id; see `pyrunc exec --help`")
     container_id, command = parsed.args[0], parsed.args[1:]
     opts = parsed.options
-    if not command and not opts.get("process"):  # a usage error (exit 1) before the lookup (255), as runc
-        raise UsageError("exec: requires a command (or --process FILE); see `pyrunc exec --help`")
     st = store_for(parsed)
     state = st.load(container_id)
     status = st.status(state)
@@ -41,9 +39,11 @@ def cmd_exec(parsed) -> int:
     try:
         return _exec(st, container_id, state, process, opts)
     except InitError as err:
-        if err.exit_code:  # the program itself cannot run: engines map 127 and 126
-            log.error(f"exec failed: {err}")
-            return err.exit_code
+        if err.exit_code:
+            # The program cannot run: exit 255 as runc, with the words engines
+            # match to report 127 or 126 themselves ("executable file not
+            # found", "permission denied").
+            raise PyruncError(f"exec failed: {err}") from None
         raise
 
 
@@ -60,12 +60,12 @@ def _load_process(state: dict, opts: dict, command: list[str]):
             raise PyruncError(f"--process {path}: {err.strerror.lower()}") from None
         process = load.parse_config(data, path)
         if command:
-            raise UsageError("exec: give either --process or a command, not both")
+            raise PyruncError("exec: give either --process or a command, not both")
         if opts.get("tty"):
             process.setdefault("terminal", True)
     else:
         if not command:
-            raise UsageError("exec: requires a command (or --process FILE); see `pyrunc exec --help`")
+            raise PyruncError("exec: process args cannot be empty: give a command or --process FILE")
         process = dict(state.get("process") or {})
         process["args"] = list(command)
         process["terminal"] = bool(opts.get("tty"))
@@ -96,12 +96,12 @@ def _apply_flags(process: dict, opts: dict) -> None:
             if gid:
                 user["gid"] = int(gid)
         except ValueError:
-            raise UsageError(f"exec: --user {opts['user']!r}: must be uid[:gid] as numbers") from None
+            raise PyruncError(f"exec: --user {opts['user']!r}: must be uid[:gid] as numbers") from None
     if opts.get("additional_gids"):
         try:
             user["additionalGids"] = [int(g) for g in opts["additional_gids"]]
         except ValueError:
-            raise UsageError("exec: --additional-gids: must be numbers") from None
+            raise PyruncError("exec: --additional-gids: must be numbers") from None
     process["user"] = user
     if opts.get("cap"):
         caps = {k: list(v) for k, v in (process.get("capabilities") or {}).items()}
@@ -126,6 +126,11 @@ def _validate(state: dict, process: dict, where: str) -> None:
     problems = [p for p in validate_config(doc) if p[0] == "process" or p[0].startswith(("process.", "process["))]
     if problems:
         raise ConfigError(problems, file=where)
+    from pyrunc.linux.capabilities import read_cap_last_cap
+    from pyrunc.spec.check import warn_capabilities
+
+    for path, message in warn_capabilities(doc, read_cap_last_cap()):
+        log.warning(f"{where}: {path}: {message}")
 
 
 def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
@@ -169,11 +174,17 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
     finally:
         if console_fd >= 0:
             os.close(console_fd)
-    if detach:
-        if opts.get("pid_file"):
-            from pyrunc.store import write_file
+    if opts.get("pid_file"):
+        # In the foreground too, as runc: callers wait on it to signal the
+        # process. A pid file that cannot be written ends the process.
+        from pyrunc.store import write_file
 
+        try:
             write_file(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644, "--pid-file")
+        except PyruncError:
+            _kill_and_reap(pid, reap=not detach)
+            raise
+    if detach:
         return 0
     relay = None
     if relay_end >= 0:
@@ -205,6 +216,23 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
         os.close(pidfd)
 
 
+def _kill_and_reap(pid: int, reap: bool) -> None:
+    import _signal
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        _signal.pidfd_send_signal(pidfd, 9)
+        if reap:  # our child: we are its subreaper (the stub that forked it exited)
+            os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+    finally:
+        os.close(pidfd)
+
+
 def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: list) -> None:
     """runtime.md step 7: the startContainer hooks, as `start` runs them:
     each one a process of the container (its namespaces, cgroup, user,
@@ -231,7 +259,10 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     for i, hook in enumerate(hooks_list):
         spec = dict(state.get("process") or {})
-        spec.update(args=list(hook.args) or [hook.path], env=list(hook.env), terminal=False)
+        # Without `env`, the process's own (runc runs it from its init).
+        spec.update(args=list(hook.args) or [hook.path], terminal=False)
+        if hook.env is not None:
+            spec["env"] = list(hook.env)
         spec.pop("consoleSize", None)
         in_read, in_write = os.pipe()
         out_read, out_write = os.pipe()

@@ -78,7 +78,8 @@ def start_container(st: Store, container_id: str) -> None:
             from pyrunc import hooks
 
             # spec 1.2: a failing poststart hook is a warning; the container runs on.
-            hooks.run_hooks_warning_only("poststart", poststart, _public_hook_state(state, RUNNING), log.warning)
+            hooks.run_hooks_warning_only("poststart", poststart, _public_hook_state(state, RUNNING), log.warning,
+                                         state.get("bundle", ""))
 
 
 def _open_start_status(st: Store, container_id: str, state: dict) -> int:
@@ -362,4 +363,5 @@ def destroy_container(st: Store, state: dict) -> None:
     if poststop:
         from pyrunc import hooks
 
-        hooks.run_hooks_warning_only("poststop", poststop, _public_hook_state(state, STOPPED), log.warning)
+        hooks.run_hooks_warning_only("poststop", poststop, _public_hook_state(state, STOPPED), log.warning,
+                                     state.get("bundle", ""))

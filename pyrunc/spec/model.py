@@ -119,14 +119,16 @@ class Hook:
     def __init__(self, d: dict):
         self.path: str = d["path"]
         self.args: list[str] = list(d.get("args") or ())
-        self.env: list[str] = list(d.get("env") or ())
+        # None when absent: the hook inherits an environment (hooks.py);
+        # [] is an empty one.
+        self.env: list[str] | None = list(d["env"]) if d.get("env") is not None else None
         self.timeout: int | None = d.get("timeout")
 
     def to_dict(self) -> dict:
         d = {"path": self.path}
         if self.args:
             d["args"] = self.args
-        if self.env:
+        if self.env is not None:
             d["env"] = self.env
         if self.timeout is not None:
             d["timeout"] = self.timeout

@@ -186,16 +186,19 @@ def test_cwd_magic_link_is_never_followed_as_text(runtime, bundle):
 
 
 def test_exec_cwd_magic_link_is_one_line_not_a_missing_program(runtime, bundle):
-    # Under exec it was "no such file or directory", mapped to 127 as if
-    # the program were missing: 127 and 126 are about the program only.
+    # Under exec it was "no such file or directory", as if the program were
+    # missing. Every failure before the process runs exits 255, as runc.
     sh(bundle, "sleep 60")
     runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
     for cwd in ("/proc/self/fd/3", "/proc/self/cwd", "/nonexistent"):
         result = runtime("exec", "--cwd", cwd, bundle.id, "true")
-        assert result.returncode == 255, (cwd, result)  # exec failing before its process runs, as runc
+        assert result.returncode == 255, (cwd, result)
         assert result.stderr.count("\n") == 1 and "process.cwd" in result.stderr, (cwd, result)
-    assert runtime("exec", bundle.id, "/no/such/program").returncode == 127
-    assert runtime("exec", bundle.id, "/etc/passwd").returncode == 126
+        assert "executable file not found" not in result.stderr
+    result = runtime("exec", bundle.id, "/no/such/program")
+    assert result.returncode == 255 and "no such file or directory" in result.stderr
+    result = runtime("exec", bundle.id, "/etc/passwd")
+    assert result.returncode == 255 and "permission denied" in result.stderr
 
 
 @pytest.mark.parametrize("fstype, destination", [("proc", "/proc"), ("sysfs", "/sys")])
@@ -286,7 +289,7 @@ def test_cve_2019_5736_exec_never_shows_the_host_interpreter(runtime, bundle, tm
     for i in range(40):
         args = ["exec", bundle.id, "true"] if i % 4 else ["exec", "--cwd", "/tmp", "-e", "X=1", bundle.id, "true"]
         assert runtime(*args).returncode == 0
-    assert runtime("exec", bundle.id, "/no/such/program").returncode == 127
+    assert runtime("exec", bundle.id, "/no/such/program").returncode == 255
     assert_no_host_exe(*holder.results())
 
 
@@ -361,7 +364,7 @@ while [ ! -e {go} ]; do sleep 0.02; done
                     pass
         # The init is the hook's parent.
         init = int(open(f"/proc/{hook_pid}/stat").read().rsplit(")", 1)[1].split()[1])
-        assert runtime("exec", bundle.id, "true").returncode == 255
+        assert runtime("exec", bundle.id, "true").returncode == 255  # as every exec failure, runc's code
     finally:
         go.touch()
         creating.join(30)

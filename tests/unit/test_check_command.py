@@ -34,7 +34,7 @@ def edit(bundle, change):
 
 def six_faults(doc):
     doc["process"]["cwd"] = 7                                            # schema
-    doc["process"]["capabilities"]["bounding"].append("CAP_BOGUS")       # semantic
+    doc["process"]["env"].append("BOGUS")                                 # schema
     doc["process"]["rlimits"].append({"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1})
     doc["linux"]["namespaces"] = [ns for ns in doc["linux"]["namespaces"] if ns["type"] != "uts"]
     doc["mounts"].append({"destination": "/data", "type": "bind", "source": "/nonexistent/pyrunc-src",
@@ -49,7 +49,7 @@ def test_check_reports_six_faults_of_three_kinds_in_one_run(bundle, capfd):
     assert code == 1 and out == ""
     assert all(line.startswith("pyrunc: config.json: ") for line in err), err
     assert [line.split(": ")[2] for line in err] == [
-        "process.cwd", "process.capabilities.bounding[3]", "process.rlimits[1].type", "hostname",
+        "process.cwd", "process.env[2]", "process.rlimits[1].type", "hostname",
         "root.path", "mounts[7].source"]
     assert '"/nonexistent/pyrunc-src" does not exist (bind mount on "/data")' in err[5]
     assert "is not a directory but a regular file" in err[4]
@@ -62,7 +62,7 @@ def test_check_json_format_lists_kind_path_and_message(bundle, capfd):
     report = json.loads(out)
     assert report["valid"] is False
     assert [(p["kind"], p["path"]) for p in report["problems"]] == [
-        ("schema", "process.cwd"), ("config", "process.capabilities.bounding[3]"),
+        ("schema", "process.cwd"), ("schema", "process.env[2]"),
         ("config", "process.rlimits[1].type"), ("config", "hostname"), ("host", "mounts[7].source")]
     assert all(p["message"] for p in report["problems"])
 

@@ -20,7 +20,7 @@ from pyrunc.linux.signals import parse_signal, signal_name
 
 
 @pytest.mark.parametrize("text, number", [
-    ("9", 9), ("1", 1), ("15", 15), ("64", 64), (" 9 ", 9), ("09", 9),
+    ("0", 0), ("00", 0), ("9", 9), ("1", 1), ("15", 15), ("64", 64), (" 9 ", 9), ("09", 9),
     ("KILL", 9), ("SIGKILL", 9), ("kill", 9), ("sigkill", 9), ("SigTerm", 15), ("TERM", 15),
     ("HUP", 1), ("SIGUSR1", 10), ("USR2", 12), ("CHLD", 17), ("WINCH", 28), ("SYS", 31),
     ("IOT", 6), ("POLL", 29), ("IO", 29),
@@ -32,7 +32,7 @@ def test_parse_signal_valid_number(text, number):
 
 
 @pytest.mark.parametrize("text", [
-    "0", "65", "100", "-9", "+9", "", " ", "FOO", "SIGFOO", "SIG", "SIGSIGKILL", "KILL9", "9KILL", "9.0",
+    "65", "100", "-9", "+9", "", " ", "FOO", "SIGFOO", "SIG", "SIGSIGKILL", "KILL9", "9KILL", "9.0",
     "RTMIN+99", "RTMIN+31", "RTMIN-1", "RTMAX+1", "RTMAX-31", "RTMIN+", "RTMAX-", "RTMIN+x", "RTMIN 1",
     "RTMIN+-1", "RTMAX-+1",
 ])
@@ -44,7 +44,7 @@ def test_parse_signal_invalid_value_error(text):
 def test_parse_signal_error_names_value():
     with pytest.raises(ValueError, match="'BOGUS'"):
         parse_signal("BOGUS")
-    with pytest.raises(ValueError, match="1 to 64"):
+    with pytest.raises(ValueError, match="0 to 64"):
         parse_signal("65")
 
 

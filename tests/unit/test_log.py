@@ -148,7 +148,17 @@ def test_debug_shown_when_enabled(capfd):
     assert log.debug_enabled() is True
     log.debug("shown")
     log.info("also")
-    assert capfd.readouterr().err.splitlines() == ["pyrunc: debug: shown", "pyrunc: info: also"]
+    lines = capfd.readouterr().err.splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == ['level=debug msg="shown"', 'level=info msg="also"']
+    assert all(line.startswith('time="') for line in lines), lines
+
+
+def test_debug_on_stderr_as_json_lines(capfd):
+    """--debug --log-format json: runc's JSON lines on stderr."""
+    log.configure(fmt="json", debug=True)
+    log.debug("shown")
+    record = json.loads(capfd.readouterr().err)
+    assert record["level"] == "debug" and record["msg"] == "shown" and record["time"].endswith("Z")
 
 
 def test_debug_enabled_goes_to_file(tmp_path, capfd):
@@ -165,7 +175,7 @@ def test_phase_under_debug_reports_time(capfd):
     log.phase("second")
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) == 2
-    assert lines[1].startswith("pyrunc: debug: phase second: ") and lines[1].endswith(" ms)")
+    assert ' level=debug msg="phase second: ' in lines[1] and lines[1].endswith(' ms)"')
 
 
 # ---------------------------------------------------------------- one line per record
