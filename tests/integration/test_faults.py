@@ -9,6 +9,7 @@ mounts, processes), and the `runtime` fixture checks nothing was left.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -33,7 +34,8 @@ EXEC = ["exec:after-namespaces-open", "exec:after-fork", "exec:after-pid", "exec
 DELETE = ["delete:before-kill", "delete:after-kill", "delete:after-cgroup-removal", "delete:before-state-removal"]
 ALL_POINTS = CREATE_EARLY + CREATE_LATE + INIT + START + EXEC + DELETE
 
-PYRUNC_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pyrunc")
+# The package under test, wherever it is installed (the VM lane tests a wheel, not this tree).
+PYRUNC_DIR = os.path.dirname(importlib.util.find_spec("pyrunc").origin)
 
 
 @pytest.fixture(autouse=True)

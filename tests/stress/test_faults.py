@@ -10,6 +10,7 @@ leaves nothing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -22,8 +23,8 @@ from tests import leaks
 from tests.stress import harness
 from tests.stress.harness import scaled
 
-FAULT_POINTS = [line.split()[0] for line in open(os.path.join(os.path.dirname(harness.__file__), "..", "..",
-                                                              "pyrunc", "faults.py"))
+# faults.py of the package under test, wherever it is installed (the VM lane tests a wheel).
+FAULT_POINTS = [line.split()[0] for line in open(importlib.util.find_spec("pyrunc.faults").origin)
                 if line.startswith("    ") and line.split() and ":" in line.split()[0]
                 and line.split()[0].split(":")[0] in ("create", "init", "start", "exec", "delete")]
 

@@ -263,7 +263,8 @@ def test_sdbus_sends_start_transient_unit_as_systemd_reads_it(private_bus):
     finally:
         bus.close()
     deadline = time.monotonic() + 5
-    while "StartTransientUnit" not in monitor_out.read_text() and time.monotonic() < deadline:
+    # dbus-monitor writes the call in pieces: wait for its last property.
+    while "CPUQuotaPerSecUSec" not in monitor_out.read_text() and time.monotonic() < deadline:
         time.sleep(0.01)
     text = " ".join(monitor_out.read_text().split())
     call = text[text.index("member=StartTransientUnit"):]
