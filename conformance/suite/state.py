@@ -18,6 +18,10 @@ def state_validator():
         import jsonschema
 
         schema_dir = os.path.join(REPO, "oci-schemas")
+        if not os.path.isdir(schema_dir):  # a copy of the suite without the source tree (the VM lane)
+            import pyrunc
+
+            schema_dir = os.path.join(os.path.dirname(pyrunc.__file__), "oci_schemas")  # as the wheel installs it
         with open(os.path.join(schema_dir, "state-schema.json")) as f:
             schema = json.load(f)
         store = {}
