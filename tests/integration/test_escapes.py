@@ -338,9 +338,10 @@ def test_new_pid_namespace_init_is_alone_there_while_it_is_python(runtime, bundl
     ready, go, out = tmp_path / "ready", tmp_path / "go", tmp_path / "seen"
     hook = tmp_path / "hook.sh"
     # Its pid as the host sees it: /proc here is still pyrunc's (before pivot_root).
+    # Renamed into place: the test polls for the file and must never read it half written.
     hook.write_text(f"""#!/bin/sh
 read pid rest < /proc/self/stat
-echo $pid > {ready}
+echo $pid > {ready}.tmp && mv {ready}.tmp {ready}
 while [ ! -e {go} ]; do sleep 0.02; done
 """)
     hook.chmod(0o755)
