@@ -112,7 +112,9 @@ def setup(ctx: InitContext, timings: dict) -> str:
         _prepare_rootfs(ctx)
         timings["mounts and pivot_root"] = round((time.perf_counter() - started) * 1000, 2)
     else:
-        # A joined mount namespace is already set up: enter the root only.
+        # A joined mount namespace (or the runtime's own) is already set up:
+        # the hooks run as they would before pivot_root, then enter the root.
+        _run_create_hooks(ctx)
         os.chroot(cfg.root_path)
         os.chdir("/")
 
@@ -187,17 +189,7 @@ def _prepare_rootfs(ctx: InitContext) -> None:
             os.close(fd)
         ctx.mount_source_fds = {}
     faults.point("init:after-mounts")
-    # The runtime's hooks see the namespaces and mounts, not yet pivot_root
-    # (config.md): the parent runs prestart and createRuntime, then this
-    # process runs createContainer inside the container's namespaces.
-    if cfg.hooks["prestart"] or cfg.hooks["createRuntime"]:
-        sync.send(ctx.sock, "hooks")
-        sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
-    if cfg.hooks["createContainer"]:
-        # In the root filesystem, before pivot_root: a hook's `mount --bind
-        # x ./lib/x` lands in the container (runc's working directory there).
-        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"), root,
-                        inherited_env=cfg.process.env)
+    _run_create_hooks(ctx)
     faults.point("init:before-pivot")
     if ctx.no_pivot:
         rootfs.move_root(root)
@@ -207,6 +199,23 @@ def _prepare_rootfs(ctx: InitContext) -> None:
     # cwd must exist; create it as root while "/" is still writable (runc does too).
     if cfg.process.cwd != "/":
         rootfs.make_directory(cfg.process.cwd, "process.cwd")
+
+
+def _run_create_hooks(ctx: InitContext) -> None:
+    """The hooks of create, once the namespaces and mounts are in place and
+    before the root is entered (config.md): the parent runs prestart and
+    createRuntime, then this process runs createContainer inside the
+    container's namespaces, whichever mount namespace that is (its own, a
+    joined one, or the runtime's)."""
+    cfg = ctx.config
+    if cfg.hooks["prestart"] or cfg.hooks["createRuntime"]:
+        sync.send(ctx.sock, "hooks")
+        sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
+    if cfg.hooks["createContainer"]:
+        # In the root filesystem, before pivot_root: a hook's `mount --bind
+        # x ./lib/x` lands in the container (runc's working directory there).
+        hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"),
+                        cfg.root_path, inherited_env=cfg.process.env)
 
 
 def _setup_terminal(ctx: InitContext) -> None:

@@ -107,3 +107,51 @@ def test_failing_poststart_and_poststop_hooks_only_warn(runtime, bundle, tmp_pat
     assert "ran" in result.stdout
     assert "hooks.poststart[0]" in result.stderr and "hooks.poststop[0]" in result.stderr
     assert runtime.ids() == []
+
+
+def test_create_hooks_run_without_a_mount_namespace_of_the_containers_own(runtime, bundle, tmp_path):
+    """No mount namespace: the hooks of create still run (pyrunc once ran
+    none of them there, silently). runc 1.1.5 runs prestart and
+    createRuntime twice there; pyrunc runs each once, as config.md says."""
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "mount"]
+    bundle.config["hooks"] = {
+        "prestart": [recorder(tmp_path, "prestart")],
+        "createRuntime": [recorder(tmp_path, "createRuntime")],
+        "createContainer": [recorder(tmp_path, "createContainer")],
+    }
+    sh(bundle, "sleep 30")
+    runtime.ok("create", "--bundle", bundle.path, bundle.id)
+    for name in ("prestart", "createRuntime", "createContainer"):
+        state, rest = read_record(tmp_path, name)
+        assert state["id"] == bundle.id and state["status"] == "created", (name, state)
+        assert rest[0] == "ARGS one two", (name, rest)
+
+
+def test_create_hooks_run_in_a_joined_mount_namespace(runtime, bundle, tmp_path, new_id):
+    """A mount namespace joined by path: createContainer runs in it (its
+    path is that namespace's: the holder's busybox) and prestart on the host."""
+    sh(bundle, "sleep 60")
+    holder_id = bundle.id
+    runtime.ok("create", "--bundle", bundle.path, holder_id)
+    holder_pid = runtime.state(holder_id)["pid"]
+    joiner = tmp_path / "joiner"
+    joiner.mkdir()
+    config = bundle.copy_config()
+    config["root"] = {"path": "/"}
+    config["mounts"] = []
+    config["linux"]["maskedPaths"], config["linux"]["readonlyPaths"] = [], []
+    config["linux"]["namespaces"] = [{"type": "mount", "path": f"/proc/{holder_pid}/ns/mnt"}]
+    config["linux"]["cgroupsPath"] = config["linux"]["cgroupsPath"] + "-joiner"
+    config["process"]["args"] = ["true"]
+    config.pop("hostname", None)
+    config["hooks"] = {
+        "prestart": [recorder(tmp_path, "prestart")],
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "pwd > /dev/hook.out"]}],
+    }
+    (joiner / "config.json").write_text(json.dumps(config))
+    joiner_id = new_id()
+    runtime.ok("create", "--bundle", str(joiner), joiner_id)
+    runtime.ok("delete", "--force", joiner_id)
+    assert read_record(tmp_path, "prestart")[0]["id"] == joiner_id
+    with open(f"/proc/{holder_pid}/root/dev/hook.out") as f:
+        assert f.read().strip() == "/"
