@@ -30,7 +30,7 @@ SELF=$(readlink -f "$0")
 
 # Debian packages of the guest. Changing this list changes the cache key.
 PACKAGES="systemd,systemd-sysv,linux-image-amd64,initramfs-tools,udev,kmod,dbus,dbus-user-session,apparmor,\
-python3,python3-venv,busybox-static,iproute2,iptables,procps,util-linux,less,jq,ca-certificates,\
+python3,python3-venv,python3-grpcio,busybox-static,iproute2,iptables,procps,util-linux,less,jq,ca-certificates,\
 criu,runc,crun,conmon,podman,netavark,aardvark-dns,catatonit,uidmap,slirp4netns,fuse-overlayfs,\
 containerd,docker.io,tini"
 CMDLINE="root=/dev/vda rw console=ttyS0,115200 panic=1 systemd.unified_cgroup_hierarchy=1 apparmor=1"

@@ -5,7 +5,9 @@
 # containerd's runc shim as containerd with SystemdCgroup = true runs it).
 # Each: `run --rm busybox echo hi there`, a detached container with memory
 # and pids limits (seen in its systemd scope's cgroup files and properties),
-# ps, exec, stop. The image is imported from a busybox rootfs (no network).
+# ps, exec, stop. Then containerd's CRI plugin with SystemdCgroup = true
+# (tests/e2e/cri-e2e.py: a pod, a container, exec, update, stop), as the
+# kubelet drives it. The image is imported from a busybox rootfs (no network).
 # Kept small: the lane's time counts.
 set -u
 passed=0 failed=0
@@ -99,7 +101,53 @@ check "ctr: the memory limit in the container's systemd scope" scope_has "$pid" 
 check "ctr: kill, delete, the scope gone" timeout 120 bash -c "$(declare -f ctr_gone); $(declare -p C); ctr_gone"
 "${C[@]}" task delete -f limited >/dev/null 2>&1
 "${C[@]}" container delete limited >/dev/null 2>&1
+# Images for the CRI part below, while dockerd runs: busybox and a sandbox
+# ("pause") image that only sleeps.
+docker import --change 'CMD ["/bin/sleep", "2147483647"]' "$W/busybox.tar" e2e-pause:local >/dev/null 2>&1
+docker save -o "$W/cri-images.tar" busybox:local e2e-pause:local 2>/dev/null
 systemctl stop docker.service docker.socket containerd.service >/dev/null 2>&1
+
+# ---- containerd's CRI plugin (the kubelet's path), SystemdCgroup = true:
+# the README's snippet as written but for the binary, its root and the
+# cgroup driver, on a containerd of its own (own socket, root and state).
+CD=$W/cri
+mkdir -p "$CD/pod-logs"
+{
+    cat <<EOF
+version = 2
+root = "$CD/root"
+state = "$CD/state"
+[grpc]
+  address = "$CD/containerd.sock"
+[ttrpc]
+  address = "$CD/containerd.sock.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "docker.io/library/e2e-pause:local"
+EOF
+    "$PY" tests/e2e/readme-snippet.py containerd-cri "/usr/local/bin/pyrunc=$PYRUNC" \
+        "/run/containerd/pyrunc=$CD/pyrunc" | sed 's/SystemdCgroup = false/SystemdCgroup = true/'
+} > "$CD/config.toml"
+check "cri: the snippet's runtime table with SystemdCgroup = true" grep -qx "      SystemdCgroup = true" "$CD/config.toml"
+containerd --config "$CD/config.toml" > "$CD/containerd.log" 2>&1 &
+cd_pid=$!
+for _ in $(seq 100); do [ -S "$CD/containerd.sock" ] && break; sleep 0.2; done
+K8S=(ctr -a "$CD/containerd.sock" -n k8s.io)
+check "cri: containerd with the README's snippet, SystemdCgroup = true, loads the CRI plugin" \
+    bash -c '"$@" plugins ls | grep -qE "^io\.containerd\.grpc\.v1 +cri .* ok *$"' _ "${K8S[@]}"
+check "cri: import the images" "${K8S[@]}" images import "$W/cri-images.tar"
+while IFS= read -r line; do
+    case $line in
+        "PASS: "*) passed=$((passed + 1)); echo "ok   cri: ${line#PASS: }" ;;
+        "FAIL: "*) failed=$((failed + 1)); echo "FAIL cri: ${line#FAIL: }" ;;
+        *) echo "     $line" ;;
+    esac
+done < <(timeout -k 5 300 python3 tests/e2e/cri-e2e.py --sock "$CD/containerd.sock" --handler pyrunc \
+            --image docker.io/library/busybox:local --state-dir "$CD/state" --runtime "$PYRUNC" \
+            --runtime-root "$CD/pyrunc" --cgroup-parent system.slice --systemd --log-dir "$CD/pod-logs" 2>&1)
+check "cri: no cri-containerd scope left" \
+    bash -c '! systemctl list-units --all --plain --no-legend "cri-containerd-*.scope" | grep -q .'
+[ "$failed" = 0 ] || tail -20 "$CD/containerd.log" | sed 's/^/     containerd: /'
+kill "$cd_pid" 2>/dev/null; wait "$cd_pid" 2>/dev/null
 rm -rf "$W"
 echo "passed=$passed failed=$failed skipped=0" > "$VM_RESULT"
 [ "$failed" = 0 ]
