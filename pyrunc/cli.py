@@ -264,15 +264,16 @@ def parse(argv: list[str]) -> Parsed:
         if option is None:
             raise UsageError(f"flag provided but not defined: {name}")
         i = _take_option(option, name, inline if sep else None, argv, i + 1, globals_)
-    if i >= len(argv):
+    # A global -h/--help is the global help whatever follows, as runc's.
+    if i >= len(argv) or globals_["help"]:
         return Parsed(globals_, None, {}, [])
     verb = argv[i]
     if verb == "help":
         target = None
-        if i + 1 < len(argv):
+        if i + 1 < len(argv) and argv[i + 1] != "help":  # `help help`: the global help, as runc
             target = COMMANDS.get(argv[i + 1])
-            if target is None:
-                raise UsageError(f"no help topic for {argv[i + 1]!r}; run `pyrunc --help` to see the commands")
+            if target is None:  # runc's words and exit code (3) for an unknown topic
+                raise UnknownCommand(f"no help topic for {argv[i + 1]!r}; run `pyrunc --help` to see the commands")
         globals_["help"] = True
         return Parsed(globals_, target, {"help": True}, [])
     command = COMMANDS.get(verb)
