@@ -264,8 +264,8 @@ def parse(argv: list[str]) -> Parsed:
         if option is None:
             raise UsageError(f"flag provided but not defined: {name}")
         i = _take_option(option, name, inline if sep else None, argv, i + 1, globals_)
-    # A global -h/--help is the global help whatever follows, as runc's.
-    if i >= len(argv) or globals_["help"]:
+    # A global -h/--help or -v/--version wins whatever follows, as runc's.
+    if i >= len(argv) or globals_["help"] or globals_["version"]:
         return Parsed(globals_, None, {}, [])
     verb = argv[i]
     if verb == "help":
@@ -419,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"invalid log format {g['log_format']!r}: must be text or json")
         return 1
     log.configure(g["log"], g["log_format"], g["debug"])
-    if g["version"] and parsed.command is None:
+    if g["version"] and not g["help"] and parsed.command is None:  # runc: --help --version is the help
         from pyrunc.ops.features import version_text
 
         return _out(version_text())

@@ -375,6 +375,19 @@ def test_main_global_help_wins_over_what_follows(argv, capfd):
     assert run(argv, capfd) == (0, global_out, [])
 
 
+@pytest.mark.parametrize("argv", [["--version", "create", "x"], ["-v", "nosuch"]])
+def test_main_global_version_wins_over_what_follows(argv, capfd):
+    # runc prints its version whatever follows; the verb is never run.
+    _, version_out, _ = run(["--version"], capfd)
+    assert run(argv, capfd) == (0, version_out, [])
+
+
+@pytest.mark.parametrize("argv", [["--help", "--version"], ["-v", "-h"]])
+def test_main_help_wins_over_version(argv, capfd):
+    _, help_out, _ = run(["--help"], capfd)
+    assert run(argv, capfd) == (0, help_out, [])
+
+
 @pytest.mark.parametrize("flag", ["-h", "--help"])
 def test_main_unknown_verb_with_help_exits_3_in_one_line(flag, capfd):
     code, out, err = run(["nosuch", flag], capfd)
