@@ -270,11 +270,13 @@ def test_seccomp_notify_fchmod_never_asked_for_the_runtime(runtime, bundle, tmp_
     assert [nr for _, nr in agent.calls] in ([CHMOD], [FCHMODAT]), agent.calls
 
 
-def test_seccomp_notify_listener_handed_over_before_any_other_syscall(runtime, bundle, tmp_path):
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_seccomp_notify_listener_handed_over_before_any_other_syscall(runtime, bundle, tmp_path, verb):
     """Issue 15 item 16: with no_new_privs the stub loads the filter; the
     listener must reach the agent before the stub makes any other syscall
     (it used to close the filter's memfd first: with close notified, that
-    close waited for an agent that had no listener yet, and create hung)."""
+    close waited for an agent that had no listener yet, and create hung;
+    `exec` held the listener back until the process said "ready")."""
     agent = Agent(str(tmp_path / "agent.sock"), 0)
     try:
         bundle.config["process"]["noNewPrivileges"] = True
@@ -282,8 +284,14 @@ def test_seccomp_notify_listener_handed_over_before_any_other_syscall(runtime, b
             "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.server.getsockname(),
             "syscalls": [{"names": ["close", "poll", "read"], "action": "SCMP_ACT_NOTIFY"}],
         }
-        sh(bundle, "echo ran")
-        result = runtime("run", "--bundle", bundle.path, bundle.id, timeout=30)
+        if verb == "run":
+            sh(bundle, "echo ran")
+            result = runtime("run", "--bundle", bundle.path, bundle.id, timeout=30)
+        else:
+            sh(bundle, "sleep 30")
+            runtime.ok("run", "-d", "--bundle", bundle.path, bundle.id, timeout=30)
+            result = runtime("exec", bundle.id, "echo", "ran", timeout=30)
+            runtime.ok("kill", bundle.id, "KILL")
     finally:
         agent.close()
     assert result.returncode == 0 and result.stdout == "ran\n", result
