@@ -440,6 +440,7 @@ def send_to_listener(path: str, metadata: str, pid: int, fd: int, state: dict) -
         sock.connect(path)
         sock.sendmsg([dumps(message).encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
     except OSError as err:
-        raise PyruncError(f'linux.seccomp.listenerPath: failed to connect with seccomp agent at "{path}": {err.strerror.lower()}') from None
+        raise PyruncError(f'linux.seccomp.listenerPath: failed to connect with seccomp agent at "{path}": '
+                          f'{err.strerror.lower()}') from None
     finally:
         sock.close()
