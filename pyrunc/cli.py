@@ -264,15 +264,16 @@ def parse(argv: list[str]) -> Parsed:
         if option is None:
             raise UsageError(f"flag provided but not defined: {name}")
         i = _take_option(option, name, inline if sep else None, argv, i + 1, globals_)
-    if i >= len(argv):
+    # A global -h/--help or -v/--version wins whatever follows, as runc's.
+    if i >= len(argv) or globals_["help"] or globals_["version"]:
         return Parsed(globals_, None, {}, [])
     verb = argv[i]
     if verb == "help":
         target = None
-        if i + 1 < len(argv):
+        if i + 1 < len(argv) and argv[i + 1] != "help":  # `help help`: the global help, as runc
             target = COMMANDS.get(argv[i + 1])
-            if target is None:
-                raise UsageError(f"no help topic for {argv[i + 1]!r}; run `pyrunc --help` to see the commands")
+            if target is None:  # runc's words and exit code (3) for an unknown topic
+                raise UnknownCommand(f"no help topic for {argv[i + 1]!r}; run `pyrunc --help` to see the commands")
         globals_["help"] = True
         return Parsed(globals_, target, {"help": True}, [])
     command = COMMANDS.get(verb)
@@ -418,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error(f"invalid log format {g['log_format']!r}: must be text or json")
         return 1
     log.configure(g["log"], g["log_format"], g["debug"])
-    if g["version"] and parsed.command is None:
+    if g["version"] and not g["help"] and parsed.command is None:  # runc: --help --version is the help
         from pyrunc.ops.features import version_text
 
         return _out(version_text())

@@ -59,7 +59,7 @@ class ContainerNotFound(ContainerError):
 
 class ContainerExists(ContainerError):
     def __init__(self, container_id: str):
-        super().__init__(container_id, "container with this id already exists")
+        super().__init__(container_id, "container with given ID already exists")
 
 
 class InvalidID(ContainerError):

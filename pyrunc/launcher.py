@@ -276,13 +276,16 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
                 ready = True
             else:
                 listeners.extend(message.get("fds", ()))
+            # To the agent as soon as the pid is known, not after "ready":
+            # the process may make a notified syscall (close) before that.
+            while pid and listeners:
+                fd = listeners.pop(0)
+                try:
+                    if on_listener is not None:
+                        on_listener(fd, pid)
+                finally:
+                    os.close(fd)
         faults.point("exec:after-ready")
-        for fd in listeners:
-            try:
-                if on_listener is not None:
-                    on_listener(fd, pid)
-            finally:
-                os.close(fd)
         return pid
     except BaseException:
         try:

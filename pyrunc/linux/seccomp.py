@@ -104,6 +104,12 @@ class Program:
         self.warnings = warnings
 
 
+# Syscalls the runtime makes between loading a filter and the agent having
+# its listener, so a notify rule on them could never be answered: sendmsg
+# hands the listener over; write is runc's refusal, kept for its users.
+RUNTIME_NEEDS = ("write", "sendmsg")
+
+
 def _action(sc, name: str, errno_ret: int | None, path: str) -> int:
     if name in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"):
         return sc.KILL_THREAD
@@ -162,8 +168,10 @@ def compile_profile(profile: dict) -> Program:
             continue
         if rule["action"] == "SCMP_ACT_NOTIFY":
             uses_notify = True
-            if "write" in rule["names"]:
-                raise PyruncError(f"{path}.names: SCMP_ACT_NOTIFY cannot be used for write (the runtime needs it)")
+            for needed in RUNTIME_NEEDS:
+                if needed in rule["names"]:
+                    raise PyruncError(f"{path}.names: SCMP_ACT_NOTIFY cannot be used for the {needed} syscall"
+                                      " (the runtime needs it after the filter is loaded)")
         conditions = _conditions(sc, rule.get("args") or (), path)
         for name in rule["names"]:
             number = sc.resolve_syscall(sc.Arch.NATIVE, name)
@@ -280,8 +288,9 @@ def cache_key(profile: dict) -> str:
     return _bucket(_full_key(profile))
 
 
-# Changes when compile_profile makes different BPF of the same profile (2: the -ENOSYS prefix).
-CACHE_FORMAT = 2
+# Changes when compile_profile makes different BPF of the same profile, or refuses
+# what it accepted (2: the -ENOSYS prefix; 3: notify on sendmsg refused).
+CACHE_FORMAT = 3
 
 
 def _full_key(profile: dict) -> bytes:
@@ -431,6 +440,7 @@ def send_to_listener(path: str, metadata: str, pid: int, fd: int, state: dict) -
         sock.connect(path)
         sock.sendmsg([dumps(message).encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
     except OSError as err:
-        raise PyruncError(f'linux.seccomp.listenerPath: send to "{path}": {err.strerror.lower()}') from None
+        raise PyruncError(f'linux.seccomp.listenerPath: failed to connect with seccomp agent at "{path}": '
+                          f'{err.strerror.lower()}') from None
     finally:
         sock.close()

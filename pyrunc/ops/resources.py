@@ -121,9 +121,9 @@ def cmd_events(parsed) -> int:
         except OSError as err:  # closed or full: as for any other output (cli._out)
             raise PyruncError(f"cannot write the output: {(err.strerror or str(err)).lower()}") from None
 
+    if st.status(state) == STOPPED:  # with or without --stats; runc: "container with id X is not running"
+        raise InvalidStatus(container_id, "container is not running")
     if parsed.options.get("stats"):
-        if st.status(state) == STOPPED:
-            raise InvalidStatus(container_id, "container not running")
         emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
         return 0
     ooms = cgroups.oom_kill_count()

@@ -138,7 +138,7 @@ def test_update_tolerates_device_rules_as_runc_and_refuses_unified_on_v1(runtime
         assert result.returncode == 0 and read("pids", bundle.id, "pids.max") == "40", result
     else:
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result
-        assert "linux.resources.unified: cannot be used on cgroup v1" in result.stderr, result
+        assert "linux.resources.unified: invalid configuration: cannot use unified on cgroup v1" in result.stderr, result
         assert read("pids", bundle.id, "pids.max") != "50"  # nothing written
     assert runtime.ok("exec", bundle.id, "sh", "-c", "echo x > /dev/null && echo ok").stdout == "ok\n"
 

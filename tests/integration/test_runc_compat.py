@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -198,8 +199,6 @@ def test_exec_pid_file_in_the_foreground(rt, running):
 
 @pytest.mark.parametrize("detach", [False, True], ids=["foreground", "detach"])
 def test_exec_pid_file_that_cannot_be_written_ends_the_process(rt, running, detach):
-    import time
-
     flags = ["--detach"] if detach else []
     result = rt("exec", *flags, "--pid-file", str(running.shared / "no" / "pid"), running.id, "sh", "-c",
                 "sleep 1; touch /shared/finished")
@@ -456,8 +455,6 @@ def test_kill_signal_0_is_a_liveness_probe(rt, running):
     for _ in range(100):
         if rt.state(running.id)["status"] == "stopped":
             break
-        import time
-
         time.sleep(0.1)
     result = rt("kill", running.id, "0")
     assert result.returncode == 1 and "container not running" in result.stderr, result
@@ -532,3 +529,85 @@ def test_home_with_a_fifo_or_directory_for_passwd_is_slash(rt, bundle):
     os.mkdir(passwd)
     result = run(rt, bundle, "sh", "-c", 'echo "${HOME-unset}"', timeout=30)
     assert result.returncode == 0 and result.stdout == "/\n", result
+
+
+# ----------------------------------------------------------------- 21. runc's key phrases, in one line
+
+def one_line_with(result, *phrases: str, code: int = 1) -> None:
+    """The failure is `code`, one line on stderr, holding each phrase (pyrunc's
+    line also names the field or the container)."""
+    assert result.returncode == code, result
+    assert len(result.stderr.strip().splitlines()) == 1, result
+    for phrase in phrases:
+        assert phrase in result.stderr, (phrase, result)
+
+
+def test_phrase_invalid_configuration(rt, bundle):
+    if not os.path.isdir("/sys/fs/cgroup/memory"):
+        pytest.skip("about cgroup v1 (runc refuses unified there)")
+    bundle.config["linux"]["resources"] = {"unified": {"pids.max": "10"}}
+    bundle.write()
+    result = rt("create", "--bundle", bundle.path, bundle.id)
+    one_line_with(result, "invalid configuration: cannot use unified on cgroup v1")
+    if rt.name == "pyrunc":
+        assert "linux.resources.unified" in result.stderr, result
+
+
+def test_phrase_failed_to_connect_with_seccomp_agent(rt, bundle, tmp_path):
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "none.sock"),
+                                         "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
+    bundle.write()
+    result = rt("create", "--bundle", bundle.path, bundle.id)
+    one_line_with(result, "failed to connect with seccomp agent", "no such file or directory")
+    if rt.name == "pyrunc":
+        assert "linux.seccomp.listenerPath" in result.stderr, result
+    rt("delete", "--force", bundle.id)
+
+
+def test_phrase_notify_cannot_be_used_for_the_write_syscall(rt, bundle, tmp_path):
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": str(tmp_path / "a.sock"),
+                                         "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]}
+    bundle.write()
+    result = rt("create", "--bundle", bundle.path, bundle.id)
+    one_line_with(result, "SCMP_ACT_NOTIFY cannot be used for the write syscall")
+    if rt.name == "pyrunc":
+        assert "linux.seccomp.syscalls[0].names" in result.stderr, result
+    rt("delete", "--force", bundle.id)
+
+
+@pytest.mark.parametrize("verb", [["state"], ["kill"], ["delete"], ["start"], ["ps"], ["events", "--stats"],
+                                  ["pause"], ["update", "--pids-limit", "5"]], ids=lambda v: v[0])
+def test_phrase_container_does_not_exist(rt, verb):
+    result = rt(*verb, "no-such-container")
+    one_line_with(result, "container does not exist")
+
+
+def test_phrase_container_with_given_id_already_exists(rt, bundle):
+    rt.ok("create", "--bundle", bundle.path, bundle.id)
+    one_line_with(rt("create", "--bundle", bundle.path, bundle.id), "container with given ID already exists")
+
+
+@pytest.fixture
+def stopped(rt, running):
+    rt.ok("kill", running.id, "KILL")
+    for _ in range(100):
+        if rt.state(running.id)["status"] == "stopped":
+            return running
+        time.sleep(0.05)
+    pytest.fail("the container did not stop")
+
+
+@pytest.mark.parametrize("verb", [["kill"], ["pause"], ["update", "--pids-limit", "5"]], ids=lambda v: v[0])
+def test_phrase_container_not_running(rt, stopped, verb):
+    one_line_with(rt(*verb, stopped.id), "container not running")
+
+
+@pytest.mark.parametrize("flags", [["--stats"], []], ids=["stats", "stream"])
+def test_phrase_container_is_not_running(rt, stopped, flags):
+    # runc's events: "container with id X is not running"; pyrunc: "X: container is not running".
+    one_line_with(rt("events", *flags, stopped.id, timeout=10), "is not running", stopped.id)
+
+
+def test_phrases_of_a_stopped_container_for_start_and_resume(rt, stopped):
+    one_line_with(rt("start", stopped.id), "cannot start a container that has stopped")
+    one_line_with(rt("resume", stopped.id), "container not paused")

@@ -176,6 +176,142 @@ def test_seccomp_notify_sends_fd_and_state_to_listener(runtime, bundle, tmp_path
     assert "Operation not permitted" in result.stdout and "not-made" in result.stdout, result
 
 
+class Agent:
+    """A seccomp agent on a unix socket: takes each listener sent to it (one
+    a container process) and answers every notification with `errno_ret`,
+    or lets the syscall continue when it is 0; `calls` gets (pid, nr)."""
+
+    def __init__(self, path: str, errno_ret: int):
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(path)
+        self.server.listen(4)
+        self.server.settimeout(30)
+        self.errno_ret, self.calls, self.threads = errno_ret, [], []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            _, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+            conn.close()
+            fd = struct.unpack("i", ancillary[0][2][:4])[0]
+            thread = threading.Thread(target=self._serve, args=(fd,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _serve(self, fd):
+        if self.errno_ret:
+            answer_notifications(fd, self.errno_ret, self.calls)
+        else:
+            continue_notifications(fd, self.calls)
+        os.close(fd)
+
+    def close(self):
+        self.server.close()
+        for thread in self.threads:
+            thread.join(10)
+
+
+def continue_notifications(fd: int, seen: list) -> None:
+    """As answer_notifications, but every syscall goes ahead (USER_NOTIF_FLAG_CONTINUE)."""
+    import fcntl
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        events = poller.poll(10_000)
+        if not events or events[0][1] & (select.POLLHUP | select.POLLERR | select.POLLNVAL):
+            return
+        notif = bytearray(80)
+        try:
+            fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, notif)
+            notif_id, pid, _flags, syscall_nr = struct.unpack_from("QIIi", notif)
+            seen.append((pid, syscall_nr))
+            fcntl.ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, bytearray(struct.pack("QqiI", notif_id, 0, 0, 1)))
+        except OSError:
+            continue  # the process is gone (ENOENT): go on with the next
+
+
+FCHMOD, CHMOD, FCHMODAT = 91, 90, 268
+
+
+@pytest.mark.parametrize("no_new_privileges", [False, True])
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_seccomp_notify_fchmod_never_asked_for_the_runtime(runtime, bundle, tmp_path, verb, no_new_privileges):
+    """Issue 15 item 16: the runtime's own fchmod (of its stub's memfd) is
+    made before the container's filter is loaded; the agent, answering
+    ENOMEDIUM, is asked only about the container's own chmod."""
+    agent = Agent(str(tmp_path / "agent.sock"), errno.ENOMEDIUM)
+    try:
+        bundle.config["root"]["readonly"] = False
+        bundle.config["process"]["noNewPrivileges"] = no_new_privileges
+        bundle.config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.server.getsockname(),
+            "syscalls": [{"names": ["fchmod", "fchmodat", "chmod"], "action": "SCMP_ACT_NOTIFY"}],
+        }
+        script = "touch /tmp/f; chmod 600 /tmp/f 2>&1; echo done"
+        if verb == "run":
+            sh(bundle, script)
+            result = runtime("run", "--bundle", bundle.path, bundle.id, timeout=30)
+        else:
+            sh(bundle, "sleep 30")
+            runtime.ok("run", "-d", "--bundle", bundle.path, bundle.id, timeout=30)
+            result = runtime("exec", bundle.id, "sh", "-c", script, timeout=30)
+            runtime.ok("kill", bundle.id, "KILL")
+    finally:
+        agent.close()
+    assert result.returncode == 0, result
+    assert "No medium found" in result.stdout and "done" in result.stdout, result
+    assert FCHMOD not in [nr for _, nr in agent.calls], agent.calls
+    assert [nr for _, nr in agent.calls] in ([CHMOD], [FCHMODAT]), agent.calls
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_seccomp_notify_listener_handed_over_before_any_other_syscall(runtime, bundle, tmp_path, verb):
+    """Issue 15 item 16: with no_new_privs the stub loads the filter; the
+    listener must reach the agent before the stub makes any other syscall
+    (it used to close the filter's memfd first: with close notified, that
+    close waited for an agent that had no listener yet, and create hung;
+    `exec` held the listener back until the process said "ready")."""
+    agent = Agent(str(tmp_path / "agent.sock"), 0)
+    try:
+        bundle.config["process"]["noNewPrivileges"] = True
+        bundle.config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.server.getsockname(),
+            "syscalls": [{"names": ["close", "poll", "read"], "action": "SCMP_ACT_NOTIFY"}],
+        }
+        if verb == "run":
+            sh(bundle, "echo ran")
+            result = runtime("run", "--bundle", bundle.path, bundle.id, timeout=30)
+        else:
+            sh(bundle, "sleep 30")
+            runtime.ok("run", "-d", "--bundle", bundle.path, bundle.id, timeout=30)
+            result = runtime("exec", bundle.id, "echo", "ran", timeout=30)
+            runtime.ok("kill", bundle.id, "KILL")
+    finally:
+        agent.close()
+    assert result.returncode == 0 and result.stdout == "ran\n", result
+    assert agent.calls, "the agent was asked about nothing: was the filter loaded?"
+
+
+@pytest.mark.parametrize("syscall", ["write", "sendmsg"])
+def test_seccomp_notify_on_what_the_runtime_needs_is_refused(runtime, bundle, syscall):
+    # runc: "SCMP_ACT_NOTIFY cannot be used for the write syscall"; sendmsg
+    # hands the listener over in pyrunc: notified, create would hang.
+    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/none.sock",
+                                         "syscalls": [{"names": [syscall], "action": "SCMP_ACT_NOTIFY"}]}
+    bundle.write()
+    result = runtime("create", "--bundle", bundle.path, bundle.id)
+    assert result.returncode == 1, result
+    assert f"SCMP_ACT_NOTIFY cannot be used for the {syscall} syscall" in result.stderr, result
+    assert "linux.seccomp.syscalls[0].names" in result.stderr and len(result.stderr.splitlines()) == 1, result
+    assert runtime.ids() == []
+
+
 def test_seccomp_kill_process_action(runtime, bundle):
     bundle.config["root"]["readonly"] = False
     bundle.config["linux"]["seccomp"] = {

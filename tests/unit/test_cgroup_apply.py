@@ -293,7 +293,7 @@ def test_apply_v1_missing_cgroup_dir_error(v1):
 
 
 def test_apply_v1_unified_error(v1):
-    with pytest.raises(PyruncError, match="linux.resources.unified: cannot be used on cgroup v1"):
+    with pytest.raises(PyruncError, match="linux.resources.unified: invalid configuration: cannot use unified on cgroup v1"):
         apply.apply_v1(v1, {"unified": {"pids.max": "5"}})
 
 

@@ -266,7 +266,7 @@ def test_v1_writes_use_hierarchy_false_writes_zero():
 
 
 def test_v1_writes_unified_error():
-    with pytest.raises(PyruncError, match="linux.resources.unified: cannot be used on cgroup v1"):
+    with pytest.raises(PyruncError, match="linux.resources.unified: invalid configuration: cannot use unified on cgroup v1"):
         v1_writes({"unified": {"memory.high": "1"}})
 
 

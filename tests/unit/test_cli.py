@@ -355,6 +355,45 @@ def test_main_verb_help_exit_0_lists_options(verb, capfd):
             assert ", ".join(option.names) in out
 
 
+@pytest.mark.parametrize("verb", sorted(cli.COMMANDS))
+def test_main_verb_short_help_same_as_long_everywhere(verb, capfd):
+    """Issue 15 item 19: -h wherever --help works: after the verb, after
+    an id, and as `help VERB`."""
+    code, long_out, _ = run([verb, "--help"], capfd)
+    assert code == 0
+    for argv in ([verb, "-h"], [verb, "c1", "-h"], ["help", verb]):
+        if argv[1] == "c1" and cli.COMMANDS[verb].rest >= 0:
+            continue  # exec and ps pass what follows the id on (to the command, to ps)
+        code, out, err = run(argv, capfd)
+        assert (code, out, err) == (0, long_out, []), argv
+
+
+@pytest.mark.parametrize("argv", [["-h", "create"], ["--help", "nosuch"], ["-h", "nosuch"], ["help", "help"]])
+def test_main_global_help_wins_over_what_follows(argv, capfd):
+    # runc: a global -h shows the global help whatever the verb, and `help help` too.
+    _, global_out, _ = run(["--help"], capfd)
+    assert run(argv, capfd) == (0, global_out, [])
+
+
+@pytest.mark.parametrize("argv", [["--version", "create", "x"], ["-v", "nosuch"]])
+def test_main_global_version_wins_over_what_follows(argv, capfd):
+    # runc prints its version whatever follows; the verb is never run.
+    _, version_out, _ = run(["--version"], capfd)
+    assert run(argv, capfd) == (0, version_out, [])
+
+
+@pytest.mark.parametrize("argv", [["--help", "--version"], ["-v", "-h"]])
+def test_main_help_wins_over_version(argv, capfd):
+    _, help_out, _ = run(["--help"], capfd)
+    assert run(argv, capfd) == (0, help_out, [])
+
+
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_main_unknown_verb_with_help_exits_3_in_one_line(flag, capfd):
+    code, out, err = run(["nosuch", flag], capfd)
+    assert (code, out) == (3, "") and len(err) == 1 and "no such command: 'nosuch'" in err[0]
+
+
 def test_main_verb_help_shows_short_aliases(capfd):
     _, out, _ = run(["create", "--help"], capfd)
     assert "--bundle, -b DIR" in out
@@ -654,8 +693,8 @@ def test_main_usage_error_reaches_log_file(tmp_path, capfd):
     assert len(records) == 1 and "flag provided but not defined: --bogus" in records[0]["msg"]
 
 
-def test_main_help_unknown_topic_fails(capfd):
-    assert cli.main(["help", "nope"]) == 1
+def test_main_help_unknown_topic_fails_with_runcs_exit_code(capfd):
+    assert cli.main(["help", "nope"]) == 3
     assert "no help topic" in capfd.readouterr().err
 
 

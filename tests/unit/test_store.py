@@ -193,7 +193,7 @@ def test_store_create_makes_dir_and_locks(tmp_path):
 def test_store_create_twice_container_exists(tmp_path):
     st = Store(str(tmp_path))
     st.create("c1").close()
-    with pytest.raises(ContainerExists, match="c1: container with this id already exists"):
+    with pytest.raises(ContainerExists, match="c1: container with given ID already exists"):
         st.create("c1")
 
 

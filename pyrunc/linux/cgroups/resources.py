@@ -242,7 +242,8 @@ def v1_plan(resources: dict, current: dict | None = None,
     plan: list[tuple[str, str, str, str]] = []
     warnings: list[str] = []
     if resources.get("unified"):
-        raise PyruncError(f"{R}.unified: cannot be used on cgroup v1 (this host's cgroups are v1 or hybrid)")
+        raise PyruncError(f"{R}.unified: invalid configuration: cannot use unified on cgroup v1"
+                          " (this host's cgroups are v1 or hybrid)")
     cpu = resources.get("cpu") or {}
     _v1_cpuset(cpu, plan)
     _v1_memory(resources.get("memory") or {}, current, existing, plan, warnings)

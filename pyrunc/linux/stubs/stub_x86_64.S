@@ -23,8 +23,10 @@
 #   bpf >= 0       seccomp(SET_MODE_FILTER) of the program in that memfd
 #                  ([u32 flags][u32 count][count x 8 bytes]); with
 #                  NEW_LISTENER, the listener fd goes to sync as
-#                  {"type":"seccomp-listener"}. Last but the wait, so the
-#                  profile needs to allow only what is left.
+#                  {"type":"seccomp-listener"} before anything else (even
+#                  closing the memfd: a notified syscall before the agent
+#                  has the listener would never be answered). Last but the
+#                  wait, so the profile needs to allow only what is left.
 #   sync >= 0      {"type":"ready"}, close(sync)
 #   flags & 2      WAIT: poll the fifo until `pyrunc start` writes a byte, read
 #                  it; FD_CLOEXEC on status (execve closes it: start sees the
@@ -277,11 +279,10 @@ no_handlers:
     test rax, rax
     js fail
     mov r14, rax                        # the listener fd with NEW_LISTENER
-    mov rdi, [r15+F_BPF]
-    mov eax, 3
-    syscall
     test dword ptr [r13], 8             # SECCOMP_FILTER_FLAG_NEW_LISTENER
-    jz no_seccomp
+    jz close_bpf
+    # The listener goes to the agent first: until it has it, any syscall
+    # the profile notifies (close, even) would wait for an answer forever.
     lea rax, [rip+msg_listener]         # sendmsg(sync, {payload, SCM_RIGHTS listener})
     mov [r15+F_IOV], rax
     mov qword ptr [r15+F_IOV+8], msg_listener_end - msg_listener
@@ -307,6 +308,10 @@ no_handlers:
     test rax, rax
     js fail
     mov rdi, r14
+    mov eax, 3
+    syscall
+close_bpf:
+    mov rdi, [r15+F_BPF]
     mov eax, 3
     syscall
 no_seccomp:
