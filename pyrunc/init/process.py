@@ -304,6 +304,17 @@ def _write_attr(paths: tuple[str, ...], value: str, field: str) -> None:
     raise PyruncError(f"{field}: this kernel has no /proc/self/attr interface for it")
 
 
+def _setgroups_allowed() -> bool:
+    # An unprivileged user's own gid mapping is written only after setgroups
+    # was denied in the namespace (linux.idmap); the process then keeps the
+    # groups it has, as with runc.
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() != "deny"
+    except OSError:
+        return True
+
+
 def set_user_and_caps(process) -> None:
     user = process.user
     caps = process.capabilities
@@ -314,10 +325,14 @@ def set_user_and_caps(process) -> None:
         capabilities.drop_bounding(capabilities.numbers(caps["bounding"], last_cap), last_cap)
     # Keep the permitted set across the switch away from uid 0.
     capabilities.set_keepcaps(True)
-    try:
-        os.setgroups(user.additional_gids)
-    except OSError as err:
-        raise KernelError("setgroups", str(user.additional_gids), err.errno) from None
+    if _setgroups_allowed():
+        try:
+            os.setgroups(user.additional_gids)
+        except OSError as err:
+            raise KernelError("setgroups", str(user.additional_gids), err.errno) from None
+    elif user.additional_gids:
+        raise PyruncError("process.user.additionalGids: cannot be set: setgroups is denied in this user namespace "
+                          "(a single gid mapping made without newgidmap)")
     try:
         os.setresgid(user.gid, user.gid, user.gid)
         os.setresuid(user.uid, user.uid, user.uid)

@@ -13,15 +13,16 @@ import time
 
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
-from pyrunc.ops.common import check_preserved_fds, load_config, one_id, store_for
+from pyrunc.ops.common import check_preserved_fds, load_config, one_id, rootless_cgroups, store_for
 from pyrunc.store import Store
 
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "wait_for_init", "console_fd", "systemd_cgroup")
+                 "wait_for_init", "console_fd", "systemd_cgroup", "rootless")
 
-    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False):
+    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False,
+                 rootless: bool = False):
         self.bundle = opts.get("bundle")
         self.pid_file = opts.get("pid_file")
         self.console_socket = opts.get("console_socket")
@@ -32,13 +33,16 @@ class CreateOptions:
         # `run` relaying the terminal itself passes its socketpair end here.
         self.console_fd = console_fd
         self.systemd_cgroup = systemd_cgroup
+        # runc's rootless cgroup manager (ops.common.rootless_cgroups).
+        self.rootless = rootless
 
 
 def cmd_create(parsed) -> int:
     check_caller_fds(parsed.options)
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
-                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup"))))
+                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")),
+                                rootless=rootless_cgroups(parsed)))
     return 0
 
 
@@ -74,7 +78,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     # cgroupsPath this host cannot have, or a systemd that cannot be
     # reached, is refused before anything exists.
     manager = cgroup_manager.new_manager(cfg.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup,
-                                         annotations=cfg.annotations, layout=layout)
+                                         annotations=cfg.annotations, layout=layout,
+                                         rootless=opts.rootless, resources=cfg.linux.resources)
     _log_cgroup_timings(manager)
     with UndoStack() as undo:
         console_fd = opts.console_fd
@@ -120,11 +125,17 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             from pyrunc.linux.cgroups import devices
 
             faults.point("create:after-cgroups")
-            rules = devices.container_device_rules(cfg.linux.resources.get("devices"),
-                                                   [d.path for d in cfg.linux.devices])
+            resources = cfg.linux.resources
+            rules = devices.container_device_rules(resources.get("devices"), [d.path for d in cfg.linux.devices])
+            if opts.rootless:
+                # No device rules, as runc's rootless manager: an unprivileged
+                # user can attach no device filter, and a user namespace
+                # cannot make device nodes (bound ones keep the host's modes).
+                resources = {k: v for k, v in resources.items() if k != "devices"}
+                rules = None
             # linux.resources before any process of the container runs (runc
             # sets them before its init runs, too), and the device rules.
-            for warning in manager.apply(pid, cfg.linux.resources, rules):
+            for warning in manager.apply(pid, resources, rules):
                 log.warning(warning)
             _log_cgroup_timings(manager)
             faults.point("create:after-resources")
