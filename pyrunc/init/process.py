@@ -308,11 +308,16 @@ def _setgroups_allowed() -> bool:
     # An unprivileged user's own gid mapping is written only after setgroups
     # was denied in the namespace (linux.idmap); the process then keeps the
     # groups it has, as with runc.
+    # Read through pyrunc's own procfs: exec's process is not "self" in the
+    # container's until the stub forks it in.
     try:
-        with open("/proc/self/setgroups") as f:
-            return f.read().strip() != "deny"
+        fd = mounts.open_own_proc_file("/proc/self/setgroups", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return True
+    try:
+        return os.read(fd, 64).strip() != b"deny"
+    finally:
+        os.close(fd)
 
 
 def set_user_and_caps(process) -> None:
