@@ -62,6 +62,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
     _check_lsm_labels(cfg)
+    if os.geteuid() != 0:
+        _check_unprivileged(cfg)
     if cfg.linux.sysctl:
         _refuse_sysctls_in_host_namespaces(cfg)
     seccomp_program = _compile_seccomp(cfg)
@@ -278,6 +280,22 @@ def _refuse_sysctls_in_host_namespaces(cfg) -> None:
         if joined == ours:
             raise ConfigError([(f'linux.sysctl["{key}"]', f'the {kind} namespace joined by path ("{ns.path}") is '
                                                           "the host's own; refusing to change the host")])
+
+
+def _check_unprivileged(cfg) -> None:
+    """A user other than root runs only what a user namespace of its own can
+    hold (runc's rootless validation): without one, every step would need
+    the host's root and fail half-way, or worse, act in the host's."""
+    user_ns = cfg.linux.namespace("user")
+    if user_ns is None:
+        raise ConfigError([("linux.namespaces", 'a rootless container requires a user namespace; add {"type": '
+                                                '"user"} (`pyrunc spec --rootless` writes one)')])
+    if not user_ns.path:
+        for field, mappings in (("linux.uidMappings", cfg.linux.uid_mappings),
+                                ("linux.gidMappings", cfg.linux.gid_mappings)):
+            if not mappings:
+                raise ConfigError([(field, "a rootless container's new user namespace needs mappings "
+                                           "(at least your own id to 0)")])
 
 
 def _check_lsm_labels(cfg) -> None:

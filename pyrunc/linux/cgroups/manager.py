@@ -352,18 +352,28 @@ def _fs_class(paths: dict[str, str]) -> type:
     return FsV2Manager if paths and all(key == V2_KEY for key in paths) else FsV1Manager
 
 
+# linux.resources keys → the v1 controllers that hold them.
+_V1_CONTROLLERS = {"memory": ("memory",), "cpu": ("cpu", "cpuset"), "pids": ("pids",), "blockIO": ("blkio",),
+                   "hugepageLimits": ("hugetlb",), "network": ("net_cls", "net_prio"), "rdma": ("rdma",)}
+
+
 def _writable_paths(paths: dict[str, str], resources: dict) -> dict[str, str]:
     """The cgroups an unprivileged caller can make or join. Without limits to
     set, the others are skipped (the container shares the caller's cgroup
-    there, as with runc); with limits, one it cannot write is an error:
-    silently unlimited would be worse than refused. Device rules do not
-    count: a user namespace cannot create device nodes anyway (runc)."""
-    wants_limits = any(value for key, value in resources.items() if key != "devices")
+    there, as with runc); a hierarchy that must hold a limit and that it
+    cannot write is an error: silently unlimited would be worse than
+    refused. Device rules do not count: a user namespace cannot create
+    device nodes anyway (runc ignores them too)."""
+    wanted = {key for key, value in resources.items() if value and key != "devices"}
+    controllers = {c for key in wanted for c in _V1_CONTROLLERS.get(key, ())}
+    unified = all(key == V2_KEY for key in paths)
     kept = {}
     for key, path in paths.items():
         if _can_write_cgroup(path):
             kept[key] = path
-        elif wants_limits:
+            continue
+        holds_limits = (unified and wanted) or controllers.intersection(key.split(","))
+        if holds_limits:
             raise PyruncError(f"linux.resources: cannot set limits in cgroup {path}: permission denied; "
                               "a rootless container can be limited only in a cgroup delegated to its user")
     return kept
