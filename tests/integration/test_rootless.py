@@ -373,3 +373,32 @@ def test_rootless_host_device_the_user_may_not_read(user, ubundle):
     assert f"head: {device}: Permission denied" in result.stderr, result.stderr
     # Nor did anything change the host's node.
     assert stat.S_IMODE(os.stat(device).st_mode) == stat.S_IMODE(st.st_mode)
+
+
+def test_rootless_delegated_cgroup_used_with_limits(user, ubundle):
+    """A cgroup root made and handed to the user (what delegation is): the
+    container is limited in it, and delete removes only what it made."""
+    from pyrunc.linux import cgroups
+
+    mount = cgroups.detect_layout().mounts.get("memory")
+    if mount is None:
+        pytest.skip("needs a cgroup v1 memory hierarchy")
+    delegated = os.path.join(mount, f"pyrunc-test-rl-{os.getpid()}")
+    os.mkdir(delegated)
+    try:
+        for name in ("", "cgroup.procs", "tasks"):
+            os.chown(os.path.join(delegated, name), user.uid, user.gid)
+        ubundle.config["linux"]["cgroupsPath"] = f"/{os.path.basename(delegated)}/d1"
+        ubundle.config["linux"]["resources"] = {"memory": {"limit": 100 * 1024 * 1024}}
+        ubundle.write(["sleep", "30"])
+        assert user.pyrunc("run", "-d", "--bundle", ubundle.path, "d1").returncode == 0
+        pid = json.loads(user.pyrunc("state", "d1").stdout)["pid"]
+        with open(os.path.join(delegated, "d1", "tasks")) as f:
+            assert str(pid) in f.read().split()
+        with open(os.path.join(delegated, "d1", "memory.limit_in_bytes")) as f:
+            assert int(f.read()) == 100 * 1024 * 1024
+        assert user.pyrunc("delete", "--force", "d1").returncode == 0
+        assert not os.path.exists(os.path.join(delegated, "d1"))
+    finally:
+        user.pyrunc("delete", "--force", "d1")
+        os.rmdir(delegated)
