@@ -16,6 +16,8 @@ import os
 
 from pyrunc.errors import KernelError, PyruncError
 
+HELPER_DIRS = "/usr/bin:/bin:/usr/sbin:/sbin"
+
 # (map file, config field, helper, the caller's own id)
 _MAPS = (("uid_map", "linux.uidMappings", "newuidmap", os.geteuid),
          ("gid_map", "linux.gidMappings", "newgidmap", os.getegid))
@@ -81,7 +83,9 @@ def _run_helper(helper: str, pid: int, mappings, field: str) -> None:
     import shutil
     import subprocess
 
-    path = shutil.which(helper) or shutil.which(helper, path="/usr/bin:/bin:/usr/sbin:/sbin")
+    # From the system's directories only, never the caller's PATH: the
+    # helper is trusted with the mapping (runc looks it up in PATH).
+    path = shutil.which(helper, path=HELPER_DIRS)
     if path is None:
         raise PyruncError(f"{field}: mapping more than your own id needs {helper} (package uidmap), "
                           "which is not installed")

@@ -402,3 +402,14 @@ def test_rootless_delegated_cgroup_used_with_limits(user, ubundle):
     finally:
         user.pyrunc("delete", "--force", "d1")
         os.rmdir(delegated)
+
+
+def test_rootless_kill_all_without_cgroup_signals_init(user, ubundle):
+    ubundle.write(["sleep", "30"])
+    assert user.pyrunc("run", "-d", "--bundle", ubundle.path, "r13").returncode == 0
+    result = user.pyrunc("kill", "--all", "r13", "KILL")
+    assert result.returncode == 0, result.stderr
+    for _ in range(200):
+        if json.loads(user.pyrunc("state", "r13").stdout)["status"] == "stopped":
+            break
+    assert json.loads(user.pyrunc("state", "r13").stdout)["status"] == "stopped"
