@@ -80,6 +80,21 @@ class User:
         return self.run(RUNC, *args, **kwargs)
 
 
+def _end_podman_pause_process(home: str) -> None:
+    """Rootless Podman (started by a test) leaves its user namespace's pause
+    process; end exactly that pid, after checking it is the test user's."""
+    import pwd
+
+    try:
+        uid = pwd.getpwnam(USER).pw_uid
+        with open(os.path.join(home, "run", "libpod", "tmp", "pause.pid")) as f:
+            pid = int(f.read().strip())
+        if os.stat(f"/proc/{pid}").st_uid == uid:
+            os.kill(pid, 9)
+    except (OSError, ValueError, KeyError):
+        pass
+
+
 @pytest.fixture(scope="module")
 def user():
     if not os.access(PYRUNC, os.X_OK):
@@ -111,6 +126,7 @@ def user():
         yield u
     finally:
         if created:
+            _end_podman_pause_process(home)
             subprocess.run(["userdel", "--force", USER], capture_output=True)
         for path in ("/etc/subuid", "/etc/subgid"):
             _drop_lines(path, USER)
@@ -413,3 +429,39 @@ def test_rootless_kill_all_without_cgroup_signals_init(user, ubundle):
         if json.loads(user.pyrunc("state", "r13").stdout)["status"] == "stopped":
             break
     assert json.loads(user.pyrunc("state", "r13").stdout)["status"] == "stopped"
+
+
+PODMAN_IMAGE = "/var/lib/pyrunc-e2e/images/busybox.docker.tar"  # tests/e2e/setup-engines.sh saves it
+
+
+def test_rootless_podman_run_ps_exec_stop(user):
+    """Rootless Podman driving pyrunc: the runtime runs as root of Podman's
+    user namespace, with no privilege over the host."""
+    if not shutil.which("podman") or not os.path.exists(PODMAN_IMAGE):
+        pytest.skip(f"needs podman and {PODMAN_IMAGE} (make e2e sets them up)")
+    image = os.path.join(user.home, "busybox.tar")
+    shutil.copyfile(PODMAN_IMAGE, image)
+    os.chown(image, user.uid, user.gid)
+    podman = ("podman", "--runtime", PYRUNC)
+    try:
+        loaded = user.run("podman", "load", "-i", image, timeout=120)
+        assert loaded.returncode == 0, loaded.stderr
+        # No network: slirp4netns needs /dev/net/tun, which this host may deny.
+        hi = user.run(*podman, "run", "--rm", "--network", "none", "busybox", "echo", "hi", "there", timeout=120)
+        assert (hi.returncode, hi.stdout) == (0, "hi there\n"), hi.stderr
+        started = user.run(*podman, "run", "-d", "--network", "none", "--name", "rl-long", "busybox",
+                           "sleep", "1000", timeout=120)
+        assert started.returncode == 0, started.stderr
+        ps = user.run(*podman, "ps", "--all", "--format", "{{.Names}} {{.Status}}")
+        assert "rl-long Up" in ps.stdout, ps
+        ex = user.run(*podman, "exec", "rl-long", "sh", "-c", "id -u; cat /proc/self/uid_map")
+        assert ex.returncode == 0, ex.stderr
+        assert ex.stdout.split()[:1] == ["0"]
+        # Container root is the user on the host (first line of the map).
+        assert ex.stdout.split()[1:4] == ["0", str(user.uid), "1"]
+        stopped = user.run(*podman, "stop", "-t", "1", "rl-long", timeout=120)
+        assert stopped.returncode == 0, stopped.stderr
+        ps = user.run(*podman, "ps", "--all", "--format", "{{.Names}} {{.Status}}")
+        assert "rl-long Exited" in ps.stdout, ps
+    finally:
+        user.run(*podman, "rm", "--force", "rl-long", timeout=120)
