@@ -251,7 +251,11 @@ def cmd_update(parsed) -> int:
             raise InvalidStatus(container_id, "container not running")
         # Devices are not updated (runc 1.1 leaves them too): the JSON
         # engines send carries a deny-all rule that would lock the container out.
-        for warning in _cgroups(state).update(resources):
+        manager = _cgroups(state)
+        if not manager.paths:
+            raise PyruncError(f"{container_id}: cannot set limits: the container has no cgroup (rootless: "
+                              "the user could not create one)")
+        for warning in manager.update(resources):
             log.warning(warning)
         merged = dict(state.get("resources") or {})
         for section, values in resources.items():

@@ -465,3 +465,12 @@ def test_rootless_podman_run_ps_exec_stop(user):
         assert "rl-long Exited" in ps.stdout, ps
     finally:
         user.run(*podman, "rm", "--force", "rl-long", timeout=120)
+
+
+def test_rootless_update_and_ps_without_cgroup_refused_in_one_line(user, ubundle):
+    ubundle.write(["sleep", "30"])
+    assert user.pyrunc("run", "-d", "--bundle", ubundle.path, "r14").returncode == 0
+    for verb in (("update", "--memory", "100m", "r14"), ("ps", "r14")):
+        result = user.pyrunc(*verb)
+        assert result.returncode == 1
+        assert "r14: " in _one_line(result.stderr) and "has no cgroup" in result.stderr, result.stderr
