@@ -50,7 +50,7 @@ GLOBAL_OPTIONS = (
     Option("--debug", help="enable debug logging"),
     Option("--log", "str", help="set the log file to write pyrunc logs to (default is stderr)", metavar="FILE"),
     Option("--log-format", "str", default="text", help="set the log format ('text' (default), or 'json')"),
-    Option("--root", "str", default="/run/pyrunc", help="root directory for storage of container state (this should be located in tmpfs)", metavar="DIR"),
+    Option("--root", "str", help="root directory for storage of container state (this should be located in tmpfs); default /run/pyrunc, or $XDG_RUNTIME_DIR/pyrunc for a user other than root", metavar="DIR"),
     Option("--systemd-cgroup", help="enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:runc:434234\""),
     Option("--rootless", "str", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')", hidden=True),
     Option("--criu", "str", help="path to the criu binary (accepted for runc compatibility; unused)", hidden=True),

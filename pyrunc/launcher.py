@@ -118,7 +118,9 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                 "container init exited before finishing setup")
             kind = message["type"]
             if kind == "idmap-request":
-                write_id_maps(stage1_pid, ctx.config.linux)
+                from pyrunc.linux import idmap
+
+                idmap.write_id_maps(stage1_pid, ctx.config.linux)
                 sync.send(parent_sock, "idmap-done")
             elif kind == "pid":
                 init_pid = int(message["pid"])
@@ -296,29 +298,6 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         raise
     finally:
         parent_sock.close()
-
-
-def format_id_map(mappings) -> str:
-    """linux.uidMappings → the text of /proc/<pid>/uid_map."""
-    return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in mappings)
-
-
-def write_id_maps(pid: int, linux) -> None:
-    """Write the user namespace's id maps for `pid` (the parent must: a
-    process cannot map ids in its own new namespace beyond its own)."""
-    from pyrunc.errors import KernelError
-
-    for name, mappings, field in (("uid_map", linux.uid_mappings, "linux.uidMappings"),
-                                  ("gid_map", linux.gid_mappings, "linux.gidMappings")):
-        path = f"/proc/{pid}/{name}"
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            try:
-                os.write(fd, format_id_map(mappings).encode())
-            finally:
-                os.close(fd)
-        except OSError as err:
-            raise KernelError(f"write {field} to", path, err.errno) from None
 
 
 def _track_init(pid: int, undo, our_child: bool) -> int:

@@ -137,6 +137,26 @@ def rfc3339_nano(ns: int) -> str:
     return stamp + "Z"
 
 
+def default_root() -> str:
+    """runc's rule: a user other than root keeps its state under
+    $XDG_RUNTIME_DIR when that is set (it could not write /run); so does
+    root in a user namespace (rootless Podman) unless $USER says root."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg and (os.geteuid() != 0 or (proc.in_user_namespace() and os.environ.get("USER", "") != "root")):
+        return os.path.join(xdg, "pyrunc")
+    return DEFAULT_ROOT
+
+
+def make_private_root(root: str) -> None:
+    """The user's own state root: 0700 (nobody else may look in) and
+    sticky, as runc makes it, so a runtime dir cleaner keeps it."""
+    try:
+        os.makedirs(root, mode=0o700, exist_ok=True)
+        os.chmod(root, 0o1700)
+    except OSError as err:
+        raise PyruncError(f"cannot create state root {root}: {err.strerror.lower()}") from None
+
+
 class Store:
     def __init__(self, root: str = DEFAULT_ROOT):
         self.root = os.path.abspath(root)

@@ -304,6 +304,22 @@ def _write_attr(paths: tuple[str, ...], value: str, field: str) -> None:
     raise PyruncError(f"{field}: this kernel has no /proc/self/attr interface for it")
 
 
+def _setgroups_allowed() -> bool:
+    # An unprivileged user's own gid mapping is written only after setgroups
+    # was denied in the namespace (linux.idmap); the process then keeps the
+    # groups it has, as with runc.
+    # Read through pyrunc's own procfs: exec's process is not "self" in the
+    # container's until the stub forks it in.
+    try:
+        fd = mounts.open_own_proc_file("/proc/self/setgroups", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return True
+    try:
+        return os.read(fd, 64).strip() != b"deny"
+    finally:
+        os.close(fd)
+
+
 def set_user_and_caps(process) -> None:
     user = process.user
     caps = process.capabilities
@@ -314,10 +330,14 @@ def set_user_and_caps(process) -> None:
         capabilities.drop_bounding(capabilities.numbers(caps["bounding"], last_cap), last_cap)
     # Keep the permitted set across the switch away from uid 0.
     capabilities.set_keepcaps(True)
-    try:
-        os.setgroups(user.additional_gids)
-    except OSError as err:
-        raise KernelError("setgroups", str(user.additional_gids), err.errno) from None
+    if _setgroups_allowed():
+        try:
+            os.setgroups(user.additional_gids)
+        except OSError as err:
+            raise KernelError("setgroups", str(user.additional_gids), err.errno) from None
+    elif user.additional_gids:
+        raise PyruncError("process.user.additionalGids: cannot be set: setgroups is denied in this user namespace "
+                          "(a single gid mapping made without newgidmap)")
     try:
         os.setresgid(user.gid, user.gid, user.gid)
         os.setresuid(user.uid, user.uid, user.uid)

@@ -142,9 +142,11 @@ def _bind_sources(cfg) -> dict[int, str]:
 def _needs_source_opener(cfg) -> bool:
     """A user namespace and a new mount namespace: the container's root may
     not reach a bind mount's source (under a directory only the host's root
-    can search), which the runtime can (runc: send_mountsources)."""
+    can search), which the runtime can (runc: send_mountsources). Not for
+    an unprivileged runtime: it could not enter that mount namespace, and
+    the container's root has no less access than its user anyway."""
     mount_ns = cfg.linux.namespace("mount")
-    return (cfg.linux.namespace("user") is not None and mount_ns is not None and not mount_ns.path
+    return (os.geteuid() == 0 and cfg.linux.namespace("user") is not None and mount_ns is not None and not mount_ns.path
             and bool(_bind_sources(cfg)))
 
 

@@ -24,7 +24,7 @@ from pyrunc import faults, hooks, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, error_message
-from pyrunc.linux import _libc, console, namespaces, rootfs, sysctl, trampoline
+from pyrunc.linux import _libc, console, namespaces, proc, rootfs, sysctl, trampoline
 
 
 def run(ctx: InitContext) -> None:
@@ -179,7 +179,10 @@ def _prepare_rootfs(ctx: InitContext) -> None:
         rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label,
                              pid_ns_fd=ctx.pid_ns_fd, source_fds=ctx.mount_source_fds)
         if rootfs.needs_dev_setup(cfg.mounts):
-            in_userns = cfg.linux.namespace("user") is not None
+            # mknod needs the host's root: in a user namespace, the config's
+            # or the one the runtime itself runs in (rootless Podman's),
+            # devices are bound from the host instead, as runc does.
+            in_userns = cfg.linux.namespace("user") is not None or proc.in_user_namespace()
             rootfs.create_devices(root_fd, cfg.linux.devices, use_bind=in_userns)
             has_devpts = any(m.type == "devpts" and m.destination.rstrip("/") == "/dev/pts" for m in cfg.mounts)
             rootfs.create_dev_symlinks(root_fd, has_devpts)

@@ -33,6 +33,21 @@ def read_stat(pid: int, proc: str = PROC) -> tuple[str, int] | None:
         return None
 
 
+def parse_in_user_namespace(uid_map: str) -> bool:
+    """False for the initial user namespace's uid_map (the whole range
+    mapped onto itself), True for any other."""
+    return uid_map.split() != ["0", "0", "4294967295"]
+
+
+def in_user_namespace(proc: str = PROC) -> bool:
+    """Whether this process runs in a user namespace other than the host's."""
+    try:
+        with open(f"{proc}/self/uid_map") as f:
+            return parse_in_user_namespace(f.read())
+    except OSError:
+        return False
+
+
 def read_start_time(pid: int, proc: str = PROC) -> int | None:
     stat = read_stat(pid, proc)
     return None if stat is None else stat[1]

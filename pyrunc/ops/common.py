@@ -12,7 +12,37 @@ from pyrunc.store import Store
 
 
 def store_for(parsed) -> Store:
-    return Store(parsed.globals["root"])
+    """The state root: --root, or the default (store.default_root); a
+    default under $XDG_RUNTIME_DIR is made private to the user first."""
+    from pyrunc import store
+
+    root = parsed.globals.get("root")
+    if not root:
+        root = store.default_root()
+        if root != store.DEFAULT_ROOT:
+            store.make_private_root(root)
+    return Store(root)
+
+
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def rootless_cgroups(parsed) -> bool:
+    """--rootless as runc reads it: true or false as given (Go's boolean
+    spellings), "auto" (the default): rootless for a user other than root
+    and for root in a user namespace (it owns no cgroup of the host's)."""
+    from pyrunc.linux import proc
+    import os
+
+    value = parsed.globals.get("rootless") or "auto"
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    if value != "auto":
+        raise UsageError(f"--rootless: invalid value {value!r}; want true, false or auto")
+    return os.geteuid() != 0 or proc.in_user_namespace()
 
 
 def one_id(parsed, extra_ok: int = 0) -> str:

@@ -13,15 +13,16 @@ import time
 
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
-from pyrunc.ops.common import check_preserved_fds, load_config, one_id, store_for
+from pyrunc.ops.common import check_preserved_fds, load_config, one_id, rootless_cgroups, store_for
 from pyrunc.store import Store
 
 
 class CreateOptions:
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "wait_for_init", "console_fd", "systemd_cgroup")
+                 "wait_for_init", "console_fd", "systemd_cgroup", "rootless")
 
-    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False):
+    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False,
+                 rootless: bool = False):
         self.bundle = opts.get("bundle")
         self.pid_file = opts.get("pid_file")
         self.console_socket = opts.get("console_socket")
@@ -32,13 +33,16 @@ class CreateOptions:
         # `run` relaying the terminal itself passes its socketpair end here.
         self.console_fd = console_fd
         self.systemd_cgroup = systemd_cgroup
+        # runc's rootless cgroup manager (ops.common.rootless_cgroups).
+        self.rootless = rootless
 
 
 def cmd_create(parsed) -> int:
     check_caller_fds(parsed.options)
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
-                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup"))))
+                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")),
+                                rootless=rootless_cgroups(parsed)))
     return 0
 
 
@@ -58,6 +62,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     log.phase("config loaded and validated")
     _check_terminal(cfg, opts)
     _check_lsm_labels(cfg)
+    if os.geteuid() != 0:
+        _check_unprivileged(cfg)
     if cfg.linux.sysctl:
         _refuse_sysctls_in_host_namespaces(cfg)
     seccomp_program = _compile_seccomp(cfg)
@@ -74,7 +80,8 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     # cgroupsPath this host cannot have, or a systemd that cannot be
     # reached, is refused before anything exists.
     manager = cgroup_manager.new_manager(cfg.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup,
-                                         annotations=cfg.annotations, layout=layout)
+                                         annotations=cfg.annotations, layout=layout,
+                                         rootless=opts.rootless, resources=cfg.linux.resources)
     _log_cgroup_timings(manager)
     with UndoStack() as undo:
         console_fd = opts.console_fd
@@ -120,11 +127,17 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             from pyrunc.linux.cgroups import devices
 
             faults.point("create:after-cgroups")
-            rules = devices.container_device_rules(cfg.linux.resources.get("devices"),
-                                                   [d.path for d in cfg.linux.devices])
+            resources = cfg.linux.resources
+            rules = devices.container_device_rules(resources.get("devices"), [d.path for d in cfg.linux.devices])
+            if opts.rootless:
+                # No device rules, as runc's rootless manager: an unprivileged
+                # user can attach no device filter, and a user namespace
+                # cannot make device nodes (bound ones keep the host's modes).
+                resources = {k: v for k, v in resources.items() if k != "devices"}
+                rules = None
             # linux.resources before any process of the container runs (runc
             # sets them before its init runs, too), and the device rules.
-            for warning in manager.apply(pid, cfg.linux.resources, rules):
+            for warning in manager.apply(pid, resources, rules):
                 log.warning(warning)
             _log_cgroup_timings(manager)
             faults.point("create:after-resources")
@@ -267,6 +280,22 @@ def _refuse_sysctls_in_host_namespaces(cfg) -> None:
         if joined == ours:
             raise ConfigError([(f'linux.sysctl["{key}"]', f'the {kind} namespace joined by path ("{ns.path}") is '
                                                           "the host's own; refusing to change the host")])
+
+
+def _check_unprivileged(cfg) -> None:
+    """A user other than root runs only what a user namespace of its own can
+    hold (runc's rootless validation): without one, every step would need
+    the host's root and fail half-way, or worse, act in the host's."""
+    user_ns = cfg.linux.namespace("user")
+    if user_ns is None:
+        raise ConfigError([("linux.namespaces", 'a rootless container requires a user namespace; add {"type": '
+                                                '"user"} (`pyrunc spec --rootless` writes one)')])
+    if not user_ns.path:
+        for field, mappings in (("linux.uidMappings", cfg.linux.uid_mappings),
+                                ("linux.gidMappings", cfg.linux.gid_mappings)):
+            if not mappings:
+                raise ConfigError([(field, "a rootless container's new user namespace needs mappings "
+                                           "(at least your own id to 0)")])
 
 
 def _check_lsm_labels(cfg) -> None:

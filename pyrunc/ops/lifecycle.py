@@ -173,7 +173,12 @@ def cmd_kill(parsed) -> int:
         # the init has exited (containerd's shim runs `kill --all ID 9` then,
         # for containers without a pid namespace of their own), and is not an
         # error when nothing is left.
-        signal_all(state, signal_number)
+        if _cgroups(state).paths or status not in (CREATED, RUNNING, PAUSED):
+            signal_all(state, signal_number)
+        else:
+            # Rootless without a cgroup: the init is all pyrunc can find (in
+            # a pid namespace of its own, its death ends the rest).
+            send_signal(container_id, state, signal_number)
         return 0
     if status not in (CREATED, RUNNING, PAUSED):
         raise InvalidStatus(container_id, "container not running")

@@ -67,7 +67,12 @@ def cmd_ps(parsed):
     state = st.load(container_id)
     # As runc: a stopped container lists what is left in its cgroup (usually
     # nothing: `[]`, the table's header), not an error.
-    pids = sorted(set(_cgroups(state).pids()))
+    manager = _cgroups(state)
+    if not manager.paths:
+        # A rootless container the user could give no cgroup (runc fails too).
+        raise PyruncError(f"{container_id}: has no cgroup to list processes from (rootless: "
+                          "the user could not create one)")
+    pids = sorted(set(manager.pids()))
     fmt = parsed.options.get("format") or "table"
     if fmt == "json":
         return jsonlite.dumps(pids) + "\n"
@@ -246,7 +251,11 @@ def cmd_update(parsed) -> int:
             raise InvalidStatus(container_id, "container not running")
         # Devices are not updated (runc 1.1 leaves them too): the JSON
         # engines send carries a deny-all rule that would lock the container out.
-        for warning in _cgroups(state).update(resources):
+        manager = _cgroups(state)
+        if not manager.paths:
+            raise PyruncError(f"{container_id}: cannot set limits: the container has no cgroup (rootless: "
+                              "the user could not create one)")
+        for warning in manager.update(resources):
             log.warning(warning)
         merged = dict(state.get("resources") or {})
         for section, values in resources.items():

@@ -16,7 +16,7 @@ import os
 
 from pyrunc import log
 from pyrunc.errors import PyruncError
-from pyrunc.ops.common import SignalForwarder, one_id, store_for
+from pyrunc.ops.common import SignalForwarder, one_id, rootless_cgroups, store_for
 from pyrunc.ops.create import CreateOptions, check_caller_fds, create_container
 from pyrunc.ops.lifecycle import delete_container, start_container
 from pyrunc.store import Store
@@ -44,7 +44,8 @@ def cmd_run(parsed) -> int:
         relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
         relay_end, console_fd = relay_sock.detach(), init_sock.detach()
     create_opts = CreateOptions(opts, wait_for_init=not detach and not subreaper, console_fd=console_fd,
-                                systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")))
+                                systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")),
+                                rootless=rootless_cgroups(parsed))
     try:
         launched = create_container(st, container_id, create_opts)
     finally:

@@ -216,6 +216,20 @@ def check_id_mappings(config: dict) -> Problems:
             yield f"linux.{field}", f"is required for a new user namespace (linux.namespaces[{user[0]}] has no path)"
 
 
+def check_idmapped_mounts(config: dict) -> Problems:
+    """config.md Mounts (1.1+): idmapped mounts are refused, as `features` says (issue 18 item 5)."""
+    # Ignoring uidMappings/gidMappings or idmap/ridmap would show the
+    # container the files with the wrong owners.
+    for i, mount in enumerate(config.get("mounts") or ()):
+        if not isinstance(mount, dict):
+            continue
+        asked = [f for f in ("uidMappings", "gidMappings") if mount.get(f)]
+        asked += [o for o in mount.get("options") or () if o in ("idmap", "ridmap")]
+        if asked:
+            yield f"mounts[{i}]", f"{', '.join(asked)}: idmapped mounts are not supported by this pyrunc " \
+                                  "(features: mountExtensions.idmap.enabled is false)"
+
+
 def check_sysctl(config: dict) -> Problems:
     """config-linux.md Sysctl: only sysctls of the container's own namespaces may be set (runc)."""
     sysctls = (config.get("linux") or {}).get("sysctl") or {}
@@ -308,6 +322,7 @@ CHECKS = [
     check_hooks,
     check_annotations,
     check_id_mappings,
+    check_idmapped_mounts,
     check_sysctl,
     check_namespaces,
     check_devices,

@@ -59,20 +59,21 @@ def default_config(rootless: bool = False) -> dict:
 
 
 def _make_rootless(config: dict) -> None:
-    # Like `runc spec --rootless`: a user namespace mapping the caller to root,
-    # no network namespace, sysfs bound from the host, no cgroup mount.
+    # As `runc spec --rootless`: no network namespace (the user could not
+    # configure one) and a user namespace mapping the caller to root; sysfs
+    # bound from the host (a new sysfs needs a network namespace of one's
+    # own); no gid= mount options (gid 5 is not mapped); no resources (the
+    # user cannot write the host's cgroups).
     linux = config["linux"]
     linux.pop("resources", None)
     linux["uidMappings"] = [{"containerID": 0, "hostID": os.getuid(), "size": 1}]
     linux["gidMappings"] = [{"containerID": 0, "hostID": os.getgid(), "size": 1}]
-    linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "user", "mount", "cgroup")]
-    mounts = [m for m in config["mounts"] if m["type"] not in ("cgroup", "sysfs")]
-    mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                   "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-    for m in mounts:
-        if m["destination"] == "/dev/pts":
-            m["options"] = [o for o in m["options"] if o != "gid=5"]
-    config["mounts"] = mounts
+    linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"] + [{"type": "user"}]
+    for m in config["mounts"]:
+        if m["type"] == "sysfs":
+            m.update(type="none", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
+        elif "options" in m:
+            m["options"] = [o for o in m["options"] if not o.startswith("gid=")]
 
 
 def cmd_spec(parsed) -> int:

@@ -268,6 +268,20 @@ CASES = [
         + namespaces("uts", "user"),
         [],
     ),
+    # idmapped mounts (not supported yet: refused, never ignored)
+    (
+        "idmap_option_refused",
+        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "idmap"]}])],
+        [("mounts[0]", "idmap: idmapped mounts are not supported by this pyrunc "
+                       "(features: mountExtensions.idmap.enabled is false)")],
+    ),
+    (
+        "mount_uid_mappings_refused",
+        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["bind"],
+                        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}])],
+        [("mounts[0]", "uidMappings: idmapped mounts are not supported by this pyrunc "
+                       "(features: mountExtensions.idmap.enabled is false)")],
+    ),
     ("joined_user_namespace_no_mappings", namespaces("uts", {"type": "user", "path": "/proc/7/ns/user"}), []),
     # masked / readonly paths
     (

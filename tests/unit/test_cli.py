@@ -53,7 +53,7 @@ def test_parse_global_flags_before_verb_stored():
 
 def test_parse_global_defaults_runc_values():
     p = cli.parse(["list"])
-    assert p.globals["root"] == "/run/pyrunc"
+    assert p.globals["root"] is None  # store.default_root decides (XDG_RUNTIME_DIR for a user)
     assert p.globals["log_format"] == "text"
     assert p.globals["log"] is None
     assert p.globals["debug"] is False

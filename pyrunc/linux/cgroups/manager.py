@@ -312,11 +312,15 @@ class FsV1Manager(CgroupManager):
 
 
 def new_manager(cgroups_path: str, container_id: str, systemd: bool = False, annotations: dict | None = None,
-                layout=None) -> CgroupManager:
+                layout=None, rootless: bool = False, resources: dict | None = None) -> CgroupManager:
     """The manager for a new container (`create`). Raises a one-line
     PyruncError for a cgroupsPath this host cannot have (cgroupfs: a
     hierarchy's root or pyrunc's own cgroup; systemd: not
-    "slice:prefix:name", systemd not reachable). Nothing is made yet."""
+    "slice:prefix:name", systemd not reachable). Nothing is made yet.
+
+    `rootless` (runc's rootless cgroup manager): the hierarchies the caller
+    cannot write are left out, or, when `resources` asks for limits, refused
+    naming the cgroup."""
     from pyrunc.linux import cgroups
 
     layout = layout or cgroups.detect_layout()
@@ -327,6 +331,8 @@ def new_manager(cgroups_path: str, container_id: str, systemd: bool = False, ann
                                                                 annotations or {})
     paths = cgroups.resolve_paths(layout, cgroups_path, container_id)
     cgroups.refuse_shared_cgroup(layout, paths)
+    if rootless:
+        paths = _writable_paths(paths, resources or {})
     return _fs_class(paths)(CgroupDirs(paths), layout.mounts.get(V2_KEY, ""))
 
 
@@ -344,6 +350,45 @@ def from_state(record: dict | None) -> CgroupManager:
 
 def _fs_class(paths: dict[str, str]) -> type:
     return FsV2Manager if paths and all(key == V2_KEY for key in paths) else FsV1Manager
+
+
+# linux.resources keys → the v1 controllers that hold them.
+_V1_CONTROLLERS = {"memory": ("memory",), "cpu": ("cpu", "cpuset"), "pids": ("pids",), "blockIO": ("blkio",),
+                   "hugepageLimits": ("hugetlb",), "network": ("net_cls", "net_prio"), "rdma": ("rdma",)}
+
+
+def _writable_paths(paths: dict[str, str], resources: dict) -> dict[str, str]:
+    """The cgroups an unprivileged caller can make or join. Without limits to
+    set, the others are skipped (the container shares the caller's cgroup
+    there, as with runc); a hierarchy that must hold a limit and that it
+    cannot write is an error: silently unlimited would be worse than
+    refused. Device rules do not count: a user namespace cannot create
+    device nodes anyway (runc ignores them too)."""
+    wanted = {key for key, value in resources.items() if value and key != "devices"}
+    controllers = {c for key in wanted for c in _V1_CONTROLLERS.get(key, ())}
+    unified = all(key == V2_KEY for key in paths)
+    kept = {}
+    for key, path in paths.items():
+        if _can_write_cgroup(path):
+            kept[key] = path
+            continue
+        holds_limits = (unified and wanted) or controllers.intersection(key.split(","))
+        if holds_limits:
+            raise PyruncError(f"linux.resources: cannot set limits in cgroup {path}: permission denied; "
+                              "a rootless container can be limited only in a cgroup delegated to its user")
+    return kept
+
+
+def _can_write_cgroup(path: str) -> bool:
+    # An existing cgroup must take a process; a new one needs its nearest
+    # existing parent writable (mkdir). The kernel checks again on the real
+    # write: this only decides what to skip.
+    if os.path.isdir(path):
+        return any(os.access(os.path.join(path, name), os.W_OK) for name in ("cgroup.procs", "tasks"))
+    parent = os.path.dirname(path)
+    while parent != os.path.dirname(parent) and not os.path.isdir(parent):
+        parent = os.path.dirname(parent)
+    return os.access(parent, os.W_OK | os.X_OK)
 
 
 # ---------------------------------------------------------------- exec --cgroup
