@@ -18,27 +18,38 @@ from pyrunc.store import Store
 
 
 class CreateOptions:
+    """What create takes besides the bundle's config (runc's create flags)."""
+
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
                  "wait_for_init", "console_fd", "systemd_cgroup")
 
-    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False):
-        self.bundle = opts.get("bundle")
-        self.pid_file = opts.get("pid_file")
-        self.console_socket = opts.get("console_socket")
-        self.no_pivot = bool(opts.get("no_pivot"))
-        self.no_new_keyring = bool(opts.get("no_new_keyring"))
-        self.preserve_fds = int(opts.get("preserve_fds") or 0)
+    def __init__(self, bundle: str | None = None, pid_file: str | None = None, console_socket: str | None = None,
+                 no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0,
+                 wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False):
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = bool(no_pivot)
+        self.no_new_keyring = bool(no_new_keyring)
+        self.preserve_fds = int(preserve_fds or 0)
         self.wait_for_init = wait_for_init
         # `run` relaying the terminal itself passes its socketpair end here.
         self.console_fd = console_fd
         self.systemd_cgroup = systemd_cgroup
 
+    @classmethod
+    def from_flags(cls, opts: dict, systemd_cgroup: bool = False) -> "CreateOptions":
+        """From the command line's option dict (create's and run's flags)."""
+        return cls(bundle=opts.get("bundle"), pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
+                   no_pivot=bool(opts.get("no_pivot")), no_new_keyring=bool(opts.get("no_new_keyring")),
+                   preserve_fds=int(opts.get("preserve_fds") or 0), systemd_cgroup=systemd_cgroup)
+
 
 def cmd_create(parsed) -> int:
-    check_caller_fds(parsed.options)
+    check_caller_fds(int(parsed.options.get("preserve_fds") or 0))
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
-                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup"))))
+                     CreateOptions.from_flags(parsed.options, bool(parsed.globals.get("systemd_cgroup"))))
     return 0
 
 
@@ -292,13 +303,13 @@ def _check_terminal(cfg, opts: CreateOptions) -> None:
         raise PyruncError("--console-socket given, but process.terminal is false in config.json")
 
 
-def check_caller_fds(opts: dict) -> None:
+def check_caller_fds(preserve_fds: int) -> None:
     """First thing in create and run: --preserve-fds and LISTEN_FDS name fds
     the caller really passed."""
     listen = _listen_fds()
     if listen:
         check_preserved_fds(listen, "LISTEN_FDS")
-    check_preserved_fds(listen + int(opts.get("preserve_fds") or 0))
+    check_preserved_fds(listen + preserve_fds)
 
 
 def _listen_fds() -> int:

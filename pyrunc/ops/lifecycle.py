@@ -130,9 +130,12 @@ def cmd_state(parsed) -> str:
     from pyrunc import jsonlite
 
     container_id = one_id(parsed)
-    st = store_for(parsed)
-    state = st.load(container_id)
-    return jsonlite.dumps(public_state(st, state), indent=2) + "\n"
+    return jsonlite.dumps(container_state(store_for(parsed), container_id), indent=2) + "\n"
+
+
+def container_state(st: Store, container_id: str) -> dict:
+    """The state JSON `state` prints (see public_state)."""
+    return public_state(st, st.load(container_id))
 
 
 def public_state(st: Store, state: dict, owner: str = "") -> dict:
@@ -165,23 +168,27 @@ def cmd_kill(parsed) -> int:
         signal_number = parse_signal(raw)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    st = store_for(parsed)
+    kill_container(store_for(parsed), container_id, signal_number, all_processes=bool(parsed.options.get("all")))
+    return 0
+
+
+def kill_container(st: Store, container_id: str, signal_number: int, all_processes: bool = False) -> None:
+    """Signal the init (or, with all_processes, every process in the cgroup)."""
     state = st.load(container_id)
     status = st.status(state)
-    if parsed.options.get("all") and status != CREATING:
+    if all_processes and status != CREATING:
         # As runc: --all signals whatever is left in the cgroup, also after
         # the init has exited (containerd's shim runs `kill --all ID 9` then,
         # for containers without a pid namespace of their own), and is not an
         # error when nothing is left.
         signal_all(state, signal_number)
-        return 0
+        return
     if status not in (CREATED, RUNNING, PAUSED):
         raise InvalidStatus(container_id, "container not running")
     send_signal(container_id, state, signal_number)
     if status == PAUSED and signal_number == 9:
         # A frozen process dies only once thawed (runc thaws for SIGKILL too).
         _thaw(state)
-    return 0
 
 
 def _cgroups(state: dict):

@@ -16,7 +16,7 @@ import os
 from pyrunc import log
 from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_config
-from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED
+from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED, Store
 
 
 def _container(parsed, extra_ok: int = 0):
@@ -36,22 +36,40 @@ def _cgroups(state: dict):
 # ---------------------------------------------------------------- pause / resume
 
 def cmd_pause(parsed) -> int:
-    container_id, st, state = _container(parsed)
+    pause_container(store_for(parsed), one_id(parsed))
+    return 0
+
+
+def cmd_resume(parsed) -> int:
+    resume_container(store_for(parsed), one_id(parsed))
+    return 0
+
+
+def pause_container(st: Store, container_id: str) -> None:
+    """Freeze every process of a created or running container."""
+    state = st.load(container_id)
     with st.lock(container_id):
         status = st.status(state)
         if status not in (RUNNING, CREATED):
             raise InvalidStatus(container_id, "container not running" if status != PAUSED else "container already paused")
         _cgroups(state).freeze()
-    return 0
 
 
-def cmd_resume(parsed) -> int:
-    container_id, st, state = _container(parsed)
+def resume_container(st: Store, container_id: str) -> None:
+    """Thaw a paused container."""
+    state = st.load(container_id)
     with st.lock(container_id):
         if st.status(state) != PAUSED:
             raise InvalidStatus(container_id, "container not paused")
         _cgroups(state).thaw()
-    return 0
+
+
+def container_stats(st: Store, container_id: str) -> dict:
+    """runc's stats record (the `data` of `events --stats`)."""
+    state = st.load(container_id)
+    if st.status(state) == STOPPED:
+        raise InvalidStatus(container_id, "container not running")
+    return _cgroups(state).stats()
 
 
 # ---------------------------------------------------------------- ps
@@ -122,9 +140,7 @@ def cmd_events(parsed) -> int:
             raise PyruncError(f"cannot write the output: {(err.strerror or str(err)).lower()}") from None
 
     if parsed.options.get("stats"):
-        if st.status(state) == STOPPED:
-            raise InvalidStatus(container_id, "container not running")
-        emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
+        emit({"type": "stats", "id": container_id, "data": container_stats(st, container_id)})
         return 0
     ooms = cgroups.oom_kill_count()
     next_stats = 0.0
@@ -214,7 +230,9 @@ def resources_from_flags(opts: dict) -> dict:
 def cmd_update(parsed) -> int:
     from pyrunc import jsonlite
 
-    container_id, st, state = _container(parsed)
+    container_id = one_id(parsed)
+    st = store_for(parsed)
+    st.load(container_id)  # a missing container is reported before stdin is read
     opts = parsed.options
     if opts.get("resources"):
         source = opts["resources"]
@@ -240,6 +258,14 @@ def cmd_update(parsed) -> int:
             resources.setdefault(section, {}).update(values)
     else:
         resources = resources_from_flags(opts)
+    update_container(st, container_id, resources)
+    return 0
+
+
+def update_container(st: Store, container_id: str, resources: dict) -> None:
+    """Apply a linux.resources object (only what it sets) and keep the
+    merged result in the state."""
+    state = st.load(container_id)
     _validate_resources(state, resources)
     with st.lock(container_id):
         if st.status(state) == STOPPED:
@@ -256,7 +282,6 @@ def cmd_update(parsed) -> int:
                 merged[section] = values
         state["resources"] = merged
         st.save(container_id, state)
-    return 0
 
 
 def _validate_resources(state: dict, resources: dict) -> None:

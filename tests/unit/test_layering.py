@@ -20,6 +20,8 @@ PACKAGE_DIR = os.path.dirname(pyrunc.__file__)
 ALLOWED = {
     "pyrunc.cli": ("pyrunc.log", "pyrunc.errors", "pyrunc.ops", "pyrunc"),
     "pyrunc.__main__": ("pyrunc.cli",),
+    # The Python API: beside the CLI, over ops (the CLI never imports it).
+    "pyrunc.api": ("pyrunc.errors", "pyrunc.ops", "pyrunc.store", "pyrunc.spec", "pyrunc.linux.signals", "pyrunc"),
     "pyrunc.ops": ("pyrunc.ops", "pyrunc.errors", "pyrunc.log", "pyrunc.store", "pyrunc.spec", "pyrunc.launcher",
                    "pyrunc.init.context", "pyrunc.linux", "pyrunc.jsonlite", "pyrunc.hooks", "pyrunc.faults",
                    "pyrunc.files", "pyrunc"),
@@ -39,7 +41,7 @@ ALLOWED = {
     "pyrunc.errors": (),
     "pyrunc.faults": (),
     "pyrunc.files": ("pyrunc.errors",),
-    "pyrunc": (),
+    "pyrunc": ("pyrunc.api",),
 }
 
 
