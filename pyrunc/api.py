@@ -175,8 +175,13 @@ class Runtime:
         one first, and is no error for an id that does not exist."""
         from pyrunc.ops.lifecycle import delete_container
 
-        with _kernel_errors("delete", container_id):
-            delete_container(self._store, container_id, force=force)
+        child = self._child_pidfd(container_id)
+        try:
+            with _kernel_errors("delete", container_id):
+                delete_container(self._store, container_id, force=force)
+        finally:
+            if child >= 0:
+                _reap(child)
 
     def list(self) -> list[ContainerState]:
         """Every container under the root (as `pyrunc list`)."""
@@ -243,6 +248,29 @@ class Runtime:
 
     # ------------------------------------------------------------ helpers
 
+    def _child_pidfd(self, container_id: str) -> int:
+        """A pidfd of the container's init if it is this process's child
+        (create cloned it): delete reaps it then, or it stays a zombie of
+        the caller's. -1 otherwise."""
+        try:
+            state = self._store.load(container_id)
+            pid = state.get("pid", 0)
+            if not isinstance(pid, int) or pid <= 0:
+                return -1
+            pidfd = os.pidfd_open(pid)
+        except (PyruncError, OSError):
+            return -1
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            # The pidfd pins the pid: if it is still our child of that start time, it is the init.
+            if int(fields[1]) == os.getpid() and int(fields[19]) == state.get("startTime", -1):
+                return pidfd
+        except (OSError, ValueError, IndexError):
+            pass
+        os.close(pidfd)
+        return -1
+
     def _create_options(self, bundle, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds):
         from pyrunc.ops.create import CreateOptions
 
@@ -287,6 +315,15 @@ def default_spec(rootless: bool = False) -> dict:
     from pyrunc.spec.defaults import default_config
 
     return default_config(rootless=rootless)
+
+
+def _reap(pidfd: int) -> None:
+    try:
+        os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG)
+    except ChildProcessError:
+        pass  # reaped already
+    finally:
+        os.close(pidfd)
 
 
 def _refuse_threads(verb: str) -> None:

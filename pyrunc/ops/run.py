@@ -58,6 +58,15 @@ def run_container(st: Store, container_id: str, create_opts: CreateOptions, deta
     finally:
         if console_fd >= 0:
             os.close(console_fd)
+    try:
+        return _start_and_wait(st, container_id, launched, relay_end, detach, keep,
+                               launched.stage1_pid if create_opts.wait_for_init else launched.init_pid)
+    finally:
+        os.close(launched.pidfd)  # a library caller lives on: no fd of the container's left open
+
+
+def _start_and_wait(st: Store, container_id: str, launched, relay_end: int, detach: bool, keep: bool,
+                    waited_pid: int) -> int:
     if detach:
         try:
             start_container(st, container_id)
@@ -65,7 +74,6 @@ def run_container(st: Store, container_id: str, create_opts: CreateOptions, deta
             _delete_quietly(st, container_id)
             raise
         return 0
-    waited_pid = launched.stage1_pid if create_opts.wait_for_init else launched.init_pid
     relay = None
     try:
         if launched.terminal:
