@@ -246,6 +246,17 @@ class Runtime:
         with _kernel_errors("stats", container_id):
             return container_stats(self._store, container_id)
 
+    def events(self, container_id: str, interval: float = 5.0):
+        """Yield the container's events as `pyrunc events` prints them, until
+        it stops: {"type": "stats", "id", "data"} every `interval` seconds
+        and {"type": "oom", "id"} whenever the kernel OOM-kills in it."""
+        from pyrunc.ops.resources import container_events
+
+        if not interval > 0:
+            raise ValueError(f"events: interval must be a positive number of seconds, not {interval!r}")
+        with _kernel_errors("events", container_id):
+            yield from container_events(self._store, container_id, interval)
+
     # ------------------------------------------------------------ helpers
 
     def _child_pidfd(self, container_id: str) -> int:

@@ -19,13 +19,6 @@ from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_confi
 from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED, Store
 
 
-def _container(parsed, extra_ok: int = 0):
-    container_id = one_id(parsed, extra_ok)
-    st = store_for(parsed)
-    state = st.load(container_id)
-    return container_id, st, state
-
-
 def _cgroups(state: dict):
     """The container's cgroup manager (the driver its create chose)."""
     from pyrunc.linux.cgroups import manager
@@ -123,13 +116,12 @@ def cmd_events(parsed) -> int:
     """`events [--stats] [--interval 5s] ID`: runc's JSON records, one per
     line: a stats record every interval (or once with --stats), and an
     {"type": "oom"} record whenever the kernel OOM-kills in the container."""
-    import time
-
     from pyrunc import jsonlite
 
-    container_id, st, state = _container(parsed)
+    container_id = one_id(parsed)
+    st = store_for(parsed)
+    st.load(container_id)  # a missing container before a bad --interval, as before
     interval = _parse_duration(parsed.options.get("interval") or "5s")
-    cgroups = _cgroups(state)
 
     def emit(record: dict) -> None:
         try:
@@ -142,20 +134,33 @@ def cmd_events(parsed) -> int:
     if parsed.options.get("stats"):
         emit({"type": "stats", "id": container_id, "data": container_stats(st, container_id)})
         return 0
+    long_wait_ahead()
+    for record in container_events(st, container_id, interval):
+        emit(record)
+    return 0
+
+
+def container_events(st: Store, container_id: str, interval: float):
+    """Yield runc's event records until the container stops: a stats record
+    every `interval` seconds, an {"type": "oom"} one whenever the kernel
+    OOM-kills in the container."""
+    import time
+
+    state = st.load(container_id)
+    cgroups = _cgroups(state)
     ooms = cgroups.oom_kill_count()
     next_stats = 0.0
-    long_wait_ahead()
     while True:
         # OOM first: the kill may be what stopped the container.
         count = cgroups.oom_kill_count()
         if count > ooms:
-            emit({"type": "oom", "id": container_id})
+            yield {"type": "oom", "id": container_id}
             ooms = count
         if st.status(state) == STOPPED:
-            return 0
+            return
         now = time.monotonic()
         if now >= next_stats:
-            emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
+            yield {"type": "stats", "id": container_id, "data": cgroups.stats()}
             next_stats = now + interval
         time.sleep(min(0.1, interval))
 

@@ -126,6 +126,16 @@ def test_pause_resume_update_stats(rt, bundle):
     rt.delete(bundle.id, force=True)
 
 
+def test_events_yields_stats_until_the_container_stops(rt, bundle):
+    sh(bundle, "sleep 1")
+    rt.run(bundle.id, bundle.path, detach=True)
+    records = list(rt.events(bundle.id, interval=0.2))
+    assert records and all(r["type"] == "stats" and r["id"] == bundle.id for r in records)
+    assert "pids" in records[0]["data"]
+    assert rt.state(bundle.id).status == "stopped"
+    rt.delete(bundle.id)
+
+
 def test_errors_are_typed(rt, bundle, tmp_path):
     with pytest.raises(pyrunc.ContainerNotFound) as err:
         rt.start("nothing-here")
