@@ -31,6 +31,8 @@ from pyrunc import jsonlite
 from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
 from pyrunc.files import read_regular
 from pyrunc.linux import proc
+# The statuses (the verbs import them from here too).
+from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED  # noqa: F401
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -46,11 +48,6 @@ INIT_FILE = "init.json"
 MARKER_KEY, MARKER = "runtime", "pyrunc"
 MAX_ID_LENGTH = 1024
 
-CREATING = "creating"
-CREATED = "created"
-RUNNING = "running"
-PAUSED = "paused"
-STOPPED = "stopped"
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import log
-from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, UsageError
+from pyrunc import log, status as status_rules
+from pyrunc.errors import ConfigError, InitError, PyruncError, UsageError
 from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
-from pyrunc.store import CREATED, CREATING, PAUSED, STOPPED
+from pyrunc.store import CREATED
 
 def cmd_exec(parsed) -> int:
     check_preserved_fds(int(parsed.options.get("preserve_fds") or 0))
@@ -48,13 +48,7 @@ def exec_process(st, container_id: str, process: dict, detach: bool = False, con
 
 def _load_for_exec(st, container_id: str, ignore_paused: bool) -> dict:
     state = st.load(container_id)
-    status = st.status(state)
-    if status == STOPPED:
-        raise InvalidStatus(container_id, "cannot exec in a stopped container")
-    if status == CREATING:
-        raise InvalidStatus(container_id, "cannot exec in a container that is still being created")
-    if status == PAUSED and not ignore_paused:
-        raise InvalidStatus(container_id, "cannot exec in a paused container (use --ignore-paused)")
+    status_rules.require("exec --ignore-paused" if ignore_paused else "exec", container_id, st.status(state))
     return state
 
 

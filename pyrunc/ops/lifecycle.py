@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import faults, log, store as store_mod
+from pyrunc import faults, log, status as status_rules, store as store_mod
 from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
-from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
+from pyrunc.store import CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
 
 
 def cmd_start(parsed) -> int:
@@ -25,13 +25,7 @@ def cmd_start(parsed) -> int:
 def start_container(st: Store, container_id: str) -> None:
     with st.lock(container_id):
         state = st.load(container_id)
-        status = st.status(state)
-        if status == STOPPED:
-            raise InvalidStatus(container_id, "cannot start a container that has stopped")
-        if status in (RUNNING, PAUSED):
-            raise InvalidStatus(container_id, "cannot start an already running container")
-        if status != CREATED:
-            raise InvalidStatus(container_id, f"cannot start a container in the {status} state")
+        status_rules.require("start", container_id, st.status(state))
         fifo = st.path(container_id, store_mod.FIFO_FILE)
         if not os.access(st.path(container_id), os.W_OK):
             raise PyruncError(f"{container_id}: cannot start the container: its state directory cannot be changed "
@@ -176,15 +170,14 @@ def kill_container(st: Store, container_id: str, signal_number: int, all_process
     """Signal the init (or, with all_processes, every process in the cgroup)."""
     state = st.load(container_id)
     status = st.status(state)
-    if all_processes and status != CREATING:
+    status_rules.require("kill --all" if all_processes else "kill", container_id, status)
+    if all_processes:
         # As runc: --all signals whatever is left in the cgroup, also after
         # the init has exited (containerd's shim runs `kill --all ID 9` then,
         # for containers without a pid namespace of their own), and is not an
         # error when nothing is left.
         signal_all(state, signal_number)
         return
-    if status not in (CREATED, RUNNING, PAUSED):
-        raise InvalidStatus(container_id, "container not running")
     send_signal(container_id, state, signal_number)
     if status == PAUSED and signal_number == 9:
         # A frozen process dies only once thawed (runc thaws for SIGKILL too).
@@ -289,8 +282,7 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             destroy_container(st, state)
             return
         status = st.status(state)
-        if status in (RUNNING, PAUSED) and not force:
-            raise InvalidStatus(container_id, f"cannot delete container {container_id} that is not stopped: {status}")
+        status_rules.require("delete --force" if force else "delete", container_id, status)
         faults.point("delete:before-kill")
         if status != STOPPED:
             # created (as runc: no --force needed), or running with --force.

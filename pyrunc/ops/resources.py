@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import log
-from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
+from pyrunc import log, status as status_rules
+from pyrunc.errors import ConfigError, PyruncError, UsageError
 from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_config
-from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED, Store
+from pyrunc.store import STOPPED, Store
 
 
 def _cgroups(state: dict):
@@ -42,9 +42,7 @@ def pause_container(st: Store, container_id: str) -> None:
     """Freeze every process of a created or running container."""
     state = st.load(container_id)
     with st.lock(container_id):
-        status = st.status(state)
-        if status not in (RUNNING, CREATED):
-            raise InvalidStatus(container_id, "container not running" if status != PAUSED else "container already paused")
+        status_rules.require("pause", container_id, st.status(state))
         _cgroups(state).freeze()
 
 
@@ -52,16 +50,14 @@ def resume_container(st: Store, container_id: str) -> None:
     """Thaw a paused container."""
     state = st.load(container_id)
     with st.lock(container_id):
-        if st.status(state) != PAUSED:
-            raise InvalidStatus(container_id, "container not paused")
+        status_rules.require("resume", container_id, st.status(state))
         _cgroups(state).thaw()
 
 
 def container_stats(st: Store, container_id: str) -> dict:
     """runc's stats record (the `data` of `events --stats`)."""
     state = st.load(container_id)
-    if st.status(state) == STOPPED:
-        raise InvalidStatus(container_id, "container not running")
+    status_rules.require("events --stats", container_id, st.status(state))
     return _cgroups(state).stats()
 
 
@@ -273,8 +269,7 @@ def update_container(st: Store, container_id: str, resources: dict) -> None:
     state = st.load(container_id)
     _validate_resources(state, resources)
     with st.lock(container_id):
-        if st.status(state) == STOPPED:
-            raise InvalidStatus(container_id, "container not running")
+        status_rules.require("update", container_id, st.status(state))
         # Devices are not updated (runc 1.1 leaves them too): the JSON
         # engines send carries a deny-all rule that would lock the container out.
         for warning in _cgroups(state).update(resources):
