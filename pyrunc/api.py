@@ -21,9 +21,9 @@ Forking: create, start, run and exec fork (and clone) the container's
 processes from the calling process, which is only safe while it has one
 thread: with other threads running they raise ThreadsRunning instead (call
 them before starting threads, or from a single-threaded worker process).
-Foreground run and exec make the caller a child subreaper, forward the
-usual signals to the container while they wait, reap children with
-waitpid(-1) until the container's exits, and give the container the
+Foreground run and exec make the caller a child subreaper while they
+wait (restored afterwards), forward the usual signals to the container,
+reap children with waitpid(-1) until the container's exits, and give the container the
 caller's stdin, stdout and stderr. Must be run as root.
 
 Imports: errors, store, ops.*, spec.*, linux.signals (the ops layer's
@@ -130,7 +130,7 @@ class Runtime:
         from pyrunc.ops.lifecycle import start_container
 
         _refuse_threads("start")
-        with _kernel_errors("start", container_id):
+        with _kernel_errors("start", container_id), _subreaper_kept():
             start_container(self._store, container_id)
 
     def run(self, container_id: str, bundle: str, *, detach: bool = False, keep: bool = False,
@@ -147,7 +147,7 @@ class Runtime:
         _refuse_threads("run")
         check_caller_fds(preserve_fds)
         opts = self._create_options(bundle, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds)
-        with _kernel_errors("run", container_id):
+        with _kernel_errors("run", container_id), _subreaper_kept():
             return run_container(self._store, container_id, opts, detach=detach, keep=keep)
 
     def state(self, container_id: str) -> ContainerState:
@@ -208,7 +208,7 @@ class Runtime:
             process = dict(state.get("process") or {})
             process.update(args=command, terminal=False)
             process.pop("consoleSize", None)
-        with _kernel_errors("exec", container_id):
+        with _kernel_errors("exec", container_id), _subreaper_kept():
             return exec_process(self._store, container_id, process, detach=detach, console_socket=console_socket,
                                 cgroup=cgroup, preserve_fds=preserve_fds, pid_file=pid_file,
                                 ignore_paused=ignore_paused)
@@ -344,6 +344,26 @@ def _refuse_threads(verb: str) -> None:
     count = len(os.listdir("/proc/self/task"))
     if count > 1:
         raise ThreadsRunning(verb, count)
+
+
+class _subreaper_kept:
+    """Foreground run and exec (and start's startContainer hooks) make this
+    process a child subreaper, to wait for what a stub forks: undone
+    afterwards, or the caller would adopt every orphan of its descendants
+    (the inits of containers `pyrunc` commands it runs later create) and
+    keep them as zombies, and their cgroups with them."""
+
+    def __enter__(self):
+        import _prctl  # python-prctl's C module, which the verbs load anyway
+
+        self.was = _prctl.prctl(_prctl.PR_GET_CHILD_SUBREAPER)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        import _prctl
+
+        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, self.was)
+        return False
 
 
 class _kernel_errors:

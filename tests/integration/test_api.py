@@ -39,6 +39,12 @@ def sh(bundle, script: str) -> None:
     bundle.write()
 
 
+def _subreaper() -> int:
+    import _prctl
+
+    return _prctl.prctl(_prctl.PR_GET_CHILD_SUBREAPER)
+
+
 def wait_for(rt, container_id: str, status: str, timeout: float = 10.0) -> pyrunc.ContainerState:
     deadline = time.monotonic() + timeout
     while True:
@@ -93,6 +99,7 @@ def test_exec_runs_in_the_container_and_returns_its_exit_code(rt, bundle, marker
     process = dict(bundle.config["process"], args=["sh", "-c", "id -u > /marker/uid"], user={"uid": 65534, "gid": 65534})
     assert rt.exec(bundle.id, process) == 0
     assert (marker / "uid").read_text().strip() == "65534"
+    assert _subreaper() == 0  # only while exec waited
     rt.delete(bundle.id, force=True)
 
 
@@ -101,6 +108,8 @@ def test_run_in_the_foreground_returns_the_exit_code_and_deletes(rt, bundle, cap
     fds = open_fds()
     assert rt.run(bundle.id, bundle.path) == 7
     assert open_fds() == fds
+    # No longer a subreaper: the caller must not go on adopting others' orphans.
+    assert _subreaper() == 0
     assert "hello from the container" in capfd.readouterr().out
     assert rt.list() == []
 
