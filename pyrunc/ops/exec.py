@@ -229,7 +229,9 @@ def _exec(st, container_id: str, state: dict, process, detach: bool, console_soc
         while True:
             waited, status = os.waitpid(-1, 0)
             if waited == pid:
-                return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                from pyrunc.linux.proc import exit_code
+
+                return exit_code(status)
     except ChildProcessError:
         return 255
     finally:

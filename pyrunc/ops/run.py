@@ -124,9 +124,9 @@ def _wait_for_exit(launched, waited_pid: int) -> int:
         except ChildProcessError:
             return 255
         if pid == waited_pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
+            from pyrunc.linux.proc import exit_code
+
+            return exit_code(status)
 
 
 class TerminalRelay:
