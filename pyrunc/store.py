@@ -313,6 +313,15 @@ class Store:
             raise PyruncError(f"{container_id}: cannot save {STATE_FILE} in {self.root}: "
                               f"{(err.strerror or str(err)).lower()}") from None
 
+    def load_record(self, container_id: str) -> "ContainerRecord":
+        """load(), typed."""
+        from pyrunc.record import ContainerRecord
+
+        return ContainerRecord.from_state(self.load(container_id))
+
+    def save_record(self, record: "ContainerRecord") -> None:
+        self.save(record.id, record.to_state())
+
     def save_init(self, container_id: str, pid: int, start_time: int, cgroups: dict) -> None:
         """INIT_FILE: the init and the cgroups, for delete --force of a
         container whose state.json is lost."""

@@ -14,6 +14,7 @@ import time
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.ops.common import check_preserved_fds, load_config, one_id, store_for
+from pyrunc.record import ContainerRecord
 from pyrunc.store import Store
 
 
@@ -156,29 +157,29 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
                           on_listener=send_listener, prepare_cgroups=prepare_cgroups)
         faults.point("create:after-launch")
-        state = {
-            "ociVersion": cfg.oci_version,
-            "id": container_id,
-            "pid": launched.init_pid,
-            "bundle": cfg.bundle,
-            "rootfs": cfg.root_path,
-            "created": store_mod.rfc3339_nano(time.time_ns()),
-            "annotations": cfg.annotations,
-            "startTime": launched.start_time,
-            "cgroups": manager.to_state(),
-            "resources": cfg.linux.resources,
-            "sharedPidNamespace": _shares_pid_namespace(cfg),
-            "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
+        record = ContainerRecord(
+            oci_version=cfg.oci_version,
+            id=container_id,
+            pid=launched.init_pid,
+            bundle=cfg.bundle,
+            rootfs=cfg.root_path,
+            created=store_mod.rfc3339_nano(time.time_ns()),
+            annotations=cfg.annotations,
+            start_time=launched.start_time,
+            cgroups=manager.to_state(),
+            resources=cfg.linux.resources,
+            shared_pid_namespace=_shares_pid_namespace(cfg),
+            hooks={k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
             # What `exec` needs of the config, as it was at create time.
-            "process": cfg.process_dict,
-            "seccomp": _seccomp_state(cfg, seccomp_program),
-        }
+            process=cfg.process_dict,
+            seccomp=_seccomp_state(cfg, seccomp_program),
+        )
         if seccomp_program is not None:
             store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
                                  container_id)
-        st.save_init(container_id, launched.init_pid, launched.start_time, state["cgroups"])
+        st.save_init(container_id, launched.init_pid, launched.start_time, record.cgroups)
         faults.point("create:before-state-save")
-        st.save(container_id, state)
+        st.save_record(record)
         faults.point("create:after-state-save")
         faults.point("create:before-pid-file")
         if opts.pid_file:
