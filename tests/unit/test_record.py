@@ -37,9 +37,18 @@ def test_attributes_are_typed_and_a_change_is_written():
 
 
 def test_a_new_record_writes_the_keys_create_writes():
-    record = ContainerRecord(**{attr: value for attr, value in ContainerRecord.from_state(dict(FULL)).__dict__.items()
-                                if attr != "keys"})
+    loaded = ContainerRecord.from_state(dict(FULL))
+    record = ContainerRecord("c1", **{attr: getattr(loaded, attr) for attr in ContainerRecord.DEFAULTS})
     assert json.dumps(record.to_state()) == json.dumps(FULL)  # "seccomp": null included
+
+
+def test_creating_the_record_costs_create_no_dataclasses_import():
+    import subprocess
+    import sys
+
+    code = "import sys, pyrunc.ops.create; print('dataclasses' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip() == "False"
 
 
 def test_the_store_saves_and_loads_records(tmp_path):
