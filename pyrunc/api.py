@@ -22,9 +22,11 @@ processes from the calling process, which is only safe while it has one
 thread: with other threads running they raise ThreadsRunning instead (call
 them before starting threads, or from a single-threaded worker process).
 Foreground run and exec make the caller a child subreaper while they
-wait (restored afterwards), forward the usual signals to the container,
-reap children with waitpid(-1) until the container's exits, and give the container the
-caller's stdin, stdout and stderr. Must be run as root.
+wait (restored afterwards), forward the usual signals to the container
+and reap children with waitpid(-1) until the container's exits. As with
+the command, the container's process inherits the caller's stdin, stdout
+and stderr (after create and a detached run too, so a container that
+outlives the call holds them open). Must be run as root.
 
 Imports: errors, store, ops.*, spec.*, linux.signals (the ops layer's
 callers, beside the CLI; the CLI does not import this module).
