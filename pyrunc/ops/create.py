@@ -233,8 +233,9 @@ def _seccomp_state(cfg, program) -> dict | None:
 
 def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
     """The state JSON runtime-namespace hooks get on stdin (host pid)."""
-    return {"ociVersion": cfg.oci_version, "id": container_id, "status": status, "pid": pid,
-            "bundle": cfg.bundle, "annotations": cfg.annotations}
+    from pyrunc import hooks
+
+    return hooks.state_document(cfg.oci_version, container_id, status, pid, cfg.bundle, cfg.annotations)
 
 
 def _compile_seccomp(cfg, cache_dir: str | None = None):

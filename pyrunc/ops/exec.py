@@ -273,10 +273,9 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     from pyrunc.spec import model
 
     init_pid = state.get("pid", 0)
-    hook_state = {"ociVersion": state.get("ociVersion", ""), "id": container_id, "status": CREATED,
-                  "pid": proc.read_ns_pid(init_pid) or init_pid, "bundle": state.get("bundle", ""),
-                  "annotations": state.get("annotations") or {}}
-    data = hooks.state_json(hook_state)
+    data = hooks.state_json(hooks.state_document(state.get("ociVersion", ""), container_id, CREATED,
+                                                 proc.read_ns_pid(init_pid) or init_pid, state.get("bundle", ""),
+                                                 state.get("annotations")))
     cgroups = cgroup_manager.from_state(state.get("cgroups"))
     seccomp_program = _container_seccomp(st, container_id, state)
     # The stub that forks the hook exits at once: as subreaper we adopt the
@@ -324,7 +323,9 @@ def _send_listener(state: dict, container_id: str, fd: int, pid: int) -> None:
     from pyrunc.linux import seccomp
 
     info = state.get("seccomp") or {}
-    seccomp.send_to_listener(info.get("listenerPath", ""), info.get("listenerMetadata", ""), pid, fd, {
-        "ociVersion": state.get("ociVersion", ""), "id": container_id, "status": "running",
-        "pid": state.get("pid", 0), "bundle": state.get("bundle", ""), "annotations": state.get("annotations") or {},
-    })
+    from pyrunc import hooks
+
+    seccomp.send_to_listener(info.get("listenerPath", ""), info.get("listenerMetadata", ""), pid, fd,
+                             hooks.state_document(state.get("ociVersion", ""), container_id, "running",
+                                                  state.get("pid", 0), state.get("bundle", ""),
+                                                  state.get("annotations")))

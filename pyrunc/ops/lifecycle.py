@@ -339,9 +339,11 @@ def _hooks_of(state: dict, kind: str) -> list:
 
 
 def _public_hook_state(state: dict, status: str) -> dict:
-    return {"ociVersion": state.get("ociVersion", ""), "id": state["id"], "status": status,
-            "pid": state.get("pid", 0) if status != STOPPED else 0, "bundle": state.get("bundle", ""),
-            "annotations": state.get("annotations") or {}}
+    from pyrunc import hooks
+
+    return hooks.state_document(state.get("ociVersion", ""), state["id"], status,
+                                state.get("pid", 0) if status != STOPPED else 0, state.get("bundle", ""),
+                                state.get("annotations"))
 
 
 def destroy_container(st: Store, state: dict) -> None:
