@@ -103,3 +103,14 @@ class ProgramError(PyruncError):
     def __init__(self, msg: str, exit_code: int):
         self.exit_code = exit_code
         super().__init__(msg)
+
+
+class ThreadsRunning(PyruncError):
+    """The Python API was asked to fork (create, start, run, exec) from a
+    process with other threads, where a fork is unsafe."""
+
+    def __init__(self, verb: str, count: int):
+        self.count = count
+        super().__init__(f"{verb}: refusing to fork with {count} threads running (a forked child can deadlock "
+                         "on a lock another thread held); call it before starting threads, or from a "
+                         "single-threaded process")

@@ -43,6 +43,14 @@ class HookError(PyruncError):
     pass
 
 
+def state_document(oci_version: str, container_id: str, status: str, pid: int, bundle: str,
+                   annotations: dict | None) -> dict:
+    """The state hooks (and a seccomp listener) get: the runtime-spec's
+    state, with the pid as the hook's kind needs it."""
+    return {"ociVersion": oci_version, "id": container_id, "status": status, "pid": pid, "bundle": bundle,
+            "annotations": annotations or {}}
+
+
 def state_json(state: dict) -> bytes:
     return jsonlite.dumps(state).encode()
 

@@ -31,6 +31,8 @@ from pyrunc import jsonlite
 from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
 from pyrunc.files import read_regular
 from pyrunc.linux import proc
+# The statuses (the verbs import them from here too).
+from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED  # noqa: F401
 
 DEFAULT_ROOT = "/run/pyrunc"
 STATE_FILE = "state.json"
@@ -46,11 +48,6 @@ INIT_FILE = "init.json"
 MARKER_KEY, MARKER = "runtime", "pyrunc"
 MAX_ID_LENGTH = 1024
 
-CREATING = "creating"
-CREATED = "created"
-RUNNING = "running"
-PAUSED = "paused"
-STOPPED = "stopped"
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
 
@@ -335,6 +332,15 @@ class Store:
         except OSError as err:  # a full or read-only state root
             raise PyruncError(f"{container_id}: cannot save {STATE_FILE} in {self.root}: "
                               f"{(err.strerror or str(err)).lower()}") from None
+
+    def load_record(self, container_id: str) -> "ContainerRecord":
+        """load(), typed."""
+        from pyrunc.record import ContainerRecord
+
+        return ContainerRecord.from_state(self.load(container_id))
+
+    def save_record(self, record: "ContainerRecord") -> None:
+        self.save(record.id, record.to_state())
 
     def save_init(self, container_id: str, pid: int, start_time: int, cgroups: dict) -> None:
         """INIT_FILE: the init and the cgroups, for delete --force of a

@@ -34,7 +34,7 @@ import os
 from pyrunc import faults, sync
 from pyrunc.init import process as process_steps, stage2
 from pyrunc.init.context import InitContext, error_message
-from pyrunc.linux import mounts, namespaces
+from pyrunc.linux import mounts, namespaces, proc
 
 
 def run(ctx: InitContext, join_v2: bool = True) -> None:
@@ -89,7 +89,7 @@ def _run(ctx: InitContext, join_v2: bool) -> None:
         os._exit(0)
     ctx.sock.close()
     _, status = os.waitpid(init_pid, 0)
-    os._exit(_exit_code(status))
+    os._exit(proc.exit_code(status))
 
 
 def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
@@ -231,8 +231,3 @@ def _send_error(ctx: InitContext, err: BaseException) -> None:
     except OSError:
         pass
 
-
-def _exit_code(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)

@@ -80,8 +80,7 @@ def _hook_state(ctx: InitContext, status: str) -> dict:
     them (the init in its own view, or, joining a pid namespace, this
     process outside it, in every other namespace of the container)."""
     cfg = ctx.config
-    return {"ociVersion": cfg.oci_version, "id": ctx.container_id, "status": status, "pid": os.getpid(),
-            "bundle": cfg.bundle, "annotations": cfg.annotations}
+    return hooks.state_document(cfg.oci_version, ctx.container_id, status, os.getpid(), cfg.bundle, cfg.annotations)
 
 
 def setup(ctx: InitContext, timings: dict) -> str:

@@ -136,9 +136,3 @@ def set_process_caps(effective: set[int], permitted: set[int], inheritable: set[
     _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
     for cap in sorted(ambient & permitted & inheritable):
         _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap)
-
-
-def parse_cap_mask(hex_mask: str) -> set[int]:
-    """Capability numbers set in a /proc/<pid>/status mask ("000001fffeffffff")."""
-    value = int(hex_mask, 16)
-    return {bit for bit in range(64) if value >> bit & 1}

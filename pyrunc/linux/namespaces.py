@@ -29,10 +29,6 @@ PROC_NAMES = {
 JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 
 
-def kernel_supports(kind: str) -> bool:
-    return os.path.exists(f"/proc/self/ns/{PROC_NAMES[kind]}")
-
-
 def open_namespace_paths(namespaces) -> list[tuple[str, int]]:
     """Open every namespace path up front (in the host's mount namespace,
     before joining one changes what paths mean), in join order."""

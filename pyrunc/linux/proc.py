@@ -143,13 +143,8 @@ def read_cgroup(pid: int | str = "self", proc: str = PROC) -> dict[str, str]:
         return parse_cgroup(f.read())
 
 
-def boot_time(proc: str = PROC) -> float:
-    with open(f"{proc}/stat") as f:
-        for line in f:
-            if line.startswith("btime "):
-                return float(line.split()[1])
-    return 0.0
-
-
-def clock_ticks() -> int:
-    return os.sysconf("SC_CLK_TCK")
+def exit_code(wait_status: int) -> int:
+    """A wait status as a shell (and runc) reports it: the exit code, or
+    128+N for a process killed by signal N."""
+    code = os.waitstatus_to_exitcode(wait_status)
+    return 128 - code if code < 0 else code

@@ -32,10 +32,14 @@ def rootless_cgroups(parsed) -> bool:
     """--rootless as runc reads it: true or false as given (Go's boolean
     spellings), "auto" (the default): rootless for a user other than root
     and for root in a user namespace (it owns no cgroup of the host's)."""
+    return rootless_setting(parsed.globals.get("rootless") or "auto")
+
+
+def rootless_setting(value: str) -> bool:
+    """What a --rootless value ("auto", or Go's boolean spellings) means here."""
     from pyrunc.linux import proc
     import os
 
-    value = parsed.globals.get("rootless") or "auto"
     if value in _TRUE:
         return True
     if value in _FALSE:

@@ -14,21 +14,26 @@ import time
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.ops.common import check_preserved_fds, load_config, one_id, rootless_cgroups, store_for
+from pyrunc.record import ContainerRecord
 from pyrunc.store import Store
 
 
 class CreateOptions:
+    """What create takes besides the bundle's config (runc's create flags)."""
+
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
                  "wait_for_init", "console_fd", "systemd_cgroup", "rootless")
 
-    def __init__(self, opts: dict, wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False,
+    def __init__(self, bundle: str | None = None, pid_file: str | None = None, console_socket: str | None = None,
+                 no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0,
+                 wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False,
                  rootless: bool = False):
-        self.bundle = opts.get("bundle")
-        self.pid_file = opts.get("pid_file")
-        self.console_socket = opts.get("console_socket")
-        self.no_pivot = bool(opts.get("no_pivot"))
-        self.no_new_keyring = bool(opts.get("no_new_keyring"))
-        self.preserve_fds = int(opts.get("preserve_fds") or 0)
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = bool(no_pivot)
+        self.no_new_keyring = bool(no_new_keyring)
+        self.preserve_fds = int(preserve_fds or 0)
         self.wait_for_init = wait_for_init
         # `run` relaying the terminal itself passes its socketpair end here.
         self.console_fd = console_fd
@@ -36,13 +41,21 @@ class CreateOptions:
         # runc's rootless cgroup manager (ops.common.rootless_cgroups).
         self.rootless = rootless
 
+    @classmethod
+    def from_flags(cls, opts: dict, systemd_cgroup: bool = False, rootless: bool = False) -> "CreateOptions":
+        """From the command line's option dict (create's and run's flags)."""
+        return cls(bundle=opts.get("bundle"), pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
+                   no_pivot=bool(opts.get("no_pivot")), no_new_keyring=bool(opts.get("no_new_keyring")),
+                   preserve_fds=int(opts.get("preserve_fds") or 0), systemd_cgroup=systemd_cgroup,
+                   rootless=rootless)
+
 
 def cmd_create(parsed) -> int:
-    check_caller_fds(parsed.options)
+    check_caller_fds(int(parsed.options.get("preserve_fds") or 0))
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
-                     CreateOptions(parsed.options, systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")),
-                                rootless=rootless_cgroups(parsed)))
+                     CreateOptions.from_flags(parsed.options, bool(parsed.globals.get("systemd_cgroup")),
+                                              rootless=rootless_cgroups(parsed)))
     return 0
 
 
@@ -158,29 +171,29 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
                           on_listener=send_listener, prepare_cgroups=prepare_cgroups)
         faults.point("create:after-launch")
-        state = {
-            "ociVersion": cfg.oci_version,
-            "id": container_id,
-            "pid": launched.init_pid,
-            "bundle": cfg.bundle,
-            "rootfs": cfg.root_path,
-            "created": store_mod.rfc3339_nano(time.time_ns()),
-            "annotations": cfg.annotations,
-            "startTime": launched.start_time,
-            "cgroups": manager.to_state(),
-            "resources": cfg.linux.resources,
-            "sharedPidNamespace": _shares_pid_namespace(cfg),
-            "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
+        record = ContainerRecord(
+            oci_version=cfg.oci_version,
+            id=container_id,
+            pid=launched.init_pid,
+            bundle=cfg.bundle,
+            rootfs=cfg.root_path,
+            created=store_mod.rfc3339_nano(time.time_ns()),
+            annotations=cfg.annotations,
+            start_time=launched.start_time,
+            cgroups=manager.to_state(),
+            resources=cfg.linux.resources,
+            shared_pid_namespace=_shares_pid_namespace(cfg),
+            hooks={k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
             # What `exec` needs of the config, as it was at create time.
-            "process": cfg.process_dict,
-            "seccomp": _seccomp_state(cfg, seccomp_program),
-        }
+            process=cfg.process_dict,
+            seccomp=_seccomp_state(cfg, seccomp_program),
+        )
         if seccomp_program is not None:
             store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
                                  container_id)
-        st.save_init(container_id, launched.init_pid, launched.start_time, state["cgroups"])
+        st.save_init(container_id, launched.init_pid, launched.start_time, record.cgroups)
         faults.point("create:before-state-save")
-        st.save(container_id, state)
+        st.save_record(record)
         faults.point("create:after-state-save")
         faults.point("create:before-pid-file")
         if opts.pid_file:
@@ -234,8 +247,9 @@ def _seccomp_state(cfg, program) -> dict | None:
 
 def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
     """The state JSON runtime-namespace hooks get on stdin (host pid)."""
-    return {"ociVersion": cfg.oci_version, "id": container_id, "status": status, "pid": pid,
-            "bundle": cfg.bundle, "annotations": cfg.annotations}
+    from pyrunc import hooks
+
+    return hooks.state_document(cfg.oci_version, container_id, status, pid, cfg.bundle, cfg.annotations)
 
 
 def _compile_seccomp(cfg, cache_dir: str | None = None):
@@ -321,13 +335,13 @@ def _check_terminal(cfg, opts: CreateOptions) -> None:
         raise PyruncError("--console-socket given, but process.terminal is false in config.json")
 
 
-def check_caller_fds(opts: dict) -> None:
+def check_caller_fds(preserve_fds: int) -> None:
     """First thing in create and run: --preserve-fds and LISTEN_FDS name fds
     the caller really passed."""
     listen = _listen_fds()
     if listen:
         check_preserved_fds(listen, "LISTEN_FDS")
-    check_preserved_fds(listen + int(opts.get("preserve_fds") or 0))
+    check_preserved_fds(listen + preserve_fds)
 
 
 def _listen_fds() -> int:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import log
-from pyrunc.errors import ConfigError, InitError, InvalidStatus, PyruncError, UsageError
+from pyrunc import log, status as status_rules
+from pyrunc.errors import ConfigError, InitError, PyruncError, UsageError
 from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
-from pyrunc.store import CREATED, CREATING, PAUSED, STOPPED
+from pyrunc.store import CREATED
 
 def cmd_exec(parsed) -> int:
     check_preserved_fds(int(parsed.options.get("preserve_fds") or 0))
@@ -27,17 +27,34 @@ def cmd_exec(parsed) -> int:
     container_id, command = parsed.args[0], parsed.args[1:]
     opts = parsed.options
     st = store_for(parsed)
-    state = st.load(container_id)
-    status = st.status(state)
-    if status == STOPPED:
-        raise InvalidStatus(container_id, "cannot exec in a stopped container")
-    if status == CREATING:
-        raise InvalidStatus(container_id, "cannot exec in a container that is still being created")
-    if status == PAUSED and not opts.get("ignore_paused"):
-        raise InvalidStatus(container_id, "cannot exec in a paused container (use --ignore-paused)")
+    state = _load_for_exec(st, container_id, bool(opts.get("ignore_paused")))
     process = _load_process(state, opts, command)
+    return _run_process(st, container_id, state, process, detach=bool(opts.get("detach")),
+                        console_socket=opts.get("console_socket"), cgroup=opts.get("cgroup"),
+                        preserve_fds=int(opts.get("preserve_fds") or 0), pid_file=opts.get("pid_file"))
+
+
+def exec_process(st, container_id: str, process: dict, detach: bool = False, console_socket: str | None = None,
+                 cgroup: list[str] | None = None, preserve_fds: int = 0, pid_file: str | None = None,
+                 ignore_paused: bool = False) -> int:
+    """Run `process` (an OCI process object) in the container: its exit
+    code in the foreground (128+N for signal N), 0 with `detach`."""
+    check_preserved_fds(preserve_fds)
+    state = _load_for_exec(st, container_id, ignore_paused)
+    spec = _checked_process(state, dict(process), "process")
+    return _run_process(st, container_id, state, spec, detach=detach, console_socket=console_socket,
+                        cgroup=cgroup, preserve_fds=preserve_fds, pid_file=pid_file)
+
+
+def _load_for_exec(st, container_id: str, ignore_paused: bool) -> dict:
+    state = st.load(container_id)
+    status_rules.require("exec --ignore-paused" if ignore_paused else "exec", container_id, st.status(state))
+    return state
+
+
+def _run_process(st, container_id: str, state: dict, process, **how) -> int:
     try:
-        return _exec(st, container_id, state, process, opts)
+        return _exec(st, container_id, state, process, **how)
     except InitError as err:
         if err.exit_code:
             # The program cannot run: exit 255 as runc, with the words engines
@@ -71,7 +88,13 @@ def _load_process(state: dict, opts: dict, command: list[str]):
         process["terminal"] = bool(opts.get("tty"))
         process.pop("consoleSize", None)
         _apply_flags(process, opts)
-    where = "process.json" if opts.get("process") else "exec"
+    return _checked_process(state, process, "process.json" if opts.get("process") else "exec")
+
+
+def _checked_process(state: dict, process: dict, where: str):
+    """Validate a process object (errors name `where`) and model it."""
+    from pyrunc.spec import model
+
     _validate(state, process, where)
     if process.get("apparmorProfile") or process.get("selinuxLabel"):
         from pyrunc.linux import lsm
@@ -133,20 +156,20 @@ def _validate(state: dict, process: dict, where: str) -> None:
         log.warning(f"{where}: {path}: {message}")
 
 
-def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
+def _exec(st, container_id: str, state: dict, process, detach: bool, console_socket: str | None,
+          cgroup: list[str] | None, preserve_fds: int, pid_file: str | None) -> int:
     from pyrunc import launcher
     import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
     from pyrunc.linux.cgroups import manager as cgroup_manager
 
-    detach = bool(opts.get("detach"))
     console_fd, relay_end = -1, -1
     try:
         if process.terminal:
-            if opts.get("console_socket"):
+            if console_socket:
                 from pyrunc.linux import console
 
-                console_fd = console.connect_console_socket(opts["console_socket"])
+                console_fd = console.connect_console_socket(console_socket)
             elif detach:
                 raise PyruncError("exec: a terminal (--tty or process.terminal) with --detach needs --console-socket")
             else:
@@ -155,11 +178,11 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
                 relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX,
                                                            _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
                 relay_end, console_fd = relay_sock.detach(), init_sock.detach()
-        elif opts.get("console_socket"):
+        elif console_socket:
             raise PyruncError("exec: --console-socket given, but the process has no terminal")
         cgroups = cgroup_manager.from_state(state.get("cgroups"))
-        if opts.get("cgroup"):
-            cgroups = cgroups.sub_cgroup(cgroup_manager.parse_sub_cgroup_args(opts["cgroup"]))
+        if cgroup:
+            cgroups = cgroups.sub_cgroup(cgroup_manager.parse_sub_cgroup_args(cgroup))
         if not detach:
             # The process is forked by an intermediate one; as subreaper we
             # adopt it when that exits, and can wait for its exit status.
@@ -168,19 +191,19 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
             container_id, state.get("pid", 0), state.get("startTime", -1), process,
             cgroups=cgroups if cgroups.paths else None,
             seccomp_program=_container_seccomp(st, container_id, state),
-            preserve_fds=int(opts.get("preserve_fds") or 0), console_fd=console_fd,
+            preserve_fds=preserve_fds, console_fd=console_fd,
             on_listener=lambda fd, exec_pid: _send_listener(state, container_id, fd, exec_pid),
         )
     finally:
         if console_fd >= 0:
             os.close(console_fd)
-    if opts.get("pid_file"):
+    if pid_file:
         # In the foreground too, as runc: callers wait on it to signal the
         # process. A pid file that cannot be written ends the process.
         from pyrunc.store import write_file
 
         try:
-            write_file(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644, "--pid-file")
+            write_file(os.path.abspath(pid_file), str(pid).encode(), 0o644, "--pid-file")
         except PyruncError:
             _kill_and_reap(pid, reap=not detach)
             raise
@@ -206,7 +229,9 @@ def _exec(st, container_id: str, state: dict, process, opts: dict) -> int:
         while True:
             waited, status = os.waitpid(-1, 0)
             if waited == pid:
-                return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                from pyrunc.linux.proc import exit_code
+
+                return exit_code(status)
     except ChildProcessError:
         return 255
     finally:
@@ -248,10 +273,9 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     from pyrunc.spec import model
 
     init_pid = state.get("pid", 0)
-    hook_state = {"ociVersion": state.get("ociVersion", ""), "id": container_id, "status": CREATED,
-                  "pid": proc.read_ns_pid(init_pid) or init_pid, "bundle": state.get("bundle", ""),
-                  "annotations": state.get("annotations") or {}}
-    data = hooks.state_json(hook_state)
+    data = hooks.state_json(hooks.state_document(state.get("ociVersion", ""), container_id, CREATED,
+                                                 proc.read_ns_pid(init_pid) or init_pid, state.get("bundle", ""),
+                                                 state.get("annotations")))
     cgroups = cgroup_manager.from_state(state.get("cgroups"))
     seccomp_program = _container_seccomp(st, container_id, state)
     # The stub that forks the hook exits at once: as subreaper we adopt the
@@ -299,7 +323,9 @@ def _send_listener(state: dict, container_id: str, fd: int, pid: int) -> None:
     from pyrunc.linux import seccomp
 
     info = state.get("seccomp") or {}
-    seccomp.send_to_listener(info.get("listenerPath", ""), info.get("listenerMetadata", ""), pid, fd, {
-        "ociVersion": state.get("ociVersion", ""), "id": container_id, "status": "running",
-        "pid": state.get("pid", 0), "bundle": state.get("bundle", ""), "annotations": state.get("annotations") or {},
-    })
+    from pyrunc import hooks
+
+    seccomp.send_to_listener(info.get("listenerPath", ""), info.get("listenerMetadata", ""), pid, fd,
+                             hooks.state_document(state.get("ociVersion", ""), container_id, "running",
+                                                  state.get("pid", 0), state.get("bundle", ""),
+                                                  state.get("annotations")))

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import faults, log, store as store_mod
+from pyrunc import faults, log, status as status_rules, store as store_mod
 from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
-from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
+from pyrunc.store import CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
 
 
 def cmd_start(parsed) -> int:
@@ -25,13 +25,7 @@ def cmd_start(parsed) -> int:
 def start_container(st: Store, container_id: str) -> None:
     with st.lock(container_id):
         state = st.load(container_id)
-        status = st.status(state)
-        if status == STOPPED:
-            raise InvalidStatus(container_id, "cannot start a container that has stopped")
-        if status in (RUNNING, PAUSED):
-            raise InvalidStatus(container_id, "cannot start an already running container")
-        if status != CREATED:
-            raise InvalidStatus(container_id, f"cannot start a container in the {status} state")
+        status_rules.require("start", container_id, st.status(state))
         fifo = st.path(container_id, store_mod.FIFO_FILE)
         if not os.access(st.path(container_id), os.W_OK):
             raise PyruncError(f"{container_id}: cannot start the container: its state directory cannot be changed "
@@ -130,9 +124,12 @@ def cmd_state(parsed) -> str:
     from pyrunc import jsonlite
 
     container_id = one_id(parsed)
-    st = store_for(parsed)
-    state = st.load(container_id)
-    return jsonlite.dumps(public_state(st, state), indent=2) + "\n"
+    return jsonlite.dumps(container_state(store_for(parsed), container_id), indent=2) + "\n"
+
+
+def container_state(st: Store, container_id: str) -> dict:
+    """The state JSON `state` prints (see public_state)."""
+    return public_state(st, st.load(container_id))
 
 
 def public_state(st: Store, state: dict, owner: str = "") -> dict:
@@ -165,10 +162,16 @@ def cmd_kill(parsed) -> int:
         signal_number = parse_signal(raw)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    st = store_for(parsed)
+    kill_container(store_for(parsed), container_id, signal_number, all_processes=bool(parsed.options.get("all")))
+    return 0
+
+
+def kill_container(st: Store, container_id: str, signal_number: int, all_processes: bool = False) -> None:
+    """Signal the init (or, with all_processes, every process in the cgroup)."""
     state = st.load(container_id)
     status = st.status(state)
-    if parsed.options.get("all") and status != CREATING:
+    status_rules.require("kill --all" if all_processes else "kill", container_id, status)
+    if all_processes:
         # As runc: --all signals whatever is left in the cgroup, also after
         # the init has exited (containerd's shim runs `kill --all ID 9` then,
         # for containers without a pid namespace of their own), and is not an
@@ -179,14 +182,11 @@ def cmd_kill(parsed) -> int:
             # Rootless without a cgroup: the init is all pyrunc can find (in
             # a pid namespace of its own, its death ends the rest).
             send_signal(container_id, state, signal_number)
-        return 0
-    if status not in (CREATED, RUNNING, PAUSED):
-        raise InvalidStatus(container_id, "container not running")
+        return
     send_signal(container_id, state, signal_number)
     if status == PAUSED and signal_number == 9:
         # A frozen process dies only once thawed (runc thaws for SIGKILL too).
         _thaw(state)
-    return 0
 
 
 def _cgroups(state: dict):
@@ -287,8 +287,7 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             destroy_container(st, state)
             return
         status = st.status(state)
-        if status in (RUNNING, PAUSED) and not force:
-            raise InvalidStatus(container_id, f"cannot delete container {container_id} that is not stopped: {status}")
+        status_rules.require("delete --force" if force else "delete", container_id, status)
         faults.point("delete:before-kill")
         if status != STOPPED:
             # created (as runc: no --force needed), or running with --force.
@@ -345,9 +344,11 @@ def _hooks_of(state: dict, kind: str) -> list:
 
 
 def _public_hook_state(state: dict, status: str) -> dict:
-    return {"ociVersion": state.get("ociVersion", ""), "id": state["id"], "status": status,
-            "pid": state.get("pid", 0) if status != STOPPED else 0, "bundle": state.get("bundle", ""),
-            "annotations": state.get("annotations") or {}}
+    from pyrunc import hooks
+
+    return hooks.state_document(state.get("ociVersion", ""), state["id"], status,
+                                state.get("pid", 0) if status != STOPPED else 0, state.get("bundle", ""),
+                                state.get("annotations"))
 
 
 def destroy_container(st: Store, state: dict) -> None:

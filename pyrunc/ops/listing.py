@@ -10,6 +10,7 @@ from pyrunc import log
 from pyrunc.errors import ContainerNotFound, PyruncError, UsageError
 from pyrunc.ops.common import store_for
 from pyrunc.ops.lifecycle import public_state
+from pyrunc.store import Store
 
 
 def cmd_list(parsed):
@@ -20,7 +21,19 @@ def cmd_list(parsed):
         raise UsageError(f"list: invalid format {fmt!r}: must be table or json")
     if parsed.args:
         raise UsageError("list: takes no arguments")
-    st = store_for(parsed)
+    entries = list_containers(store_for(parsed))
+    if parsed.options.get("quiet"):
+        return "".join(e["id"] + "\n" for e in entries)
+    if fmt == "json":
+        return (jsonlite.dumps(entries) if entries else "null") + "\n"
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    rows += [(e["id"], str(e["pid"]), e["status"], e["bundle"], e["created"], e["owner"]) for e in entries]
+    return _tabulate(rows)
+
+
+def list_containers(st: Store) -> list[dict]:
+    """The state of every container under the store's root (creates still
+    under way and unreadable states left out, the latter with a warning)."""
     entries = []
     for container_id in st.list_ids():
         try:
@@ -33,13 +46,7 @@ def cmd_list(parsed):
         if state.get("creating"):
             continue
         entries.append(public_state(st, state, owner=_owner(st.path(container_id))))
-    if parsed.options.get("quiet"):
-        return "".join(e["id"] + "\n" for e in entries)
-    if fmt == "json":
-        return (jsonlite.dumps(entries) if entries else "null") + "\n"
-    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-    rows += [(e["id"], str(e["pid"]), e["status"], e["bundle"], e["created"], e["owner"]) for e in entries]
-    return _tabulate(rows)
+    return entries
 
 
 def _tabulate(rows: list[tuple]) -> str:

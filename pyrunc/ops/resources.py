@@ -13,17 +13,10 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import log
-from pyrunc.errors import ConfigError, InvalidStatus, PyruncError, UsageError
+from pyrunc import log, status as status_rules
+from pyrunc.errors import ConfigError, PyruncError, UsageError
 from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_config
-from pyrunc.store import CREATED, PAUSED, RUNNING, STOPPED
-
-
-def _container(parsed, extra_ok: int = 0):
-    container_id = one_id(parsed, extra_ok)
-    st = store_for(parsed)
-    state = st.load(container_id)
-    return container_id, st, state
+from pyrunc.store import STOPPED, Store
 
 
 def _cgroups(state: dict):
@@ -36,22 +29,36 @@ def _cgroups(state: dict):
 # ---------------------------------------------------------------- pause / resume
 
 def cmd_pause(parsed) -> int:
-    container_id, st, state = _container(parsed)
-    with st.lock(container_id):
-        status = st.status(state)
-        if status not in (RUNNING, CREATED):
-            raise InvalidStatus(container_id, "container not running" if status != PAUSED else "container already paused")
-        _cgroups(state).freeze()
+    pause_container(store_for(parsed), one_id(parsed))
     return 0
 
 
 def cmd_resume(parsed) -> int:
-    container_id, st, state = _container(parsed)
-    with st.lock(container_id):
-        if st.status(state) != PAUSED:
-            raise InvalidStatus(container_id, "container not paused")
-        _cgroups(state).thaw()
+    resume_container(store_for(parsed), one_id(parsed))
     return 0
+
+
+def pause_container(st: Store, container_id: str) -> None:
+    """Freeze every process of a created or running container."""
+    state = st.load(container_id)
+    with st.lock(container_id):
+        status_rules.require("pause", container_id, st.status(state))
+        _cgroups(state).freeze()
+
+
+def resume_container(st: Store, container_id: str) -> None:
+    """Thaw a paused container."""
+    state = st.load(container_id)
+    with st.lock(container_id):
+        status_rules.require("resume", container_id, st.status(state))
+        _cgroups(state).thaw()
+
+
+def container_stats(st: Store, container_id: str) -> dict:
+    """runc's stats record (the `data` of `events --stats`)."""
+    state = st.load(container_id)
+    status_rules.require("events --stats", container_id, st.status(state))
+    return _cgroups(state).stats()
 
 
 # ---------------------------------------------------------------- ps
@@ -110,13 +117,12 @@ def cmd_events(parsed) -> int:
     """`events [--stats] [--interval 5s] ID`: runc's JSON records, one per
     line: a stats record every interval (or once with --stats), and an
     {"type": "oom"} record whenever the kernel OOM-kills in the container."""
-    import time
-
     from pyrunc import jsonlite
 
-    container_id, st, state = _container(parsed)
+    container_id = one_id(parsed)
+    st = store_for(parsed)
+    state = st.load(container_id)  # a missing container before a bad --interval, as before
     interval = _parse_duration(parsed.options.get("interval") or "5s")
-    cgroups = _cgroups(state)
 
     def emit(record: dict) -> None:
         try:
@@ -126,25 +132,37 @@ def cmd_events(parsed) -> int:
         except OSError as err:  # closed or full: as for any other output (cli._out)
             raise PyruncError(f"cannot write the output: {(err.strerror or str(err)).lower()}") from None
 
-    if st.status(state) == STOPPED:  # with or without --stats; runc: "container with id X is not running"
-        raise InvalidStatus(container_id, "container is not running")
+    status_rules.require("events", container_id, st.status(state))
     if parsed.options.get("stats"):
-        emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
+        emit({"type": "stats", "id": container_id, "data": container_stats(st, container_id)})
         return 0
+    long_wait_ahead()
+    for record in container_events(st, container_id, interval):
+        emit(record)
+    return 0
+
+
+def container_events(st: Store, container_id: str, interval: float):
+    """Yield runc's event records until the container stops: a stats record
+    every `interval` seconds, an {"type": "oom"} one whenever the kernel
+    OOM-kills in the container."""
+    import time
+
+    state = st.load(container_id)
+    cgroups = _cgroups(state)
     ooms = cgroups.oom_kill_count()
     next_stats = 0.0
-    long_wait_ahead()
     while True:
         # OOM first: the kill may be what stopped the container.
         count = cgroups.oom_kill_count()
         if count > ooms:
-            emit({"type": "oom", "id": container_id})
+            yield {"type": "oom", "id": container_id}
             ooms = count
         if st.status(state) == STOPPED:
-            return 0
+            return
         now = time.monotonic()
         if now >= next_stats:
-            emit({"type": "stats", "id": container_id, "data": cgroups.stats()})
+            yield {"type": "stats", "id": container_id, "data": cgroups.stats()}
             next_stats = now + interval
         time.sleep(min(0.1, interval))
 
@@ -219,7 +237,9 @@ def resources_from_flags(opts: dict) -> dict:
 def cmd_update(parsed) -> int:
     from pyrunc import jsonlite
 
-    container_id, st, state = _container(parsed)
+    container_id = one_id(parsed)
+    st = store_for(parsed)
+    st.load(container_id)  # a missing container is reported before stdin is read
     opts = parsed.options
     if opts.get("resources"):
         source = opts["resources"]
@@ -245,10 +265,17 @@ def cmd_update(parsed) -> int:
             resources.setdefault(section, {}).update(values)
     else:
         resources = resources_from_flags(opts)
+    update_container(st, container_id, resources)
+    return 0
+
+
+def update_container(st: Store, container_id: str, resources: dict) -> None:
+    """Apply a linux.resources object (only what it sets) and keep the
+    merged result in the state."""
+    state = st.load(container_id)
     _validate_resources(state, resources)
     with st.lock(container_id):
-        if st.status(state) == STOPPED:
-            raise InvalidStatus(container_id, "container not running")
+        status_rules.require("update", container_id, st.status(state))
         # Devices are not updated (runc 1.1 leaves them too): the JSON
         # engines send carries a deny-all rule that would lock the container out.
         manager = _cgroups(state)
@@ -265,7 +292,6 @@ def cmd_update(parsed) -> int:
                 merged[section] = values
         state["resources"] = merged
         st.save(container_id, state)
-    return 0
 
 
 def _validate_resources(state: dict, resources: dict) -> None:

@@ -23,12 +23,21 @@ from pyrunc.store import Store
 
 
 def cmd_run(parsed) -> int:
-    check_caller_fds(parsed.options)
-    container_id = one_id(parsed)
     opts = parsed.options
-    detach = bool(opts.get("detach"))
-    st = store_for(parsed)
-    subreaper = not detach and not opts.get("no_subreaper")
+    check_caller_fds(int(opts.get("preserve_fds") or 0))
+    container_id = one_id(parsed)
+    create_opts = CreateOptions.from_flags(opts, bool(parsed.globals.get("systemd_cgroup")),
+                                           rootless=rootless_cgroups(parsed))
+    return run_container(store_for(parsed), container_id, create_opts, detach=bool(opts.get("detach")),
+                         keep=bool(opts.get("keep")), subreaper=not opts.get("no_subreaper"))
+
+
+def run_container(st: Store, container_id: str, create_opts: CreateOptions, detach: bool = False,
+                  keep: bool = False, subreaper: bool = True) -> int:
+    """Create and start; in the foreground (not `detach`) wait for the init,
+    relaying a terminal to our stdio, and return its exit code (128+N for
+    signal N), deleting the container unless `keep`. Detached: 0."""
+    subreaper = subreaper and not detach
     if subreaper:
         import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
@@ -37,20 +46,28 @@ def cmd_run(parsed) -> int:
         _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     relay_end = -1
     console_fd = -1
-    if not detach and not opts.get("console_socket"):
+    if not detach and not create_opts.console_socket:
         # Our own console socket, used only if the config asks for a terminal.
         import _socket
 
         relay_sock, init_sock = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC, 0)
         relay_end, console_fd = relay_sock.detach(), init_sock.detach()
-    create_opts = CreateOptions(opts, wait_for_init=not detach and not subreaper, console_fd=console_fd,
-                                systemd_cgroup=bool(parsed.globals.get("systemd_cgroup")),
-                                rootless=rootless_cgroups(parsed))
+    create_opts.wait_for_init = not detach and not subreaper
+    create_opts.console_fd = console_fd
     try:
         launched = create_container(st, container_id, create_opts)
     finally:
         if console_fd >= 0:
             os.close(console_fd)
+    try:
+        return _start_and_wait(st, container_id, launched, relay_end, detach, keep,
+                               launched.stage1_pid if create_opts.wait_for_init else launched.init_pid)
+    finally:
+        os.close(launched.pidfd)  # a library caller lives on: no fd of the container's left open
+
+
+def _start_and_wait(st: Store, container_id: str, launched, relay_end: int, detach: bool, keep: bool,
+                    waited_pid: int) -> int:
     if detach:
         try:
             start_container(st, container_id)
@@ -58,7 +75,6 @@ def cmd_run(parsed) -> int:
             _delete_quietly(st, container_id)
             raise
         return 0
-    waited_pid = launched.stage1_pid if create_opts.wait_for_init else launched.init_pid
     relay = None
     try:
         if launched.terminal:
@@ -88,7 +104,7 @@ def cmd_run(parsed) -> int:
     forwarder.restore()
     if relay is not None:
         relay.close()
-    if not opts.get("keep"):
+    if not keep:
         _delete_quietly(st, container_id)
         log.phase("deleted")
     return code
@@ -109,9 +125,9 @@ def _wait_for_exit(launched, waited_pid: int) -> int:
         except ChildProcessError:
             return 255
         if pid == waited_pid:
-            if os.WIFSIGNALED(status):
-                return 128 + os.WTERMSIG(status)
-            return os.WEXITSTATUS(status)
+            from pyrunc.linux.proc import exit_code
+
+            return exit_code(status)
 
 
 class TerminalRelay:

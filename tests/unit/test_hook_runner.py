@@ -53,3 +53,11 @@ def test_hook_killed_at_the_timeout_leaves_no_zombie():
         hooks.run_hook(shell_hook("sleep 30", timeout=1), b"{}", "hooks.prestart[0]")
     with pytest.raises(ChildProcessError):
         os.waitpid(-1, os.WNOHANG)
+
+
+def test_state_document_is_the_runtime_spec_state_in_its_order():
+    from pyrunc import hooks as hooks_mod
+
+    doc = hooks_mod.state_document("1.2.0", "c1", "created", 42, "/b", None)
+    assert list(doc) == ["ociVersion", "id", "status", "pid", "bundle", "annotations"]
+    assert doc["annotations"] == {} and doc["pid"] == 42

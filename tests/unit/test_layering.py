@@ -20,11 +20,13 @@ PACKAGE_DIR = os.path.dirname(pyrunc.__file__)
 ALLOWED = {
     "pyrunc.cli": ("pyrunc.log", "pyrunc.errors", "pyrunc.ops", "pyrunc"),
     "pyrunc.__main__": ("pyrunc.cli",),
+    # The Python API: beside the CLI, over ops (the CLI never imports it).
+    "pyrunc.api": ("pyrunc.errors", "pyrunc.ops", "pyrunc.store", "pyrunc.spec", "pyrunc.linux.signals", "pyrunc"),
     "pyrunc.ops": ("pyrunc.ops", "pyrunc.errors", "pyrunc.log", "pyrunc.store", "pyrunc.spec", "pyrunc.launcher",
                    "pyrunc.init.context", "pyrunc.linux", "pyrunc.jsonlite", "pyrunc.hooks", "pyrunc.faults",
-                   "pyrunc.files", "pyrunc"),
+                   "pyrunc.files", "pyrunc.status", "pyrunc.record", "pyrunc"),
     "pyrunc.hooks": ("pyrunc.errors", "pyrunc.jsonlite"),
-    "pyrunc.store": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.proc",
+    "pyrunc.store": ("pyrunc.status", "pyrunc.record", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.proc",
                      "pyrunc.linux.cgroups.manager"),
     "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.capabilities",
                     "pyrunc.linux.rlimits", "pyrunc.linux.sysctl", "pyrunc"),
@@ -37,9 +39,11 @@ ALLOWED = {
     "pyrunc.log": ("pyrunc.jsonlite",),
     "pyrunc.jsonlite": (),
     "pyrunc.errors": (),
+    "pyrunc.status": ("pyrunc.errors",),
+    "pyrunc.record": (),
     "pyrunc.faults": (),
     "pyrunc.files": ("pyrunc.errors",),
-    "pyrunc": (),
+    "pyrunc": ("pyrunc.api",),
 }
 
 

@@ -833,3 +833,16 @@ def test_unavailable_labels_name_each_field_the_host_cannot_apply(monkeypatch):
     monkeypatch.setattr(lsm, "selinux_enabled", lambda: True)
     assert lsm.unavailable_labels("docker-default", "x", "y") == []
     assert lsm.unavailable_labels("", "", "") == []
+
+
+@pytest.mark.parametrize("how, expected", [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("kill 9", 137),
+                                           ("kill 15", 143)])
+def test_exit_code_of_a_real_wait_status(how, expected):
+    pid = os.fork()
+    if pid == 0:
+        kind, number = how.split()
+        if kind == "kill":
+            os.kill(os.getpid(), int(number))
+        os._exit(int(number))
+    _, status = os.waitpid(pid, 0)
+    assert proc.exit_code(status) == expected
