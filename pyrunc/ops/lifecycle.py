@@ -13,7 +13,7 @@ import os
 from pyrunc import faults, log, status as status_rules, store as store_mod
 from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
-from pyrunc.store import CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
+from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
 
 
 def cmd_start(parsed) -> int:

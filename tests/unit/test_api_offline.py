@@ -93,7 +93,7 @@ def test_forking_verbs_refuse_while_other_threads_run(tmp_path):
     try:
         for call in (lambda: rt.create("c1", str(tmp_path)), lambda: rt.start("c1"),
                      lambda: rt.run("c1", str(tmp_path)), lambda: rt.exec("c1", ["true"])):
-            with pytest.raises(pyrunc.ThreadsRunning, match="refusing to fork with 2 threads running"):
+            with pytest.raises(pyrunc.ThreadsRunning, match=r"refusing to fork with \d+ threads running"):
                 call()
     finally:
         stop.set()
