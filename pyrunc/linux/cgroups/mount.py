@@ -5,13 +5,15 @@ the container's own cgroup directory, so the container sees its cgroup as the
 root of each hierarchy and nothing above it. v2: a fresh cgroup2 mount when
 the container has its own cgroup namespace (whose root is its cgroup), else a
 bind of its cgroup directory.
-Imports: linux.{mounts, _libc}.
+Imports: errors, linux.{mounts, _libc}.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 
+from pyrunc.errors import KernelError
 from pyrunc.linux import mounts
 from pyrunc.linux._libc import MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT
 
@@ -27,7 +29,17 @@ def mount_cgroup(root_fd: int, entry, plan, cgroups, layout, private_ns: bool) -
         if private_ns or source is None:
             v2 = mounts.MountPlan()
             v2.flags = base_flags | (MS_RDONLY if readonly else 0)
-            mounts.mount_in_root(root_fd, dest, "cgroup2", "cgroup2", v2)
+            try:
+                mounts.mount_in_root(root_fd, dest, "cgroup2", "cgroup2", v2)
+            except KernelError as err:
+                # In a user namespace the kernel may refuse a fresh cgroup2
+                # (EPERM; EBUSY when the namespace's root cgroup is not the
+                # user's own, as for rootless containers in a cgroup they
+                # could not create): a bind of the container's cgroup, else
+                # of the hierarchy, as runc falls back.
+                if err.errno not in (errno.EPERM, errno.EBUSY):
+                    raise
+                _bind(root_fd, source or layout.mounts.get(V2_KEY) or "/sys/fs/cgroup", dest, base_flags, readonly)
         else:
             _bind(root_fd, source, dest, base_flags, readonly)
         return
