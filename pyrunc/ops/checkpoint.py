@@ -61,7 +61,7 @@ def external_mounts(cfg, restore: bool, is_file=lambda path: False) -> list[dict
     /dev/null (`is_file(path)` says which masked paths are files)."""
     entries = []
     for m in cfg.mounts:
-        if m.is_bind():
+        if m.is_bind:
             entries.append({"key": m.destination, "val": m.source if restore else m.destination})
     for path in cfg.linux.masked_paths:
         if is_file(path):
