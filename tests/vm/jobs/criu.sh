@@ -32,10 +32,12 @@ bundle() {
         | if $mem > 0 then .linux.resources.memory = {limit: $mem} else . end' "$W/spec.json" > "$1/config.json"
 }
 state_of() { "$PYRUNC" state "$1" | jq -r "$2"; }
-# restored ID CGROUP: running, in that cgroup, its count going on from before
-# (it was reset to 0 after the dump: a counter started afresh would be small)
+# restored ID CGROUP: a new process (not $oldpid), running, in that cgroup,
+# its count going on from $before (it was reset to 0 after the dump: a
+# counter started afresh would be small)
 restored() {
     local pid; pid=$(state_of "$1" .pid)
+    [ -n "$pid" ] && [ "$pid" != "$oldpid" ] || { echo "pid $pid: not restored (was $oldpid)"; return 1; }
     [ "$(state_of "$1" .status)" = running ] || { echo "status $(state_of "$1" .status)"; return 1; }
     grep -qx "0::$2" "/proc/$pid/cgroup" || { echo "cgroup: $(cat "/proc/$pid/cgroup")"; return 1; }
     wait_count $((before + 1))
@@ -50,6 +52,7 @@ check "criu check says the kernel will do" criu check
 bundle "$W/b1" /pyrunc-criu/c1
 check "run -d the counter" bash -c '"$1" run -d --bundle "$2" c1 </dev/null >/dev/null 2>&1' _ "$PYRUNC" "$W/b1"
 check "it counts" wait_count 10
+oldpid=$(state_of c1 .pid)
 check "checkpoint: the container is gone" bash -c \
     '"$1" checkpoint --image-path "$2/img1" c1 && ! "$1" list -q | grep -qx c1 && [ -s "$2/img1/inventory.img" ]' \
     _ "$PYRUNC" "$W"
@@ -72,6 +75,7 @@ check "  and counting" wait_count $((before + 3))
 check "checkpoint --pre-dump: still running" bash -c \
     '"$1" checkpoint --pre-dump --image-path "$2/pre" c1 && [ "$("$1" state c1 | jq -r .status)" = running ]' \
     _ "$PYRUNC" "$W"
+oldpid=$(state_of c1 .pid)
 check "checkpoint --parent-path ../pre" "${R[@]}" checkpoint --parent-path ../pre --image-path "$W/dump" c1
 check "  the dump names its parent" test -L "$W/dump/parent"
 before=$(count); echo 0 > "$W/rootfs/tmp/n"
@@ -86,8 +90,10 @@ cleanup c2
 # ---- the systemd cgroup driver
 bundle "$W/b3" system.slice:pyrunc:criu3
 S=("$PYRUNC" --systemd-cgroup)
-check "systemd: run -d, checkpoint" bash -c '"$@" run -d --bundle "$W/b3" c3 </dev/null >/dev/null 2>&1 &&
-    sleep 1 && "$@" checkpoint --image-path "$W/img3" c3 && ! systemctl is-active -q pyrunc-criu3.scope' _ "${S[@]}"
+check "systemd: run -d" bash -c '"$@" run -d --bundle "$W/b3" c3 </dev/null >/dev/null 2>&1' _ "${S[@]}"
+oldpid=$(state_of c3 .pid); sleep 1
+check "systemd: checkpoint, the scope gone" bash -c \
+    '"$@" checkpoint --image-path "$W/img3" c3 && ! systemctl is-active -q pyrunc-criu3.scope' _ "${S[@]}"
 before=$(count); echo 0 > "$W/rootfs/tmp/n"
 check "systemd: restore -d" bash -c '"$@" restore -d --bundle "$W/b3" --image-path "$W/img3" c3 </dev/null >/dev/null 2>&1 ||
     { tail -5 "$W/img3/restore.log"; exit 1; }' _ "${S[@]}"
