@@ -57,12 +57,20 @@ def criu_flags(opts: dict) -> dict:
 
 def external_mounts(cfg, restore: bool, is_file=lambda path: False) -> list[dict]:
     """ext_mnt entries (runc's): each bind mount by its destination (on
-    restore: mapped to its source), and each masked file, a bind of
-    /dev/null (`is_file(path)` says which masked paths are files)."""
+    restore: mapped to its source), each device node by its path (runc
+    names them all; with them given, CRIU also resolves an fd the init
+    inherited from the host, its /dev/null stdio among them), and each
+    masked file, a bind of /dev/null (`is_file(path)` says which masked
+    paths are files)."""
+    from pyrunc.linux.rootfs import DEFAULT_DEVICES
+
     entries = []
     for m in cfg.mounts:
         if m.is_bind:
             entries.append({"key": m.destination, "val": m.source if restore else m.destination})
+    devices = [f"/dev/{d[0]}" for d in DEFAULT_DEVICES] + [d.path for d in cfg.linux.devices]
+    for path in dict.fromkeys(devices):
+        entries.append({"key": path, "val": path})
     for path in cfg.linux.masked_paths:
         if is_file(path):
             entries.append({"key": path, "val": "/dev/null"})

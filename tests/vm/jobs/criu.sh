@@ -54,13 +54,14 @@ check "run -d the counter" bash -c '"$1" run -d --bundle "$2" c1 </dev/null >/de
 check "it counts" wait_count 10
 oldpid=$(state_of c1 .pid)
 check "checkpoint: the container is gone" bash -c \
-    '"$1" checkpoint --image-path "$2/img1" c1 && ! "$1" list -q | grep -qx c1 && [ -s "$2/img1/inventory.img" ]' \
+    '"$1" checkpoint --image-path "$2/img1" c1 || { grep -E "Error|Warn" "$2/img1/dump.log" | tail -8; exit 1; }
+     ! "$1" list -q | grep -qx c1 && [ -s "$2/img1/inventory.img" ]' \
     _ "$PYRUNC" "$W"
 before=$(count); sleep 0.6
 check "checkpoint: the counter stopped" test "$(count)" = "$before"
 echo 0 > "$W/rootfs/tmp/n"
 check "restore -d --pid-file" bash -c '"$1" restore -d --bundle "$2/b1" --image-path "$2/img1" --pid-file "$2/pid1" c1 \
-    </dev/null >/dev/null 2>&1 || { tail -5 "$2/img1/restore.log"; exit 1; }
+    </dev/null >/dev/null 2>&1 || { grep -E "Error|Warn" "$2/img1/restore.log" | tail -8; exit 1; }
     [ "$(cat "$2/pid1")" = "$("$1" state c1 | jq .pid)" ]' _ "$PYRUNC" "$W"
 check "restore: running in its cgroup, counting on from $before" restored c1 /pyrunc-criu/c1
 
