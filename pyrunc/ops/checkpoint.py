@@ -159,7 +159,7 @@ def _checkpoint(criu_path: str, state: dict, cfg, opts: dict, flags: dict, pre_d
         if pre_dump or opts.get("parent_path"):
             request["track_mem"] = True
         if not pre_dump:
-            _write_descriptors(images, pid)
+            request["external"] = request.get("external", []) + _write_descriptors(images, pid)
         session = criu.Session(criu_path, pass_fds=tuple({images_fd, work_fd}))
         try:
             resp = session.call({"type": criu.PRE_DUMP if pre_dump else criu.DUMP, "opts": request})
@@ -185,17 +185,40 @@ def _is_file(path: str) -> bool:
         return False
 
 
-def _write_descriptors(images: str, pid: int) -> None:
-    """The init's fds 0-2 as CRIU names them (pipe:[N], /dev/null...): on
-    restore the pipes are given back as the restorer's own stdio."""
-    names = []
+def _write_descriptors(images: str, pid: int) -> list[str]:
+    """The init's fds 0-2 as CRIU will name them, saved for restore (runc's
+    descriptors.json); returns the `external` entries they need. A pipe is
+    pipe:[N]; a file on a mount outside the container (the /dev/null or log
+    file `run -d` was given) is external, file[MNT_ID:INODE] in hex: CRIU
+    cannot reopen it by path, so restore hands it the restorer's own fd."""
+    visible = _mount_ids(pid)
+    names, external = [], []
     for fd in range(3):
         try:
-            names.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+            name = os.readlink(f"/proc/{pid}/fd/{fd}")
+            mnt_id = _fdinfo_mnt_id(pid, fd)
+            if name.startswith("/") and mnt_id is not None and mnt_id not in visible:
+                name = f"file[{mnt_id:x}:{os.stat(f'/proc/{pid}/fd/{fd}').st_ino:x}]"
+                external.append(name)
         except OSError:
-            names.append("/dev/null")
+            name = ""
+        names.append(name)
     store_mod.write_file(os.path.join(images, DESCRIPTORS_FILE), jsonlite.dumps(names).encode(), 0o600,
                          "--image-path")
+    return external
+
+
+def _mount_ids(pid: int) -> set[int]:
+    with open(f"/proc/{pid}/mountinfo") as f:
+        return {int(line.split(None, 1)[0]) for line in f if line.strip()}
+
+
+def _fdinfo_mnt_id(pid: int, fd: int) -> int | None:
+    with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+        for line in f:
+            if line.startswith("mnt_id:"):
+                return int(line.split()[1])
+    return None
 
 
 # ---- restore
@@ -322,15 +345,16 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
 
 
 def _inherited_stdio(images: str) -> list[dict]:
-    """runc's rule: the dumped init's stdio pipes become our fds 0-2 (CRIU
-    has no way to reopen a pipe whose other end was outside)."""
+    """runc's rule: the dumped init's stdio pipes, and files from outside
+    the container (see _write_descriptors), become our fds 0-2: CRIU has
+    no way to reopen them itself."""
     try:
         with open(os.path.join(images, DESCRIPTORS_FILE)) as f:
             names = jsonlite.loads(f.read())
     except (OSError, ValueError):
         return []
     return [{"key": name, "fd": fd} for fd, name in enumerate(names[:3])
-            if isinstance(name, str) and name.startswith("pipe:")]
+            if isinstance(name, str) and name.startswith(("pipe:", "file["))]
 
 
 def _cgroup_roots(pid: int) -> list[dict]:
