@@ -5,7 +5,9 @@
 # from the host side): dumped and restored with its count going on from where
 # it was, --leave-running, a pre-dump then a dump on top of it restored into a
 # new container id with a memory limit, the systemd cgroup driver, and a
-# failed restore leaving nothing behind. Kept short: the lane's time counts.
+# failed restore leaving nothing behind; then Podman's container checkpoint
+# and restore (--export/--import too) with pyrunc as its runtime. Kept
+# short: the lane's time counts.
 set -u
 passed=0 failed=0
 W=$(mktemp -d /var/tmp/criu-XXXXXX)
@@ -116,5 +118,28 @@ check "restore from a directory without images: exit 1, nothing made" bash -c \
 
 cleanup c1
 rmdir /sys/fs/cgroup/pyrunc-criu/* /sys/fs/cgroup/pyrunc-criu 2>/dev/null
+
+# ---- Podman with pyrunc as its runtime: container checkpoint/restore, and
+# --export/--import into a new container. The count is read with exec; a
+# counter started afresh would be below the count seen before the dump.
+P=(timeout 180 podman --runtime "$PYRUNC")
+pcount() { "${P[@]}" exec "$1" cat /tmp/n; }
+# pcount_above NAME N: the count in NAME goes above N (10 s at most)
+pcount_above() { for _ in $(seq 20); do [ "$(pcount "$1")" -gt "$2" ] 2>/dev/null && return 0; sleep 0.5; done
+                 echo "count $(pcount "$1") <= $2"; return 1; }
+tar -C "$W/rootfs" -cf "$W/busybox.tar" . && podman import -q "$W/busybox.tar" localhost/busybox >/dev/null
+check "podman: run -d the counter" "${P[@]}" run -d --name pc --network none localhost/busybox \
+    sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.2; done'
+sleep 3; seen=$(pcount pc)
+check "podman: container checkpoint" bash -c '"$@" container checkpoint pc &&
+    [ "$("$@" inspect --format "{{.State.Status}}" pc)" = exited ]' _ "${P[@]}"
+check "podman: container restore, counting on from $seen" bash -c '"$@" container restore pc' _ "${P[@]}"
+check "  the count goes on" pcount_above pc "$seen"
+seen=$(pcount pc)
+check "podman: checkpoint --export" "${P[@]}" container checkpoint --export "$W/pc.tar.gz" pc
+"${P[@]}" rm -f pc >/dev/null 2>&1
+check "podman: restore --import as a new container" "${P[@]}" container restore --import "$W/pc.tar.gz" --name pc2
+check "  the count goes on" pcount_above pc2 "$seen"
+"${P[@]}" rm -f pc pc2 >/dev/null 2>&1
 echo "passed=$passed failed=$failed skipped=0" > "$VM_RESULT"
 [ "$failed" = 0 ]
