@@ -272,6 +272,7 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
         undo.callback(_destroy_cgroups, manager)
         for warning in manager.prepare():
             log.warning(warning)
+        _make_mountpoints(cfg)
         # CRIU rebuilds the mount namespace under this bind of the rootfs.
         root = st.path(container_id, CRIU_ROOT)
         os.mkdir(root, 0o700)
@@ -342,6 +343,28 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
         os.close(console_fd)
     lock.close()
     return pid
+
+
+def _make_mountpoints(cfg) -> None:
+    """The bind mounts' mount points in the root filesystem, as create
+    makes them (runc's restore too): a checkpoint restored on a fresh
+    rootfs (Podman's --import) has none. Those under a tmpfs are left to
+    CRIU, which restores the tmpfs with its contents."""
+    from pyrunc.linux import mounts
+
+    tmpfs = [m.destination.rstrip("/") + "/" for m in cfg.mounts if m.type == "tmpfs"]
+    root_fd = os.open(cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for m in cfg.mounts:
+            if not m.is_bind or any(m.destination.startswith(prefix) for prefix in tmpfs):
+                continue
+            try:
+                os.close(mounts.make_mountpoint(root_fd, m.destination, not mounts.is_directory_source(m.source)))
+            except OSError as err:
+                raise PyruncError(f"mounts: {m.destination}: cannot make the mount point in the root filesystem: "
+                                  f"{(err.strerror or str(err)).lower()}") from None
+    finally:
+        os.close(root_fd)
 
 
 def _inherited_stdio(images: str) -> list[dict]:

@@ -119,6 +119,53 @@ check "restore from a directory without images: exit 1, nothing made" bash -c \
 cleanup c1
 rmdir /sys/fs/cgroup/pyrunc-criu/* /sys/fs/cgroup/pyrunc-criu 2>/dev/null
 
+# ---- a container with a terminal: its pty master goes to a console socket;
+# on restore CRIU hands pyrunc a new master (orphan-pts-master), which goes
+# to the new --console-socket. The counter prints to its terminal.
+cat > "$W/recvtty.py" <<'PY'
+import array, os, socket, sys
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[1]); server.listen(1)
+conn, _ = server.accept()
+fds = array.array("i")
+_, anc, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(fds.itemsize))
+fds.frombytes(anc[0][2][:fds.itemsize])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        try:
+            data = os.read(fds[0], 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out.write(data)
+PY
+last_printed() { tr -d '\r' < "$1" 2>/dev/null | grep -E '^[0-9]+$' | tail -1; }
+# printed_above FILE N: the terminal's output goes above N (10 s at most)
+printed_above() { for _ in $(seq 50); do [ "$(last_printed "$1")" -gt "$2" ] 2>/dev/null && return 0; sleep 0.2; done
+                  echo "printed $(last_printed "$1") <= $2"; return 1; }
+mkdir -p "$W/b4"
+jq --arg root "$W/rootfs" '.root = {path: $root, readonly: false} | .process.terminal = true
+    | .process.args = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done"]
+    | .linux.cgroupsPath = "/pyrunc-criu/c4"' "$W/spec.json" > "$W/b4/config.json"
+"$PY" "$W/recvtty.py" "$W/tty1.sock" "$W/tty1.out" & recv1=$!
+sleep 1
+check "terminal: run -d --console-socket" "$PYRUNC" run -d --console-socket "$W/tty1.sock" --bundle "$W/b4" c4
+check "  it prints to its terminal" printed_above "$W/tty1.out" 10
+oldpid=$(state_of c4 .pid)
+check "terminal: checkpoint" bash -c '"$1" checkpoint --image-path "$2/img4" c4 ||
+    { grep -E "Error|Warn" "$2/img4/dump.log" | tail -8; exit 1; }' _ "$PYRUNC" "$W"
+sleep 0.5; kill "$recv1" 2>/dev/null; wait "$recv1" 2>/dev/null
+seen=$(last_printed "$W/tty1.out")
+"$PY" "$W/recvtty.py" "$W/tty2.sock" "$W/tty2.out" & recv2=$!
+sleep 1
+check "terminal: restore -d --console-socket" bash -c '"$1" restore -d --console-socket "$2/tty2.sock" --bundle "$2/b4" \
+    --image-path "$2/img4" c4 || { grep -E "Error|Warn" "$2/img4/restore.log" | tail -8; exit 1; }' _ "$PYRUNC" "$W"
+check "  the new console socket's terminal prints on from $seen" printed_above "$W/tty2.out" "$seen"
+cleanup c4
+kill "$recv2" 2>/dev/null; wait "$recv2" 2>/dev/null
+rmdir /sys/fs/cgroup/pyrunc-criu/* /sys/fs/cgroup/pyrunc-criu 2>/dev/null
+
 # ---- Podman with pyrunc as its runtime: container checkpoint/restore, and
 # --export/--import into a new container. The count is read with exec; a
 # counter started afresh would be below the count seen before the dump.
