@@ -82,7 +82,8 @@ def _images_dir(path: str | None) -> str:
 
 
 def _open_dir(path: str, what: str, create: bool) -> tuple[int, bool]:
-    """An O_PATH-less directory fd CRIU inherits; whether we made it."""
+    """A directory fd CRIU inherits (images_dir_fd, work_dir_fd: CRIU reads
+    and writes through it, so not O_PATH); whether this call made it."""
     made = False
     if create and not os.path.isdir(path):
         try:

@@ -9,7 +9,7 @@ import pytest
 from pyrunc.errors import UsageError
 from pyrunc.linux import criu
 from pyrunc.linux.protowire import WireError, decode, encode
-from pyrunc.ops.checkpoint import criu_flags, external_mounts
+from pyrunc.ops.checkpoint import DESCRIPTORS_FILE, _inherited_stdio, criu_flags, external_mounts
 from pyrunc.spec.model import Config
 
 SCALARS = {"n": (1, "int"), "s": (2, "string"), "b": (3, "bool")}
@@ -111,3 +111,12 @@ def test_masked_files_are_binds_of_dev_null_but_masked_directories_are_not():
     entries = external_mounts(cfg, restore=True, is_file=lambda path: path == "/proc/kcore")
     assert [e for e in entries if e["val"] == "/dev/null" and e["key"] != "/dev/null"] == \
         [{"key": "/proc/kcore", "val": "/dev/null"}]
+
+
+def test_restore_hands_back_stdio_pipes_and_outside_files_but_not_what_criu_reopens(tmp_path):
+    (tmp_path / DESCRIPTORS_FILE).write_text('["file[18:6]", "pipe:[4242]", "/dev/pts/0"]')
+    assert _inherited_stdio(str(tmp_path)) == [{"key": "file[18:6]", "fd": 0}, {"key": "pipe:[4242]", "fd": 1}]
+
+
+def test_restore_of_a_checkpoint_without_descriptors_inherits_nothing(tmp_path):
+    assert _inherited_stdio(str(tmp_path)) == []
