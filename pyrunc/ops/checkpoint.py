@@ -137,11 +137,12 @@ def _checkpoint(criu_path: str, state: dict, cfg, opts: dict, flags: dict, pre_d
     pid = state["pid"]
     images = _images_dir(opts.get("image_path"))
     images_fd, made_images = _open_dir(images, "--image-path", create=True)
-    work_fd, made_work = (_open_dir(os.path.abspath(opts["work_path"]), "--work-path", create=True)
-                          if opts.get("work_path") else (images_fd, False))
+    work_fd = images_fd
     log_path = os.path.join(os.path.abspath(opts.get("work_path") or images), "pre-dump.log" if pre_dump else "dump.log")
     ok = False
     try:
+        if opts.get("work_path"):
+            work_fd = _open_dir(os.path.abspath(opts["work_path"]), "--work-path", create=True)[0]
         request = {**flags, "images_dir_fd": images_fd, "work_dir_fd": work_fd, "pid": pid, "log_level": 4,
                    "log_file": os.path.basename(log_path), "root": state["rootfs"], "manage_cgroups": True,
                    "notify_scripts": True, "leave_running": leave_running or None,
@@ -173,9 +174,9 @@ def _checkpoint(criu_path: str, state: dict, cfg, opts: dict, flags: dict, pre_d
         os.close(images_fd)
         if work_fd != images_fd:
             os.close(work_fd)
-        if not ok and made_images and opts.get("work_path"):
-            # The images directory this command made goes again; CRIU's
-            # log stays in the work directory the message names.
+        if not ok and made_images and (opts.get("work_path") or not os.path.exists(log_path)):
+            # The images directory this command made goes again, unless it
+            # holds CRIU's log, which the message names.
             store_mod.remove_tree(images)
 
 
