@@ -53,7 +53,7 @@ GLOBAL_OPTIONS = (
     Option("--root", "str", help="root directory for storage of container state (this should be located in tmpfs); default /run/pyrunc, or $XDG_RUNTIME_DIR/pyrunc for a user other than root", metavar="DIR"),
     Option("--systemd-cgroup", help="enable systemd cgroup support, expects cgroupsPath to be of form \"slice:prefix:name\" for e.g. \"system.slice:runc:434234\""),
     Option("--rootless", "str", default="auto", help="ignore cgroup permission errors ('true', 'false', or 'auto')", hidden=True),
-    Option("--criu", "str", help="path to the criu binary (accepted for runc compatibility; unused)", hidden=True),
+    Option("--criu", "str", help="path to the criu binary for checkpoint and restore (default: criu on PATH)", metavar="PATH"),
     Option("--help, -h", help="show help"),
     Option("--version, -v", help="print the version"),
 )
@@ -160,6 +160,47 @@ COMMANDS = {
         (Option("--interval", "str", default="5s", help="set the stats collection interval"),
          Option("--stats", help="display the container's stats then exit")),
     ),
+    "checkpoint": Command(
+        "checkpoint", "checkpoint a running container", "<container-id>",
+        (Option("--image-path", "str", help="path for saving criu image files (default: ./checkpoint)", metavar="DIR"),
+         Option("--work-path", "str", help="path for saving work files and logs (default: the image path)", metavar="DIR"),
+         Option("--parent-path", "str", help="path for previous criu image files in pre-dump", metavar="DIR"),
+         Option("--leave-running", help="leave the process running after checkpointing"),
+         Option("--tcp-established", help="allow open tcp connections"),
+         Option("--ext-unix-sk", help="allow external unix sockets"),
+         Option("--shell-job", help="allow shell jobs"),
+         Option("--lazy-pages", help="use userfaultfd to lazily restore memory pages (unsupported: refused)"),
+         Option("--file-locks", help="handle file locks, for safety"),
+         Option("--pre-dump", help="dump container's memory information only, leave the container running after this"),
+         Option("--manage-cgroups-mode", "str", help="cgroups mode: soft|full|strict|ignore (default: CRIU's, soft)"),
+         Option("--empty-ns", "list", help="create a namespace, but don't restore its properties (network only)"),
+         Option("--auto-dedup", help="enable auto deduplication of memory images")),
+        usage="Dumps the container's processes with CRIU (over its RPC interface) into the image path;\n"
+              "unless --leave-running or --pre-dump, the container is then stopped and deleted.\n"
+              "Needs criu on PATH (or --criu) and a kernel `criu check` accepts.",
+    ),
+    "restore": Command(
+        "restore", "restore a container from a previous checkpoint", "<container-id>",
+        (_CONSOLE_SOCKET,
+         Option("--image-path", "str", help="path to criu image files for restoring (default: ./checkpoint)", metavar="DIR"),
+         Option("--work-path", "str", help="path for saving work files and logs (default: the image path)", metavar="DIR"),
+         Option("--tcp-established", help="allow open tcp connections"),
+         Option("--ext-unix-sk", help="allow external unix sockets"),
+         Option("--shell-job", help="allow shell jobs"),
+         Option("--file-locks", help="handle file locks, for safety"),
+         Option("--manage-cgroups-mode", "str", help="cgroups mode: soft|full|strict|ignore (default: CRIU's, soft)"),
+         _BUNDLE,
+         Option("--detach, -d", help="detach from the container's process"),
+         _PID_FILE,
+         Option("--no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
+         _NO_PIVOT,
+         Option("--empty-ns", "list", help="create a namespace, but don't restore its properties (network only)"),
+         Option("--auto-dedup", help="enable auto deduplication of memory images"),
+         Option("--lazy-pages", help="use userfaultfd to lazily restore memory pages (unsupported: refused)")),
+        usage="Creates the container from the bundle's config.json and has CRIU restore its processes\n"
+              "from the image path into it (its cgroups and limits made first). In the foreground, waits\n"
+              "and exits with the container's exit code, as `run`.",
+    ),
     "spec": Command(
         "spec", "create a new specification file", "",
         (_BUNDLE, Option("--rootless", help="generate a configuration for a rootless container")),
@@ -168,7 +209,8 @@ COMMANDS = {
     "features": Command(
         "features", "show the enabled features", "",
         usage="Prints the runtime-spec features JSON: the OCI versions, hooks, mount options,\n"
-              "namespaces, capabilities, cgroup and seccomp support of this pyrunc.",
+              "namespaces, capabilities, cgroup and seccomp support of this pyrunc, and (annotation\n"
+              "org.opencontainers.pyrunc.checkpoint) the criu checkpoint and restore would use.",
     ),
     "check": Command(
         "check", "validate a bundle without creating anything (pyrunc only)", "",
@@ -196,6 +238,8 @@ _HANDLERS = {
     "resume": ("pyrunc.ops.resources", "cmd_resume"),
     "update": ("pyrunc.ops.resources", "cmd_update"),
     "events": ("pyrunc.ops.resources", "cmd_events"),
+    "checkpoint": ("pyrunc.ops.checkpoint", "cmd_checkpoint"),
+    "restore": ("pyrunc.ops.checkpoint", "cmd_restore"),
     "spec": ("pyrunc.spec.defaults", "cmd_spec"),
     "check": ("pyrunc.ops.check", "cmd_check"),
     "features": ("pyrunc.ops.features", "cmd_features"),

@@ -46,9 +46,20 @@ def features() -> dict:
         "annotations": {
             "io.github.seccomp.libseccomp.version": seccomp.libseccomp_version(),
             "org.opencontainers.pyrunc.version": __version__,
+            # checkpoint/restore go through CRIU (not a runtime-spec feature).
+            "org.opencontainers.pyrunc.checkpoint": _checkpoint_support(),
         },
         "potentiallyUnsafeConfigAnnotations": [],
     }
+
+
+def _checkpoint_support() -> str:
+    """Whether `checkpoint`/`restore` can run here: CRIU's path, or why not
+    (whether this kernel suits CRIU only `criu check` knows; they run it)."""
+    import shutil
+
+    path = shutil.which("criu")
+    return f"criu ({path})" if path else "unavailable: criu not found on PATH"
 
 
 def cmd_features(parsed) -> str:

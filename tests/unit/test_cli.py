@@ -333,8 +333,10 @@ def test_main_help_lists_verbs_and_globals(capfd):
         assert any(line.split()[:1] == [verb] for line in out.splitlines()), verb
     for flag in ("--debug", "--log FILE", "--log-format", "--root DIR", "--help, -h", "--version, -v"):
         assert flag in out
-    # runc-compatibility flags stay out of the help text.
-    assert "--criu" not in out
+    # runc-compatibility flags stay out of the help text; --criu is used
+    # (checkpoint and restore), so it is shown.
+    assert "--rootless" not in out
+    assert "--criu PATH" in out
 
 
 def test_main_short_help_same_as_long(capfd):

@@ -20,7 +20,7 @@ RUNC = shutil.which("runc")
 pytestmark = pytest.mark.skipif(RUNC is None, reason="needs runc (the reference)")
 
 # runc's verbs pyrunc does not have, on purpose (README: "Where pyrunc differs from runc").
-NOT_IN_PYRUNC = {"checkpoint", "restore"}
+NOT_IN_PYRUNC: set[str] = set()
 
 
 def _runc_help(*args: str) -> str:
@@ -75,9 +75,20 @@ def test_every_runc_global_flag_is_accepted():
             assert parsed.command.name == "state", name
 
 
+# Flags of runc's that pyrunc does not have, on purpose (README: "Where
+# pyrunc differs from runc"): CRIU's page server and status fd, and the
+# restored process's LSM labels, are not implemented; an unknown flag is
+# refused in runc's words.
+NOT_TAKEN = {"checkpoint": {"--status-fd", "--page-server"}, "restore": {"--lsm-profile", "--lsm-mount-context"}}
+
+
 @pytest.mark.parametrize("verb", _verbs_in_both())
 def test_every_runc_flag_of_the_verb_is_accepted(verb):
     for name, takes_value in runc_flags(verb):
+        if name in NOT_TAKEN.get(verb, ()):
+            with pytest.raises(UsageError, match="flag provided but not defined"):
+                cli.parse([verb, name, *(["1"] if takes_value else []), "c1"])
+            continue
         argv = [verb, name, *(["1"] if takes_value else []), "c1"]
         try:
             parsed = cli.parse(argv)

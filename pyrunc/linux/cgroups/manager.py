@@ -111,6 +111,14 @@ class CgroupManager:
         self._refuse_frozen()
         return self._write_resources(resources, device_rules)
 
+    def add_process(self, pid: int) -> None:
+        """Move a running process `pid` into every hierarchy, after apply()
+        (CRIU's restorer: what it forks is then born in the container's
+        cgroups)."""
+        for path in self.paths.values():
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+
     def join_self(self, v2: bool = True) -> None:
         """In a forked child: join every hierarchy (v2 too unless it was born
         there, see launcher.fork_into)."""
