@@ -17,9 +17,9 @@
 # Directory contents: rootfs.img (raw ext4, sparse, root=/dev/vda, no
 # partition table), vmlinuz, initrd.img, cmdline, packages.txt, build-info.txt.
 #
-# In the guest, vm-job.service mounts the virtio-9p share "work" at /work,
-# runs /work/job.sh (output to /work/job.out, exit code to /work/job.rc) and
-# powers off; without /work/job.sh it stays up with root autologin on ttyS0.
+# In the guest, vm-job.service mounts the virtio-9p share "work" at /vmshare,
+# runs /vmshare/job.sh (output to /vmshare/job.out, exit code to /vmshare/job.rc) and
+# powers off; without /vmshare/job.sh it stays up with root autologin on ttyS0.
 #
 # Needs (host, root): mmdebstrap, e2fsprogs (mke2fs -d; no loop devices), and
 # the host's apt sources for $SUITE (they are the guest's mirror).
@@ -46,7 +46,7 @@ if [ "${1:-}" = "--customize" ]; then
     printf '/dev/vda\t/\text4\trw,errors=remount-ro\t0\t1\n' > "$R/etc/fstab"
     # A machine-id of its own: an empty one makes every boot a first boot.
     tr -d '-' < /proc/sys/kernel/random/uuid > "$R/etc/machine-id"
-    mkdir -p "$R/work"
+    mkdir -p "$R/vmshare"
     chroot "$R" passwd -d root >/dev/null
 
     # root autologin on the serial console, for a debugging boot without a job
@@ -59,34 +59,34 @@ EOF
 
     cat > "$R/usr/local/sbin/vm-job-runner" <<'EOF'
 #!/bin/bash
-# Mount the 9p share "work" at /work, run /work/job.sh, record its output and
+# Mount the 9p share "work" at /vmshare, run /vmshare/job.sh, record its output and
 # exit code there, power off.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
 say() { echo "vm-job: $*"; }
 modprobe -a 9pnet_virtio 9p 2>/dev/null || true
-mkdir -p /work
-if ! mountpoint -q /work; then
-    if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 work /work; then
+mkdir -p /vmshare
+if ! mountpoint -q /vmshare; then
+    if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 work /vmshare; then
         say "cannot mount the 9p share 'work'; powering off"
         systemctl poweroff --no-block; exit 1
     fi
 fi
-if [ ! -f /work/job.sh ]; then
-    say "no /work/job.sh: staying up (root autologin on ttyS0)"; exit 0
+if [ ! -f /vmshare/job.sh ]; then
+    say "no /vmshare/job.sh: staying up (root autologin on ttyS0)"; exit 0
 fi
 # This unit is Type=simple: its start job is done once it is forked, so the
 # boot can finish while it runs. Wait for that: the job sees a booted system.
 state=$(timeout 120 systemctl is-system-running --wait 2>&1)
 read -r up _ < /proc/uptime
-echo "uptime_at_job_start=$up system_state=$state" > /work/vm-job.started
-systemd-analyze > /work/vm-systemd-analyze.txt 2>&1 || true
-say "starting /work/job.sh (uptime ${up}s, system $state)"
-cd /work
-bash /work/job.sh > /work/job.out 2>&1
+echo "uptime_at_job_start=$up system_state=$state" > /vmshare/vm-job.started
+systemd-analyze > /vmshare/vm-systemd-analyze.txt 2>&1 || true
+say "starting /vmshare/job.sh (uptime ${up}s, system $state)"
+cd /vmshare
+bash /vmshare/job.sh > /vmshare/job.out 2>&1
 rc=$?
 read -r up _ < /proc/uptime
-echo "uptime_at_job_end=$up" >> /work/vm-job.started
-echo "$rc" > /work/job.rc.tmp && mv -f /work/job.rc.tmp /work/job.rc
+echo "uptime_at_job_end=$up" >> /vmshare/vm-job.started
+echo "$rc" > /vmshare/job.rc.tmp && mv -f /vmshare/job.rc.tmp /vmshare/job.rc
 sync
 say "job.sh exited with $rc; powering off"
 systemctl poweroff --no-block
@@ -95,7 +95,7 @@ EOF
 
     cat > "$R/etc/systemd/system/vm-job.service" <<'EOF'
 [Unit]
-Description=Run /work/job.sh from the 9p share (tag "work") and power off
+Description=Run /vmshare/job.sh from the 9p share (tag "work") and power off
 After=multi-user.target
 
 [Service]

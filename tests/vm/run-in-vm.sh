@@ -2,7 +2,7 @@
 # tests/vm/run-in-vm.sh IMAGE_DIR SHARE_DIR
 #
 # Boots the image made by image.sh with SHARE_DIR exported over virtio-9p
-# (tag "work", mounted at /work in the guest). The guest runs SHARE_DIR/job.sh
+# (tag "work", mounted at /vmshare in the guest). The guest runs SHARE_DIR/job.sh
 # as root, writes SHARE_DIR/job.out and SHARE_DIR/job.rc, and powers off.
 # qemu runs with -snapshot: the guest's writes go to a throw-away overlay, so
 # nothing is left in the image between runs.

@@ -1,9 +1,9 @@
 #!/bin/bash
-# The guest side of the VM lane (run by vm-job.service as /work/job.sh, as
-# root, cwd /work = the 9p share). It installs pyrunc the way a user would,
-# on the guest's own disk, then runs the jobs named in /work/jobs.
+# The guest side of the VM lane (run by vm-job.service as /vmshare/job.sh, as
+# root, cwd /vmshare = the 9p share). It installs pyrunc the way a user would,
+# on the guest's own disk, then runs the jobs named in /vmshare/jobs.
 #
-# From the host, in /work: src.tar (the work tree), dist/pyrunc-*.whl,
+# From the host, in /vmshare: src.tar (the work tree), dist/pyrunc-*.whl,
 # wheelhouse/ (the dependencies), jobs (one group a line, run in turn: a job
 # name, or names joined by "+" to run those jobs at the same time).
 # A job is tests/vm/jobs/NAME.sh in the source copy, run with cwd = the
@@ -11,16 +11,16 @@
 #   PY         the venv's python (pyrunc and its test dependencies installed)
 #   PYRUNC     the venv's pyrunc command
 #   SRC        the source copy (/var/tmp/pyrunc-src: tests/, conformance/ ...)
-#   VM_OUT     a directory for its reports (copied to /work/results/NAME/)
+#   VM_OUT     a directory for its reports (copied to /vmshare/results/NAME/)
 #   VM_RESULT  the file where it writes its counts: "passed=N failed=N skipped=N"
 #              (tests/vm/guest/counts.py makes that line from pytest's junit
 #              XML or the conformance report)
-# Its exit status is its verdict. For each job, /work/results/NAME.result
+# Its exit status is its verdict. For each job, /vmshare/results/NAME.result
 # gets "rc=.. seconds=.. passed=.. failed=.. skipped=..". Exit status: the
 # number of jobs that failed (or 100 when the set-up failed).
 set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8
-SHARE=/work
+SHARE=/vmshare
 SRC=/var/tmp/pyrunc-src
 VENV=/var/tmp/pyrunc-venv
 RESULTS=$SHARE/results
