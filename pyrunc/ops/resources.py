@@ -150,21 +150,25 @@ def container_events(st: Store, container_id: str, interval: float):
 
     state = st.load(container_id)
     cgroups = _cgroups(state)
-    ooms = cgroups.oom_kill_count()
+    watch = cgroups.watch_ooms()
+    ooms = watch.count()
     next_stats = 0.0
-    while True:
-        # OOM first: the kill may be what stopped the container.
-        count = cgroups.oom_kill_count()
-        if count > ooms:
-            yield {"type": "oom", "id": container_id}
-            ooms = count
-        if st.status(state) == STOPPED:
-            return
-        now = time.monotonic()
-        if now >= next_stats:
-            yield {"type": "stats", "id": container_id, "data": cgroups.stats()}
-            next_stats = now + interval
-        time.sleep(min(0.1, interval))
+    try:
+        while True:
+            # OOM first: the kill may be what stopped the container.
+            count = watch.count()
+            if count > ooms:
+                yield {"type": "oom", "id": container_id}
+                ooms = count
+            if st.status(state) == STOPPED:
+                return
+            now = time.monotonic()
+            if now >= next_stats:
+                yield {"type": "stats", "id": container_id, "data": cgroups.stats()}
+                next_stats = now + interval
+            watch.wait(min(0.1, interval))
+    finally:
+        watch.close()
 
 
 def _parse_duration(text: str) -> float:

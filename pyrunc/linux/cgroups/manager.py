@@ -171,6 +171,10 @@ class CgroupManager:
         """How many processes the kernel's OOM killer killed in the container."""
         return _read_field(self._oom_file(), "oom_kill")
 
+    def watch_ooms(self) -> "OomWatch":
+        """`events`: the OOM-kill count, with a wait that wakes when it changes."""
+        return OomWatch(self._oom_file())
+
     def pids(self) -> list[int]:
         """Every process in the container's cgroup (its subtree too)."""
         return self.dirs.pids()
@@ -432,6 +436,66 @@ def _sub_path(base: str, sub: str) -> str:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+class OomWatch:
+    """The container's OOM-kill count, read from one open file. On cgroup v2
+    the kernel makes poll() report POLLPRI as soon as memory.events changes,
+    so `wait` wakes at the kill itself: systemd removes an emptied scope's
+    cgroup (and the count with it) moments after an OOM-killed init exits,
+    and a watcher that only polled every 100 ms could miss it. v1's
+    memory.oom_control gives no such wake-up, and `wait` just sleeps there."""
+
+    def __init__(self, path: str):
+        import select
+
+        self.fd = -1
+        self._poller = select.poll()
+        if path:
+            try:
+                self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                pass
+            else:
+                self._poller.register(self.fd, select.POLLPRI)
+
+    def count(self) -> int:
+        """The count now; 0 once the cgroup is gone (the file reads ENODEV)."""
+        if self.fd < 0:
+            return 0
+        try:
+            text = os.pread(self.fd, 4096, 0).decode()  # the read also re-arms POLLPRI
+        except OSError:
+            self.close()
+            return 0
+        return _field_in(text, "oom_kill")
+
+    def wait(self, timeout: float) -> None:
+        import time
+
+        if self.fd < 0:
+            time.sleep(timeout)
+        elif self._poller.poll(int(timeout * 1000)):
+            # memory.events also counts "max" and "high" events, which come
+            # in bursts under memory pressure: wake at most every 5 ms.
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            self._poller.unregister(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _field_in(text: str, field: str) -> int:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == field:
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def _read_field(path: str, field: str) -> int:
