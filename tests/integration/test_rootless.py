@@ -9,6 +9,7 @@ nothing of root's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -95,6 +96,35 @@ def _end_podman_pause_process(home: str) -> None:
         pass
 
 
+# useradd and userdel leave shadow's backups of the files they edit, with
+# the test user's lines in them: the fixture puts them back as they were.
+SHADOW_BACKUPS = [f"/etc/{name}-" for name in ("passwd", "group", "shadow", "gshadow", "subuid", "subgid")]
+
+
+def _snapshot(paths: list[str]) -> dict:
+    saved = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                saved[path] = (f.read(), os.stat(path))
+        except FileNotFoundError:
+            saved[path] = None
+    return saved
+
+
+def _restore(saved: dict) -> None:
+    for path, kept in saved.items():
+        if kept is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        data, st = kept
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chown(path, st.st_uid, st.st_gid)
+        os.chmod(path, st.st_mode & 0o7777)
+
+
 @pytest.fixture(scope="module")
 def user():
     if not os.access(PYRUNC, os.X_OK):
@@ -105,6 +135,7 @@ def user():
     home = f"/tmp/{USER}"
     sub_start = _free_subid_start()
     created = False
+    backups = _snapshot(SHADOW_BACKUPS)
     try:
         subprocess.run(["useradd", "--no-create-home", "--home-dir", home, "--shell", "/usr/sbin/nologin",
                         "--user-group", USER], check=True, capture_output=True)
@@ -130,6 +161,7 @@ def user():
             subprocess.run(["userdel", "--force", USER], capture_output=True)
         for path in ("/etc/subuid", "/etc/subgid"):
             _drop_lines(path, USER)
+        _restore(backups)
         shutil.rmtree(home, ignore_errors=True)
 
 
