@@ -258,15 +258,23 @@ class Runtime:
             return container_stats(self._store, container_id)
 
     def events(self, container_id: str, interval: float = 5.0):
-        """Yield the container's events as `pyrunc events` prints them, until
-        it stops: {"type": "stats", "id", "data"} every `interval` seconds
-        and {"type": "oom", "id"} whenever the kernel OOM-kills in it."""
-        from pyrunc.ops.resources import container_events
+        """An iterator over the container's events as `pyrunc events` prints
+        them, until it stops: {"type": "stats", "id", "data"} every
+        `interval` seconds and {"type": "oom", "id"} whenever the kernel
+        OOM-kills in it. A missing or stopped container is refused here, at
+        the call (ContainerNotFound, InvalidStatus), not at the first item."""
+        from pyrunc.ops.resources import event_stream
 
         if not interval > 0:
             raise ValueError(f"events: interval must be a positive number of seconds, not {interval!r}")
         with _kernel_errors("events", container_id):
-            yield from container_events(self._store, container_id, interval)
+            records = event_stream(self._store, container_id, interval)
+        return self._kernel_errors_of(records, container_id)
+
+    @staticmethod
+    def _kernel_errors_of(records, container_id: str):
+        with _kernel_errors("events", container_id):
+            yield from records
 
     # ------------------------------------------------------------ helpers
 

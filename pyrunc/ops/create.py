@@ -22,12 +22,12 @@ class CreateOptions:
     """What create takes besides the bundle's config (runc's create flags)."""
 
     __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds",
-                 "wait_for_init", "console_fd", "systemd_cgroup", "rootless")
+                 "wait_for_init", "console_fd", "systemd_cgroup", "rootless", "listen_fds")
 
     def __init__(self, bundle: str | None = None, pid_file: str | None = None, console_socket: str | None = None,
                  no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0,
                  wait_for_init: bool = False, console_fd: int = -1, systemd_cgroup: bool = False,
-                 rootless: bool = False):
+                 rootless: bool = False, listen_fds: int = 0):
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -40,6 +40,10 @@ class CreateOptions:
         self.systemd_cgroup = systemd_cgroup
         # runc's rootless cgroup manager (ops.common.rootless_cgroups).
         self.rootless = rootless
+        # Socket activation's fds after stdio, passed on too: only the
+        # command line takes them from LISTEN_FDS (a library caller's
+        # environment is its own, not the container's).
+        self.listen_fds = int(listen_fds or 0)
 
     @classmethod
     def from_flags(cls, opts: dict, systemd_cgroup: bool = False, rootless: bool = False) -> "CreateOptions":
@@ -47,11 +51,11 @@ class CreateOptions:
         return cls(bundle=opts.get("bundle"), pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
                    no_pivot=bool(opts.get("no_pivot")), no_new_keyring=bool(opts.get("no_new_keyring")),
                    preserve_fds=int(opts.get("preserve_fds") or 0), systemd_cgroup=systemd_cgroup,
-                   rootless=rootless)
+                   rootless=rootless, listen_fds=listen_fds_from_env())
 
 
 def cmd_create(parsed) -> int:
-    check_caller_fds(int(parsed.options.get("preserve_fds") or 0))
+    check_caller_fds(int(parsed.options.get("preserve_fds") or 0), listen_fds_from_env())
     container_id = one_id(parsed)
     create_container(store_for(parsed), container_id,
                      CreateOptions.from_flags(parsed.options, bool(parsed.globals.get("systemd_cgroup")),
@@ -80,8 +84,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     if cfg.linux.sysctl:
         _refuse_sysctls_in_host_namespaces(cfg)
     seccomp_program = _compile_seccomp(cfg)
-    listen_fds = _listen_fds()
-    preserve = opts.preserve_fds + listen_fds
+    preserve = opts.preserve_fds + opts.listen_fds
 
     from pyrunc.init.context import InitContext
     from pyrunc.launcher import launch
@@ -171,23 +174,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
                           on_listener=send_listener, prepare_cgroups=prepare_cgroups)
         faults.point("create:after-launch")
-        record = ContainerRecord(
-            oci_version=cfg.oci_version,
-            id=container_id,
-            pid=launched.init_pid,
-            bundle=cfg.bundle,
-            rootfs=cfg.root_path,
-            created=store_mod.rfc3339_nano(time.time_ns()),
-            annotations=cfg.annotations,
-            start_time=launched.start_time,
-            cgroups=manager.to_state(),
-            resources=cfg.linux.resources,
-            shared_pid_namespace=_shares_pid_namespace(cfg),
-            hooks={k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
-            # What `exec` needs of the config, as it was at create time.
-            process=cfg.process_dict,
-            seccomp=_seccomp_state(cfg, seccomp_program),
-        )
+        record = new_record(cfg, container_id, launched.init_pid, launched.start_time, manager, seccomp_program)
         if seccomp_program is not None:
             store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
                                  container_id)
@@ -233,6 +220,27 @@ class UndoStack:
             except Exception as err:  # keep undoing; the original error is what the user sees
                 log.warning(f"cleanup after failed create: {getattr(func, '__name__', func)}: {err}")
         return False
+
+
+def new_record(cfg, container_id: str, pid: int, start_time: int, manager, seccomp_program) -> ContainerRecord:
+    """The state of a container whose init exists (create, restore)."""
+    return ContainerRecord(
+        oci_version=cfg.oci_version,
+        id=container_id,
+        pid=pid,
+        bundle=cfg.bundle,
+        rootfs=cfg.root_path,
+        created=store_mod.rfc3339_nano(time.time_ns()),
+        annotations=cfg.annotations,
+        start_time=start_time,
+        cgroups=manager.to_state(),
+        resources=cfg.linux.resources,
+        shared_pid_namespace=_shares_pid_namespace(cfg),
+        hooks={k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
+        # What `exec` needs of the config, as it was at create time.
+        process=cfg.process_dict,
+        seccomp=_seccomp_state(cfg, seccomp_program),
+    )
 
 
 def _seccomp_state(cfg, program) -> dict | None:
@@ -335,19 +343,19 @@ def _check_terminal(cfg, opts: CreateOptions) -> None:
         raise PyruncError("--console-socket given, but process.terminal is false in config.json")
 
 
-def check_caller_fds(preserve_fds: int) -> None:
+def check_caller_fds(preserve_fds: int, listen_fds: int = 0) -> None:
     """First thing in create and run: --preserve-fds and LISTEN_FDS name fds
     the caller really passed."""
-    listen = _listen_fds()
-    if listen:
-        check_preserved_fds(listen, "LISTEN_FDS")
-    check_preserved_fds(listen + preserve_fds)
+    if listen_fds:
+        check_preserved_fds(listen_fds, "LISTEN_FDS")
+    check_preserved_fds(listen_fds + preserve_fds)
 
 
-def _listen_fds() -> int:
-    """Socket activation: LISTEN_FDS fds after stdio are passed on too."""
+def listen_fds_from_env() -> int:
+    """Socket activation (sd_listen_fds, as runc reads it): LISTEN_FDS
+    counts, when LISTEN_PID names this process."""
     value = os.environ.get("LISTEN_FDS", "")
-    if value.isdigit() and os.environ.get("LISTEN_PID", str(os.getpid())) == str(os.getpid()):
+    if value.isdigit() and os.environ.get("LISTEN_PID") == str(os.getpid()):
         return int(value)
     return 0
 

@@ -142,6 +142,13 @@ def cmd_events(parsed) -> int:
     return 0
 
 
+def event_stream(st: Store, container_id: str, interval: float):
+    """The records' iterator, the container checked now (not found, not
+    running), not at the first record."""
+    status_rules.require("events", container_id, st.status(st.load(container_id)))
+    return container_events(st, container_id, interval)
+
+
 def container_events(st: Store, container_id: str, interval: float):
     """Yield runc's event records until the container stops: a stats record
     every `interval` seconds, an {"type": "oom"} one whenever the kernel

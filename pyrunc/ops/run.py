@@ -17,14 +17,14 @@ import os
 from pyrunc import log
 from pyrunc.errors import PyruncError
 from pyrunc.ops.common import SignalForwarder, one_id, rootless_cgroups, store_for
-from pyrunc.ops.create import CreateOptions, check_caller_fds, create_container
+from pyrunc.ops.create import CreateOptions, check_caller_fds, create_container, listen_fds_from_env
 from pyrunc.ops.lifecycle import delete_container, start_container
 from pyrunc.store import Store
 
 
 def cmd_run(parsed) -> int:
     opts = parsed.options
-    check_caller_fds(int(opts.get("preserve_fds") or 0))
+    check_caller_fds(int(opts.get("preserve_fds") or 0), listen_fds_from_env())
     container_id = one_id(parsed)
     create_opts = CreateOptions.from_flags(opts, bool(parsed.globals.get("systemd_cgroup")),
                                            rootless=rootless_cgroups(parsed))
@@ -56,6 +56,10 @@ def run_container(st: Store, container_id: str, create_opts: CreateOptions, deta
     create_opts.console_fd = console_fd
     try:
         launched = create_container(st, container_id, create_opts)
+    except BaseException:
+        if relay_end >= 0:
+            os.close(relay_end)  # a library caller lives on after a failed run
+        raise
     finally:
         if console_fd >= 0:
             os.close(console_fd)

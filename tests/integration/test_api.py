@@ -145,6 +145,45 @@ def test_events_yields_stats_until_the_container_stops(rt, bundle):
     rt.delete(bundle.id)
 
 
+def test_events_of_a_stopped_container_is_refused_at_the_call(rt, bundle):
+    sh(bundle, "true")
+    rt.create(bundle.id, bundle.path)
+    rt.start(bundle.id)
+    assert wait_for(rt, bundle.id, "stopped").status == "stopped"
+    with pytest.raises(pyrunc.InvalidStatus, match="container is not running"):
+        rt.events(bundle.id)
+    with pytest.raises(pyrunc.ContainerNotFound):
+        rt.events("nothing-here")
+    rt.delete(bundle.id)
+
+
+def test_a_failed_run_leaves_no_fd_open(rt, bundle, tmp_path):
+    fds = open_fds()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text("{}")
+    with pytest.raises(pyrunc.ConfigError):
+        rt.run("bad", str(tmp_path / "bad"))
+    assert open_fds() == fds
+
+
+def test_the_callers_socket_activation_fds_stay_out_of_the_container(rt, bundle, marker, monkeypatch):
+    # LISTEN_FDS in a library caller's environment (a socket-activated
+    # service) names the caller's own sockets: the command line passes them
+    # on, as runc; the API must not.
+    sh(bundle, "for f in /proc/self/fd/*; do echo ${f##*/}; done > /marker/fds")
+    rt.run(bundle.id, bundle.path)
+    alone = (marker / "fds").read_text()
+    r, w = os.pipe()  # fds 3 and 4 for the caller to "listen" on, whatever they were
+    try:
+        monkeypatch.setenv("LISTEN_FDS", str(max(r, w) - 2))
+        monkeypatch.setenv("LISTEN_PID", str(os.getpid()))
+        rt.run(bundle.id, bundle.path)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert (marker / "fds").read_text() == alone
+
+
 def test_errors_are_typed(rt, bundle, tmp_path):
     with pytest.raises(pyrunc.ContainerNotFound) as err:
         rt.start("nothing-here")
