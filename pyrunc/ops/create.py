@@ -145,10 +145,11 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             faults.point("create:after-cgroups")
             resources = cfg.linux.resources
             rules = devices.container_device_rules(resources.get("devices"), [d.path for d in cfg.linux.devices])
-            if opts.rootless:
+            if opts.rootless and _unprivileged():
                 # No device rules, as runc's rootless manager: an unprivileged
                 # user can attach no device filter, and a user namespace
                 # cannot make device nodes (bound ones keep the host's modes).
+                # The host's root given --rootless=true keeps them (runc too).
                 resources = {k: v for k, v in resources.items() if k != "devices"}
                 rules = None
             # linux.resources before any process of the container runs (runc
@@ -349,6 +350,12 @@ def check_caller_fds(preserve_fds: int, listen_fds: int = 0) -> None:
     if listen_fds:
         check_preserved_fds(listen_fds, "LISTEN_FDS")
     check_preserved_fds(listen_fds + preserve_fds)
+
+
+def _unprivileged() -> bool:
+    from pyrunc.linux import proc
+
+    return os.geteuid() != 0 or proc.in_user_namespace()
 
 
 def listen_fds_from_env() -> int:

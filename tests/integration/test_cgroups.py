@@ -224,6 +224,23 @@ def test_device_rules_deny_and_allow(runtime, bundle):
     assert result.stdout.split() == ["mem-denied", "full-ok", "null-ok"], result
 
 
+def test_device_rules_hold_for_root_given_rootless_true(runtime, bundle):
+    # --rootless=true by the host's root, outside any user namespace: runc
+    # still applies the device rules (its rootless manager only ignores
+    # their errors); dropping them let the container open any device it
+    # could make. /dev/kmsg's numbers (no default rule allows them), opened
+    # for writing (nothing is written).
+    needs("devices")
+    bundle.config["process"]["capabilities"] = {k: ["CAP_MKNOD", "CAP_DAC_OVERRIDE"] for k in
+                                                ("bounding", "effective", "permitted")}
+    bundle.config["root"]["readonly"] = False
+    bundle.config["linux"]["resources"]["devices"] = [{"allow": False, "access": "rwm"}]
+    sh(bundle, "rm -f /tmp/kmsg; mknod /tmp/kmsg c 1 11 && (: > /tmp/kmsg) 2>/dev/null && echo open || echo denied")
+    result = runtime("run", "--bundle", bundle.path, bundle.id, global_args=("--rootless", "true"))
+    assert result.returncode == 0, result
+    assert result.stdout.split() == ["denied"], result
+
+
 def test_missing_controller_limit_is_a_clear_error(runtime, bundle):
     if cgroupfs.has_controller("hugetlb"):
         pytest.skip("this host has the hugetlb controller")
