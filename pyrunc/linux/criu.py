@@ -66,15 +66,13 @@ def find_criu(path: str | None = None) -> str:
 class Session:
     """One `criu swrk` process and its socket. `pass_fds` are fds CRIU
     inherits under the same numbers (inherit_fd entries name them); criu's
-    stdio is ours unless `stdio` gives three other fds."""
+    stdio is ours. A socket error (criu gone) is a CriuError."""
 
-    def __init__(self, criu: str, pass_fds: tuple = (), stdio: tuple | None = None, log_fd: int | None = None):
+    def __init__(self, criu: str, pass_fds: tuple = ()):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
-        stdin, stdout, stderr = stdio or (None, None, None)
         try:
-            self.proc = subprocess.Popen([criu, "swrk", str(theirs.fileno())], pass_fds=(theirs.fileno(), *pass_fds),
-                                         stdin=stdin, stdout=stdout, stderr=log_fd if log_fd is not None else stderr)
+            self.proc = subprocess.Popen([criu, "swrk", str(theirs.fileno())], pass_fds=(theirs.fileno(), *pass_fds))
         except OSError as err:
             ours.close()
             raise CriuError(f"cannot run {criu}: {err.strerror.lower()}") from None
@@ -83,13 +81,21 @@ class Session:
         self.pid = self.proc.pid
 
     def send(self, message: dict) -> None:
-        self.sock.send(encode(REQ, message))
+        try:
+            self.sock.send(encode(REQ, message))
+        except OSError as err:  # EPIPE among them: not the CLI's quiet "stdout closed"
+            raise CriuError(f"criu (pid {self.pid}): cannot send the request: "
+                            f"{(err.strerror or str(err)).lower()}") from None
 
     def receive(self) -> tuple[dict, list[int]]:
         """The next criu_resp and any fds that came with it (SCM_RIGHTS: the
         orphan pts master)."""
         fds = array.array("i")
-        data, ancdata, _, _ = self.sock.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(4 * fds.itemsize))
+        try:
+            data, ancdata, _, _ = self.sock.recvmsg(_MAX_MESSAGE, socket.CMSG_SPACE(4 * fds.itemsize))
+        except OSError as err:
+            raise CriuError(f"criu (pid {self.pid}): cannot read its answer: "
+                            f"{(err.strerror or str(err)).lower()}") from None
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
@@ -152,11 +158,3 @@ def failure_message(what: str, resp: dict, log_path: str) -> str:
     """One line for a failed dump or restore, pointing at CRIU's log."""
     detail = resp.get("cr_errmsg") or (os.strerror(resp["cr_errno"]) if resp.get("cr_errno") else "")
     return f"criu {what} failed{': ' + detail.strip() if detail else ''} (see {log_path})"
-
-
-def log_tail(path: str, lines: int = 5) -> list[str]:
-    try:
-        with open(path, errors="replace") as f:
-            return [line.rstrip() for line in f.readlines()[-lines:]]
-    except OSError:
-        return []

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 
 from pyrunc import jsonlite, log, store as store_mod
 from pyrunc.errors import PyruncError, UsageError
@@ -67,7 +66,7 @@ def external_mounts(cfg, restore: bool, is_file=lambda path: False) -> list[dict
     entries = []
     for m in cfg.mounts:
         if m.is_bind:
-            entries.append({"key": m.destination, "val": m.source if restore else m.destination})
+            entries.append({"key": m.destination, "val": _source(cfg, m) if restore else m.destination})
     devices = [f"/dev/{d[0]}" for d in DEFAULT_DEVICES] + [d.path for d in cfg.linux.devices]
     for path in dict.fromkeys(devices):
         entries.append({"key": path, "val": path})
@@ -112,11 +111,11 @@ def cmd_checkpoint(parsed) -> int:
     opts = parsed.options
     st = store_for(parsed)
     flags = criu_flags(opts)
-    with st.lock(container_id) as _lock:
+    with st.lock(container_id):
         state = st.load(container_id)
         status = st.status(state)
         if status not in (store_mod.RUNNING, store_mod.PAUSED):
-            raise PyruncError(f"{container_id}: cannot checkpoint a container that is {status}")
+            raise PyruncError(f"Container cannot be checkpointed in {status} state")  # runc's words
         cfg = load_config(state["bundle"])
         criu_path = _ready_criu(parsed)
         pre_dump = bool(opts.get("pre_dump"))
@@ -253,8 +252,11 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
              systemd: bool) -> int:
     from pyrunc.linux import _libc, criu
     from pyrunc.linux.cgroups import devices, manager as cgroup_manager
-    from pyrunc.ops.create import UndoStack, _destroy_cgroups, _seccomp_state, _shares_pid_namespace
+    from pyrunc.ops.create import UndoStack, _compile_seccomp, _destroy_cgroups, new_record
 
+    # CRIU restores the init's filter; `exec` needs the compiled one beside
+    # the state, as after create (a bad profile fails here, before anything).
+    seccomp_program = _compile_seccomp(cfg)
     manager = cgroup_manager.new_manager(cfg.linux.cgroups_path, container_id, systemd=systemd,
                                          annotations=cfg.annotations)
     restored = {}
@@ -322,17 +324,14 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
         if not resp.get("success") or "pid" not in restored:
             raise PyruncError(criu.failure_message("restore", resp, os.path.join(work, "restore.log")))
         pid = resp.get("restore", {}).get("pid") or restored["pid"]
+        undo.callback(_kill_restored, pid)
         start_time = _start_time(pid)
-        state = {
-            "ociVersion": cfg.oci_version, "id": container_id, "pid": pid, "bundle": cfg.bundle,
-            "rootfs": cfg.root_path, "created": store_mod.rfc3339_nano(time.time_ns()),
-            "annotations": cfg.annotations, "startTime": start_time, "cgroups": manager.to_state(),
-            "resources": cfg.linux.resources, "sharedPidNamespace": _shares_pid_namespace(cfg),
-            "hooks": {k: [h.to_dict() for h in v] for k, v in cfg.hooks.items() if v},
-            "process": cfg.process_dict, "seccomp": _seccomp_state(cfg, None),
-        }
-        st.save_init(container_id, pid, start_time, state["cgroups"])
-        st.save(container_id, state)
+        record = new_record(cfg, container_id, pid, start_time, manager, seccomp_program)
+        if seccomp_program is not None:
+            store_mod.write_file(st.path(container_id, store_mod.SECCOMP_FILE), seccomp_program.bpf, 0o600,
+                                 container_id)
+        st.save_init(container_id, pid, start_time, record.cgroups)
+        st.save_record(record)
         if opts.get("pid_file"):
             store_mod.write_file(os.path.abspath(opts["pid_file"]), str(pid).encode(), 0o644, "--pid-file")
         undo.pop_all()
@@ -345,6 +344,11 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
         os.close(console_fd)
     lock.close()
     return pid
+
+
+def _source(cfg, mount) -> str:
+    """A bind mount's source; a relative one is the bundle's, as for create."""
+    return mount.source if os.path.isabs(mount.source) else os.path.join(cfg.bundle, mount.source)
 
 
 def _make_mountpoints(cfg) -> None:
@@ -361,7 +365,7 @@ def _make_mountpoints(cfg) -> None:
             if not m.is_bind or any(m.destination.startswith(prefix) for prefix in tmpfs):
                 continue
             try:
-                os.close(mounts.make_mountpoint(root_fd, m.destination, not mounts.is_directory_source(m.source)))
+                os.close(mounts.make_mountpoint(root_fd, m.destination, not mounts.is_directory_source(_source(cfg, m))))
             except OSError as err:
                 raise PyruncError(f"mounts: {m.destination}: cannot make the mount point in the root filesystem: "
                                   f"{(err.strerror or str(err)).lower()}") from None
@@ -398,6 +402,18 @@ def _cgroup_roots(pid: int) -> list[dict]:
     return roots
 
 
+def _kill_restored(pid: int) -> None:
+    """A restore that fails after CRIU made the tree: end it (its cgroup
+    may not be one this restore made, so destroying that would not)."""
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # rst_sibling: the restored init is our child
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
 def _start_time(pid: int) -> int:
     from pyrunc.linux import proc
 
@@ -430,21 +446,17 @@ def _unmount(root: str) -> None:
 def _wait_in_foreground(st, container_id: str, pid: int) -> int:
     """As `run`: the restored init is our child (rst_sibling); forward
     signals, return its exit code and delete the container."""
+    from pyrunc.linux.proc import exit_code
     from pyrunc.ops.common import SignalForwarder, long_wait_ahead
     from pyrunc.ops.lifecycle import delete_container
 
     long_wait_ahead()
     forwarder = SignalForwarder(os.pidfd_open(pid))
     try:
-        while True:
-            try:
-                waited, status = os.waitpid(pid, 0)
-            except ChildProcessError:
-                code = 255
-                break
-            if waited == pid:
-                code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-                break
+        try:
+            code = exit_code(os.waitpid(pid, 0)[1])
+        except ChildProcessError:
+            code = 255
     finally:
         forwarder.restore()
         try:

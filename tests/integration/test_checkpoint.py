@@ -56,6 +56,28 @@ def test_checkpoint_on_this_host_says_why_criu_cannot(runtime, running, tmp_path
     assert not (tmp_path / "checkpoint").exists()  # runc's default --image-path
 
 
+def test_a_criu_that_does_not_answer_is_one_line_and_changes_nothing(runtime, running, tmp_path):
+    # /bin/true passes `criu check` but exits at once as `criu swrk`: the
+    # request meets a closed socket (EPIPE), which is not the CLI's quiet
+    # "stdout closed" exit.
+    images = tmp_path / "images"
+    result = runtime("checkpoint", "--image-path", str(images), running.id, global_args=("--criu", "/bin/true"))
+    _one_error_line(result, "criu (pid ")
+    assert runtime.state(running.id)["status"] == "running"
+
+
+def test_checkpoint_of_a_created_container_is_refused_in_runcs_words(runtime, bundle, tmp_path):
+    sh(bundle, "sleep 60")
+    runtime.ok("create", "--bundle", bundle.path, bundle.id)
+    try:
+        result = runtime("checkpoint", "--image-path", str(tmp_path / "images"), bundle.id)
+        _one_error_line(result, "Container cannot be checkpointed in created state")
+        assert runtime.state(bundle.id)["status"] == "created"
+        assert not (tmp_path / "images").exists()
+    finally:
+        runtime.ok("delete", "--force", bundle.id)
+
+
 def test_restore_with_a_missing_criu_leaves_nothing(runtime, bundle, tmp_path):
     images = tmp_path / "images"
     images.mkdir()

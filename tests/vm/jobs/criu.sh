@@ -24,13 +24,16 @@ check() {  # check DESCRIPTION COMMAND...
 count() { cat "$W/rootfs/tmp/n" 2>/dev/null || echo 0; }
 # wait_count N: until the counter reaches N (10 s at most)
 wait_count() { for _ in $(seq 50); do [ "$(count)" -ge "$1" ] && return 0; sleep 0.2; done; echo "count $(count) < $1"; return 1; }
-# bundle DIR CGROUPS_PATH [MEMORY_LIMIT]: the counter, on the shared rootfs
+# bundle DIR CGROUPS_PATH [MEMORY_LIMIT]: the counter, on the shared rootfs,
+# under a seccomp profile that refuses mkdir
 bundle() {
     mkdir -p "$1"
     jq --arg root "$W/rootfs" --arg cg "$2" --argjson mem "${3:-0}" '
         .root = {path: $root, readonly: false} | .process.terminal = false
         | .process.args = ["sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /tmp/n; sleep 0.2; done"]
         | .linux.cgroupsPath = $cg
+        | .linux.seccomp = {defaultAction: "SCMP_ACT_ALLOW",
+                            syscalls: [{names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1}]}
         | if $mem > 0 then .linux.resources.memory = {limit: $mem} else . end' "$W/spec.json" > "$1/config.json"
 }
 state_of() { "$PYRUNC" state "$1" | jq -r "$2"; }
@@ -66,6 +69,8 @@ check "restore -d --pid-file" bash -c '"$1" restore -d --bundle "$2/b1" --image-
     </dev/null >/dev/null 2>&1 || { grep -E "Error|Warn" "$2/img1/restore.log" | tail -8; exit 1; }
     [ "$(cat "$2/pid1")" = "$("$1" state c1 | jq .pid)" ]' _ "$PYRUNC" "$W"
 check "restore: running in its cgroup, counting on from $before" restored c1 /pyrunc-criu/c1
+check "  exec in it has the container's seccomp filter (mkdir refused)" bash -c \
+    '"$1" exec c1 true && ! "$1" exec c1 mkdir /tmp/seccomp-probe' _ "$PYRUNC"
 
 # ---- --leave-running
 before=$(count)
@@ -187,6 +192,9 @@ check "podman: checkpoint --export" "${P[@]}" container checkpoint --export "$W/
 "${P[@]}" rm -f pc >/dev/null 2>&1
 check "podman: restore --import as a new container" "${P[@]}" container restore --import "$W/pc.tar.gz" --name pc2
 check "  the count goes on" pcount_above pc2 "$seen"
+check "podman: rm -f the restored container" "${P[@]}" rm -f pc2
+check "  no container and no libpod scope left" bash -c 'left=$(podman ps -aq; systemctl list-units --no-legend "libpod-*")
+    [ -z "$left" ] || { echo "left: $left"; systemd-cgls --no-pager -u "$(systemctl list-units --no-legend "libpod-*" | awk "{print \$1}" | head -1)" 2>&1 | head; exit 1; }'
 "${P[@]}" rm -f pc pc2 >/dev/null 2>&1
 echo "passed=$passed failed=$failed skipped=0" > "$VM_RESULT"
 [ "$failed" = 0 ]
