@@ -13,7 +13,10 @@ datagram, EOF when every peer has closed or died). Messages:
     init   → parent   {"type": "hooks"}                    run createRuntime hooks now
     parent → init     {"type": "hooks-done"}
     init   → parent   {"type": "timings", "timings": {}}   set up; --debug shows where the time went
-    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath
+    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath (to the
+                                                           agent at once: with no_new_privs off,
+                                                           from the process that set up, which
+                                                           has yet to fork the one that runs)
     init   → parent   {"type": "ready"}                    from the stub: it waits on exec.fifo
     any    → parent   {"type": "error", "msg": "...", "exit"?: 127|126}  setup failed
                                                            (exit: the program cannot run)
