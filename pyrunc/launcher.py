@@ -116,7 +116,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
             message = sync.expect_any(
                 parent_sock, ("idmap-request", "pid", "hooks", "seccomp-listener", "timings", "ready"),
                 "container setup failed before the init process started" if not init_pid else
-                "container init exited before finishing setup")
+                "container init exited before finishing setup", on_warning=_init_warning)
             kind = message["type"]
             if kind == "idmap-request":
                 from pyrunc.linux import idmap
@@ -285,7 +285,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         while not (pid and ready):
             message = sync.expect_any(parent_sock, ("pid", "seccomp-listener", "ready"),
                                       "exec: joining the container failed" if not pid else
-                                      "exec: the process exited during setup")
+                                      "exec: the process exited during setup", on_warning=_init_warning)
             if message["type"] == "pid":
                 pid = int(message["pid"])
                 os.waitpid(joiner, 0)
@@ -321,6 +321,11 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         raise
     finally:
         parent_sock.close()
+
+
+def _init_warning(text: str) -> None:
+    """A warning the container's processes sent (sync.send_warning): to the log."""
+    log.warning(f"container init: {text}")
 
 
 def _track_init(pid: int, undo, our_child: bool) -> int:
