@@ -186,7 +186,7 @@ class Agent:
         self.server.bind(path)
         self.server.listen(4)
         self.server.settimeout(30)
-        self.errno_ret, self.calls, self.threads = errno_ret, [], []
+        self.errno_ret, self.calls, self.threads, self.states = errno_ret, [], [], []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -195,8 +195,9 @@ class Agent:
                 conn, _ = self.server.accept()
             except OSError:
                 return
-            _, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+            data, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
             conn.close()
+            self.states.append(json.loads(data))
             fd = struct.unpack("i", ancillary[0][2][:4])[0]
             thread = threading.Thread(target=self._serve, args=(fd,), daemon=True)
             thread.start()
@@ -676,6 +677,7 @@ def test_seccomp_notify_without_no_new_privs_agent_answers_the_runtime_too(runti
     stage1 loads the filter and its stub forks the init only afterwards,
     as `exec`'s joiner does."""
     agent = Agent(str(tmp_path / "agent.sock"), 0)
+    before = 0
     try:
         if verb == "run-in-a-joined-pid-namespace":
             sh(bundle, "sleep 30")
@@ -702,6 +704,7 @@ def test_seccomp_notify_without_no_new_privs_agent_answers_the_runtime_too(runti
         else:
             sh(bundle, "sleep 30")
             runtime.ok("run", "-d", "--bundle", bundle.path, bundle.id, timeout=30)
+            before = len(agent.calls)
             result = runtime("exec", "--cwd", "/", "--user", "1001:1001", bundle.id, "sh", "-c", "id -u; pwd",
                              timeout=30)
             runtime.ok("kill", bundle.id, "KILL")
@@ -709,5 +712,10 @@ def test_seccomp_notify_without_no_new_privs_agent_answers_the_runtime_too(runti
         agent.close()
     assert result.returncode == 0, result
     assert result.stdout == ("1001\n/\n" if verb == "exec" else "1000\n/tmp\n"), result
-    numbers = {nr for _, nr in agent.calls}
+    numbers = {nr for _, nr in agent.calls[before:]}
     assert {SETRESUID, CAPSET} <= numbers, agent.calls
+    # The pid the agent was given is the process it hears from first: the
+    # one that loaded the filter (for exec, the set-up process whose stub
+    # then forks the program's).
+    first = [pid for pid, nr in agent.calls[before:] if nr == SETRESUID][0]
+    assert agent.states[-1]["pid"] == first, (agent.states, agent.calls)
