@@ -113,8 +113,9 @@ COMMANDS = {
          _PRESERVE_FDS,
          Option("--cgroup", "list", help="run the process in an (existing) sub-cgroup(s): [controller:]path"),
          Option("--ignore-paused", help="allow exec in a paused container")),
-        usage="In the foreground, waits and exits with the process's exit code (127: command not found,\n"
-              "126: not executable). Everything after the command is passed to it.",
+        usage="In the foreground, waits and exits with the process's exit code; 255 when it cannot start\n"
+              "(runc's words: \"executable file not found in $PATH\", \"permission denied\"). Everything\n"
+              "after the command is passed to it.",
         rest=0,
     ),
     "list": Command(

@@ -88,21 +88,54 @@ class KernelError(PyruncError):
 
 
 class InitError(PyruncError):
-    """An error the container init reported over the sync socket;
-    `exit_code` is 127 or 126 when it is about the program itself (not
-    found, not executable), as `exec` exits then."""
+    """An error the container's processes reported over the sync socket (an
+    error frame, see sync): `kind` "exec" when it is about the program
+    itself (its lookup or its file), "setup" for every step before; `errno`
+    the system error behind it, 0 when there is none."""
 
-    def __init__(self, msg: str, exit_code: int = 0):
-        self.exit_code = exit_code
+    def __init__(self, msg: str, kind: str = "setup", errno: int = 0):
+        self.kind = kind
+        self.errno = errno
+        super().__init__(msg)
+
+    @property
+    def exit_code(self) -> int:
+        return program_exit_code(self.kind, self.errno)
+
+
+class SetupError(PyruncError):
+    """A step of the container's set-up failed with a system error: the
+    message is the step's own, `errno` is kept for the sync error frame."""
+
+    def __init__(self, msg: str, errno: int):
+        self.errno = errno
         super().__init__(msg)
 
 
 class ProgramError(PyruncError):
-    """process.args[0] cannot be run: not found (127) or not executable (126)."""
+    """process.args[0] cannot be run: not found (ENOENT) or not executable
+    (EACCES, ENOTDIR ...); `errno` says which."""
 
-    def __init__(self, msg: str, exit_code: int):
-        self.exit_code = exit_code
+    kind = "exec"
+
+    def __init__(self, msg: str, errno: int):
+        self.errno = errno
         super().__init__(msg)
+
+    @property
+    def exit_code(self) -> int:
+        return program_exit_code(self.kind, self.errno)
+
+
+def program_exit_code(kind: str, errno: int) -> int:
+    """A shell's code for a program that cannot run: 127 not found (only an
+    ENOENT of the program itself), 126 found but not executable; 0 for a
+    failure of the set-up, whatever its errno (a missing cwd or cgroup is no
+    "command not found"). The stub exits with the same codes when its final
+    execve fails."""
+    if kind != "exec":
+        return 0
+    return 127 if errno == 2 else 126
 
 
 class ThreadsRunning(PyruncError):

@@ -111,11 +111,12 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
             init_pid, pidfd = stage1_pid, _track_init(stage1_pid, undo, our_child=True)
         hooks_wanted, ready = False, False
         listeners: list[int] = []
+        builder_filters = _builder_loads_filter(ctx)
         while not (init_pid and ready):
             message = sync.expect_any(
                 parent_sock, ("idmap-request", "pid", "hooks", "seccomp-listener", "timings", "ready"),
                 "container setup failed before the init process started" if not init_pid else
-                "container init exited before finishing setup")
+                "container init exited before finishing setup", on_warning=_init_warning)
             kind = message["type"]
             if kind == "idmap-request":
                 from pyrunc.linux import idmap
@@ -144,11 +145,14 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
                     run_hooks(init_pid)
                 sync.send(parent_sock, "hooks-done")
                 faults.point("create:after-hooks")
-            while init_pid and listeners:
+            # The filter's holder must be known: the init, or stage1 when it
+            # loaded the filter itself (see filter_holder_before_pid).
+            holder = init_pid or (stage1_pid if builder_filters else 0)
+            while holder and listeners:
                 fd = listeners.pop(0)
                 try:
                     if on_listener is not None:
-                        on_listener(fd, init_pid)
+                        on_listener(fd, holder)
                 finally:
                     os.close(fd)
         log.phase("init ready")
@@ -165,6 +169,18 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     if start_time is None:
         raise InitError("container init exited right after setup")
     return Launched(init_pid, start_time, pidfd, stage1_pid, ctx.config.process.terminal)
+
+
+def _builder_loads_filter(ctx: InitContext) -> bool:
+    """Joining a pid namespace by path, stage1 builds the container and its
+    stub forks the init only at the end: with no_new_privs off, stage1
+    itself loads the filter (before the user switch), and the init's pid
+    comes after syscalls the profile may notify. The listener then goes to
+    the agent at once with stage1's pid, as runc hands it over (with the pid
+    of the process that loaded it) before that process goes on."""
+    config = ctx.config
+    return (ctx.seccomp_program is not None and not config.process.no_new_privileges
+            and any(ns.type == "pid" and ns.path for ns in config.linux.namespaces))
 
 
 def fork_into(cgroups, namespace_flags: int = 0) -> tuple[int, bool, int]:
@@ -269,7 +285,7 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         while not (pid and ready):
             message = sync.expect_any(parent_sock, ("pid", "seccomp-listener", "ready"),
                                       "exec: joining the container failed" if not pid else
-                                      "exec: the process exited during setup")
+                                      "exec: the process exited during setup", on_warning=_init_warning)
             if message["type"] == "pid":
                 pid = int(message["pid"])
                 os.waitpid(joiner, 0)
@@ -278,13 +294,20 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
                 ready = True
             else:
                 listeners.extend(message.get("fds", ()))
-            # To the agent as soon as the pid is known, not after "ready":
-            # the process may make a notified syscall (close) before that.
-            while pid and listeners:
+            # To the agent as soon as the filter's holder is known, not after
+            # "ready": it may make a notified syscall (close) before that.
+            # With no_new_privs off the joiner loaded the filter, before the
+            # user switch, and goes on with setresuid, capset, chdir ...,
+            # any of them possibly notified, before its stub forks the
+            # process: the agent gets the listener at once, with the
+            # joiner's pid (runc's syncParentSeccomp: the pid of the process
+            # that loaded the filter), or the process's pid never comes.
+            holder = pid or (joiner if not process.no_new_privileges else 0)
+            while holder and listeners:
                 fd = listeners.pop(0)
                 try:
                     if on_listener is not None:
-                        on_listener(fd, pid)
+                        on_listener(fd, holder)
                 finally:
                     os.close(fd)
         faults.point("exec:after-ready")
@@ -298,6 +321,11 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         raise
     finally:
         parent_sock.close()
+
+
+def _init_warning(text: str) -> None:
+    """A warning the container's processes sent (sync.send_warning): to the log."""
+    log.warning(f"container init: {text}")
 
 
 def _track_init(pid: int, undo, our_child: bool) -> int:

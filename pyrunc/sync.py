@@ -13,14 +13,26 @@ datagram, EOF when every peer has closed or died). Messages:
     init   → parent   {"type": "hooks"}                    run createRuntime hooks now
     parent → init     {"type": "hooks-done"}
     init   → parent   {"type": "timings", "timings": {}}   set up; --debug shows where the time went
-    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath
+    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath (to the
+                                                           agent at once: with no_new_privs off,
+                                                           from the process that set up, which
+                                                           has yet to fork the one that runs)
     init   → parent   {"type": "ready"}                    from the stub: it waits on exec.fifo
-    any    → parent   {"type": "error", "msg": "...", "exit"?: 127|126}  setup failed
-                                                           (exit: the program cannot run)
+    any    → parent   {"type": "error", "kind": K, "errno": E, "msg": "..."}   failed (error frame)
     stub   → parent   {"type": "stub-error", "step": S, "errno": E}     a step of the stub failed
+    any    → parent   {"type": "warning", "msg": "..."}    to pyrunc's log; the parent reads on
+
+An error frame is typed: `kind` is "exec" when the program itself cannot
+run (its lookup in PATH, the check of its file), "setup" for any step
+before; `errno` the system error behind it (0: none). The exit codes a
+shell gives (127 not found, 126 not executable) follow from kind and errno
+alone (errors.program_exit_code), never from the wording: a setup step
+failing with ENOENT (a missing cwd, a vanished cgroup) is no "command not
+found".
 
 `expect` reads one message and fails on anything but the wanted type; an
-error message becomes an InitError carrying the init's own wording.
+error frame becomes an InitError (its kind, errno and the init's own
+wording); warnings on the way go to `on_warning` (the launcher: the log).
 Imports: errors, jsonlite, _socket.
 """
 
@@ -41,14 +53,14 @@ def socketpair() -> tuple[_socket.socket, _socket.socket]:
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC, 0)
 
 
-def send(sock: _socket.socket, kind: str, **fields) -> None:
-    fields["type"] = kind
+def send(sock: _socket.socket, message_type: str, /, **fields) -> None:
+    fields["type"] = message_type
     sock.send(jsonlite.dumps(fields).encode())
 
 
-def send_fds(sock: _socket.socket, kind: str, fds: list[int], **fields) -> None:
+def send_fds(sock: _socket.socket, message_type: str, fds: list[int], /, **fields) -> None:
     """A message carrying file descriptors (SCM_RIGHTS)."""
-    fields["type"] = kind
+    fields["type"] = message_type
     rights = struct.pack(f"{len(fds)}i", *fds)
     sock.sendmsg([jsonlite.dumps(fields).encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
 
@@ -87,16 +99,50 @@ def _close(fd: int) -> None:
     os.close(fd)
 
 
+ERROR_KINDS = ("setup", "exec")
+
+
+def error_frame(kind: str, errno: int, msg: str) -> dict:
+    """The fields of an "error" message (send(sock, "error", **fields))."""
+    return {"kind": kind if kind in ERROR_KINDS else "setup", "errno": _errno(errno), "msg": str(msg)}
+
+
+def error_from_frame(message: dict) -> InitError:
+    """The InitError an "error" message stands for; a field missing or of the
+    wrong type reads as a setup failure without errno, never as a program's."""
+    kind = message.get("kind")
+    msg = message.get("msg")
+    return InitError(msg if isinstance(msg, str) and msg else "unknown error",
+                     kind if kind in ERROR_KINDS else "setup", _errno(message.get("errno")))
+
+
+def _errno(value) -> int:
+    return value if type(value) is int and 0 < value < 4096 else 0
+
+
+def send_warning(sock: _socket.socket, msg: str) -> None:
+    """A warning for pyrunc's log; lost, not fatal, if it cannot be sent."""
+    try:
+        send(sock, "warning", msg=msg)
+    except OSError:
+        pass
+
+
 def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
-               eof_msg: str = "container init exited before finishing setup") -> dict:
-    message = receive(sock)
-    if message is None:
-        raise InitError(eof_msg)
+               eof_msg: str = "container init exited before finishing setup", on_warning=None) -> dict:
+    """The next message of one of `kinds`; "warning" messages before it go
+    to on_warning(text) (without one, a warning is an unexpected message)."""
+    while True:
+        message = receive(sock)
+        if message is None:
+            raise InitError(eof_msg)
+        if message["type"] != "warning" or on_warning is None:
+            break
+        on_warning(str(message.get("msg", "")))
     if message["type"] == "error":
-        code = message.get("exit")
-        raise InitError(str(message.get("msg", "unknown error")), code if code in (126, 127) else 0)
+        raise error_from_frame(message)
     if message["type"] == "stub-error":
-        raise InitError(describe_stub_error(message))
+        raise InitError(describe_stub_error(message), "setup", _errno(message.get("errno")))
     if message["type"] not in kinds:
         raise InitError(f"container init: expected one of {kinds}, got {message['type']!r}")
     return message
@@ -116,5 +162,6 @@ def describe_stub_error(message: dict) -> str:
     return f"container process: {what}: {reason}"
 
 
-def expect(sock: _socket.socket, kind: str, eof_msg: str = "container init exited before finishing setup") -> dict:
-    return expect_any(sock, (kind,), eof_msg)
+def expect(sock: _socket.socket, kind: str, eof_msg: str = "container init exited before finishing setup",
+           on_warning=None) -> dict:
+    return expect_any(sock, (kind,), eof_msg, on_warning)

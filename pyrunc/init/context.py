@@ -51,13 +51,15 @@ class InitContext:
 
 
 def error_message(err: BaseException) -> dict:
-    """The sync "error" message's fields for `err`: its line, and for a
-    program that cannot run, the exit code `exec` gives (127, 126)."""
-    fields = {"msg": describe_error(err)}
-    code = getattr(err, "exit_code", 0)
-    if code:
-        fields["exit"] = code
-    return fields
+    """The sync error frame's fields for `err` (sync.error_frame): "exec"
+    when the program cannot run (errors.ProgramError), "setup" otherwise;
+    the errno of a system error, 0 for a refused configuration."""
+    from pyrunc import sync
+    from pyrunc.errors import ProgramError
+
+    number = getattr(err, "errno", 0)
+    return sync.error_frame("exec" if isinstance(err, ProgramError) else "setup",
+                            number if isinstance(number, int) else 0, describe_error(err))
 
 
 def describe_error(err: BaseException) -> str:

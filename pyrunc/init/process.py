@@ -35,7 +35,7 @@ import stat
 import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is out of reach)
 import _signal
 
-from pyrunc.errors import KernelError, ProgramError, PyruncError
+from pyrunc.errors import KernelError, ProgramError, PyruncError, SetupError
 from pyrunc.linux import _libc, capabilities, fds, mounts, seccomp, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
@@ -177,7 +177,7 @@ def _chdir(cwd: str, retry_as_user: bool = False) -> bool:
         if retry_as_user and err.errno in (errno.EACCES, errno.EPERM):
             return False
         why = "a /proc magic link or a symlink loop" if err.errno == errno.ELOOP else err.strerror.lower()
-        raise PyruncError(f'process.cwd: chdir to "{cwd}": {why}') from None
+        raise SetupError(f'process.cwd: chdir to "{cwd}": {why}', err.errno) from None
     return True
 
 
@@ -375,12 +375,12 @@ def look_path(program: str, process) -> str:
         candidate = os.path.join(directory or ".", program)
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
-    raise ProgramError(f'exec: "{program}": executable file not found in $PATH', 127)
+    raise ProgramError(f'exec: "{program}": executable file not found in $PATH', errno.ENOENT)
 
 
 # Paths only the process itself resolves: the process that sets it up may
 # not be "self" in the container's /proc (it is outside the pid namespace).
-# The stub's execve answers for those (127 or 126 as its exit code).
+# The stub's execve answers for those (127 or 126 as its exit code: errors.program_exit_code).
 _OWN_PATHS = ("/proc/self/", "/proc/thread-self/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
 
 
@@ -390,9 +390,8 @@ def _check_executable(program: str, path: str) -> None:
     except FileNotFoundError:
         if path.startswith(_OWN_PATHS):
             return
-        raise ProgramError(f'exec: "{program}": stat {path}: no such file or directory', 127) from None
+        raise ProgramError(f'exec: "{program}": stat {path}: no such file or directory', errno.ENOENT) from None
     except OSError as err:
-        raise ProgramError(f'exec: "{program}": stat {path}: {err.strerror.lower()}',
-                           127 if err.errno == errno.ENOENT else 126) from None
+        raise ProgramError(f'exec: "{program}": stat {path}: {err.strerror.lower()}', err.errno) from None
     if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
-        raise ProgramError(f'exec: "{program}": permission denied', 126)
+        raise ProgramError(f'exec: "{program}": permission denied', errno.EACCES)

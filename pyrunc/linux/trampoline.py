@@ -31,7 +31,7 @@ documented there); STUB_X86_64 is what GNU as makes of it
 (tests/unit/test_trampoline.py checks). Without a stub for this machine,
 _run_in_python does the same steps in Python, and the guarantee above does
 not hold: the forked child is Python until it execs.
-Imports: stdlib, linux._libc (for fstatfs), jsonlite.
+Imports: stdlib, errors, linux._libc (for fstatfs), jsonlite.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+
+from pyrunc.errors import program_exit_code
 
 NAME = "pyrunc-stub"
 
@@ -295,6 +297,6 @@ def _run_in_python(path, args, env, flags, sync, tty, bpf, fifo, status, mount_f
         try:
             os.execve(path, args, _env_dict(env))
         except OSError as err:
-            os._exit(127 if err.errno == 2 else 126)
+            os._exit(program_exit_code("exec", err.errno))
     finally:
         os._exit(1)

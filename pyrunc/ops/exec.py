@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 
 from pyrunc import log, status as status_rules
-from pyrunc.errors import ConfigError, InitError, PyruncError, UsageError
+from pyrunc.errors import ConfigError, InitError, ProgramError, PyruncError, UsageError
 from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
 from pyrunc.store import CREATED
 
@@ -56,11 +56,11 @@ def _run_process(st, container_id: str, state: dict, process, **how) -> int:
     try:
         return _exec(st, container_id, state, process, **how)
     except InitError as err:
-        if err.exit_code:
+        if err.kind == "exec":
             # The program cannot run: exit 255 as runc, with the words engines
             # match to report 127 or 126 themselves ("executable file not
-            # found", "permission denied").
-            raise PyruncError(f"exec failed: {err}") from None
+            # found", "permission denied"); its errno (and exit_code) for the API.
+            raise ProgramError(f"exec failed: {err}", err.errno) from None
         raise
 
 

@@ -241,3 +241,20 @@ def test_the_example_script_runs_a_container(runtime, bundle):
     assert result.returncode == 5, result
     assert result.stdout == f"hello from the example\ncontainer {bundle.id} exited with 5\n"
     assert runtime.ids() == []
+
+
+def test_exec_failures_carry_kind_and_errno(rt, bundle):
+    """Issue 16, item 3: the program that cannot run ("exec": 127 for ENOENT,
+    126 else) and a failed set-up step ("setup", its ENOENT no 127)."""
+    sh(bundle, "sleep 60")
+    rt.run(bundle.id, bundle.path, detach=True)
+    try:
+        cases = [(["no-such-command"], ("exec", errno.ENOENT, 127)),
+                 (["/etc/passwd"], ("exec", errno.EACCES, 126)),
+                 ({"args": ["true"], "cwd": "/nonexistent"}, ("setup", errno.ENOENT, 0))]
+        for process, expected in cases:
+            with pytest.raises(pyrunc.PyruncError) as info:
+                rt.exec(bundle.id, process)
+            assert (info.value.kind, info.value.errno, info.value.exit_code) == expected, info.value
+    finally:
+        rt.delete(bundle.id, force=True)

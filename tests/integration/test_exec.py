@@ -49,6 +49,41 @@ def test_exec_exit_codes(runtime, running):
     assert result.returncode == 255 and "permission denied" in result.stderr
 
 
+# Issue 16, item 3: each failure crosses the sync socket as a typed frame
+# {kind, errno, msg}; "exec failed" (exit 255, runc's words, which engines
+# turn into 127/126) only for the program itself ("exec" kind); a set-up
+# step's ENOENT is no "command not found". A program whose own execve fails
+# (the stub's) exits 127 for ENOENT, 126 otherwise.
+EXEC_FRAMES = {
+    "lookup-enoent": ([], ["no-such-command"], 255,
+                      'exec failed: exec: "no-such-command": executable file not found in $PATH'),
+    "path-enoent": ([], ["/no/such"], 255, 'exec failed: exec: "/no/such": stat /no/such: no such file or directory'),
+    "not-executable": ([], ["/etc/passwd"], 255, 'exec failed: exec: "/etc/passwd": permission denied'),
+    "a-directory": ([], ["/etc"], 255, 'exec failed: exec: "/etc": permission denied'),
+    "setup-enoent-cwd": (["--cwd", "/nonexistent"], ["true"], 255,
+                         'process.cwd: chdir to "/nonexistent": no such file or directory'),
+    "execve-enoent-interpreter": ([], ["/bad-interpreter"], 127, ""),
+    "execve-enoexec": ([], ["/not-a-program"], 126, ""),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXEC_FRAMES))
+def test_exec_failure_exit_code_follows_kind_and_errno(runtime, running, case):
+    with open(os.path.join(running.rootfs, "bad-interpreter"), "w") as f:
+        f.write("#!/no/such/interpreter\n")
+    with open(os.path.join(running.rootfs, "not-a-program"), "w") as f:
+        f.write("neither ELF nor #!\n")
+    for name in ("bad-interpreter", "not-a-program"):
+        os.chmod(os.path.join(running.rootfs, name), 0o755)
+    flags, command, code, line = EXEC_FRAMES[case]
+    result = runtime("exec", *flags, running.id, *command)
+    assert result.returncode == code, result
+    if line:
+        assert result.stderr == f"pyrunc: {line}\n", result
+    else:
+        assert result.stderr == "", result
+
+
 def test_exec_user_cwd_env_caps_and_nnp(runtime, running):
     result = runtime.ok("exec", "--user", "1000:1001", "--additional-gids", "1002", "--cwd", "/tmp", "--env",
                         "A=1", "-e", "B=two", "--cap", "CAP_SYS_ADMIN", "--no-new-privs", running.id, "sh", "-c",

@@ -172,6 +172,34 @@ def test_seccomp_enosys_prefix_not_with_an_allowing_default(rt, probe_bundle):
     assert result.stdout.splitlines() == ["errno=ENOSYS", "errno=EPERM"], result
 
 
+def test_exec_seccomp_notify_without_no_new_privs_the_agent_answers_the_setup(rt, bundle, tmp_path):
+    """With no_new_privs off the filter is loaded before the user switch:
+    the runtime's own capset (and setuid, chdir ...) is notified, and the
+    agent must hold the listener by then, or `exec` hangs (it did: the
+    listener waited for the process's pid). The agent lets all through."""
+    from tests.integration.test_security import CAPSET, Agent
+
+    agent = Agent(str(tmp_path / "agent.sock"), 0)
+    try:
+        bundle.config["process"]["noNewPrivileges"] = False
+        bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+        bundle.config["process"]["args"] = ["sleep", "30"]
+        bundle.config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.server.getsockname(),
+            "syscalls": [{"names": ["setuid", "setresuid", "setresgid", "setgroups", "capset", "chdir", "fchdir",
+                                    "getcwd"], "action": "SCMP_ACT_NOTIFY"}],
+        }
+        bundle.write()
+        rt.ok("run", "--detach", "--bundle", bundle.path, bundle.id, timeout=30)
+        before = len(agent.calls)
+        result = rt("exec", "--cwd", "/", "--user", "1001:1001", bundle.id, "sh", "-c", "id -u; pwd", timeout=30)
+        rt.ok("kill", bundle.id, "KILL")
+    finally:
+        agent.close()
+    assert result.returncode == 0 and result.stdout == "1001\n/\n", result
+    assert CAPSET in {nr for _, nr in agent.calls[before:]}, agent.calls
+
+
 # ----------------------------------------------------------------- 7, 18. exec: pid file, exit codes
 
 @pytest.fixture

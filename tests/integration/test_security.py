@@ -186,7 +186,7 @@ class Agent:
         self.server.bind(path)
         self.server.listen(4)
         self.server.settimeout(30)
-        self.errno_ret, self.calls, self.threads = errno_ret, [], []
+        self.errno_ret, self.calls, self.threads, self.states = errno_ret, [], [], []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -195,8 +195,9 @@ class Agent:
                 conn, _ = self.server.accept()
             except OSError:
                 return
-            _, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
+            data, ancillary, _, _ = conn.recvmsg(65536, socket.CMSG_SPACE(4))
             conn.close()
+            self.states.append(json.loads(data))
             fd = struct.unpack("i", ancillary[0][2][:4])[0]
             thread = threading.Thread(target=self._serve, args=(fd,), daemon=True)
             thread.start()
@@ -660,3 +661,61 @@ def test_joining_a_pods_user_and_pid_namespaces(runtime, bundle, new_id):
     result = runtime("run", "--bundle", bundle.path, other)
     assert result.returncode == 0, result
     assert result.stdout.split() == ["0", "sleep", "0", "100000", "65536"], result
+
+
+SETRESUID, CAPSET, CHDIR, GETCWD = 117, 126, 80, 79
+
+
+@pytest.mark.parametrize("verb", ["run", "exec", "run-in-a-joined-pid-namespace"])
+def test_seccomp_notify_without_no_new_privs_agent_answers_the_runtime_too(runtime, bundle, tmp_path, verb, new_id):
+    """Issue 15: with no_new_privs off the filter is loaded before the user
+    switch, so the runtime's own setresuid, capset, chdir, getcwd are
+    notified; the listener must be with the agent before any of them (runc:
+    syncParentSeccomp), or they wait for an answer nobody can give and
+    `exec` hangs. The agent lets everything continue; the process runs as
+    its user and prints what it should. Joining a pid namespace by path,
+    stage1 loads the filter and its stub forks the init only afterwards,
+    as `exec`'s joiner does."""
+    agent = Agent(str(tmp_path / "agent.sock"), 0)
+    before = 0
+    try:
+        if verb == "run-in-a-joined-pid-namespace":
+            sh(bundle, "sleep 30")
+            runtime.ok("run", "-d", "--bundle", bundle.path, bundle.id, timeout=30)
+            init_pid = runtime.state(bundle.id)["pid"]
+            pod, bundle.id = bundle.id, new_id()
+            bundle.config["linux"]["cgroupsPath"] = bundle.config["linux"]["cgroupsPath"].replace(pod, bundle.id)
+            bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"]
+                                                    if ns["type"] != "pid"]
+            bundle.config["linux"]["namespaces"].append({"type": "pid", "path": f"/proc/{init_pid}/ns/pid"})
+        bundle.config["process"]["noNewPrivileges"] = False
+        bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+        bundle.config["process"]["cwd"] = "/tmp"
+        bundle.config["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.server.getsockname(),
+            "syscalls": [{"names": ["setresuid", "setresgid", "setgroups", "capset", "chdir", "fchdir", "getcwd"],
+                          "action": "SCMP_ACT_NOTIFY"}],
+        }
+        if verb != "exec":
+            sh(bundle, "id -u; pwd")
+            result = runtime("run", "--bundle", bundle.path, bundle.id, timeout=30)
+            if verb != "run":
+                runtime.ok("kill", pod, "KILL")
+        else:
+            sh(bundle, "sleep 30")
+            runtime.ok("run", "-d", "--bundle", bundle.path, bundle.id, timeout=30)
+            before = len(agent.calls)
+            result = runtime("exec", "--cwd", "/", "--user", "1001:1001", bundle.id, "sh", "-c", "id -u; pwd",
+                             timeout=30)
+            runtime.ok("kill", bundle.id, "KILL")
+    finally:
+        agent.close()
+    assert result.returncode == 0, result
+    assert result.stdout == ("1001\n/\n" if verb == "exec" else "1000\n/tmp\n"), result
+    numbers = {nr for _, nr in agent.calls[before:]}
+    assert {SETRESUID, CAPSET} <= numbers, agent.calls
+    # The pid the agent was given is the process it hears from first: the
+    # one that loaded the filter (for exec, the set-up process whose stub
+    # then forks the program's).
+    first = [pid for pid, nr in agent.calls[before:] if nr == SETRESUID][0]
+    assert agent.states[-1]["pid"] == first, (agent.states, agent.calls)
