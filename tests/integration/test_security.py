@@ -187,7 +187,8 @@ class Agent:
         self.server.listen(4)
         self.server.settimeout(30)
         self.errno_ret, self.calls, self.threads, self.states = errno_ret, [], [], []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.acceptor = threading.Thread(target=self._accept, daemon=True)
+        self.acceptor.start()
 
     def _accept(self):
         while True:
@@ -211,7 +212,15 @@ class Agent:
         os.close(fd)
 
     def close(self):
+        # shutdown() wakes the blocked accept (close() alone does not): no
+        # thread of the agent's may outlive the test, or the next test's
+        # pyrunc.Runtime refuses to fork (ThreadsRunning).
+        try:
+            self.server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.server.close()
+        self.acceptor.join(10)
         for thread in self.threads:
             thread.join(10)
 
