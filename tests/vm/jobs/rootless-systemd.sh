@@ -3,8 +3,8 @@
 # user's own systemd (user@UID.service), as a user logged in would run them.
 # As root: a test user with subordinate ids, lingering (so its user manager
 # and session bus start), the busybox rootfs in its home. Then, as the user,
-# in a unit of its manager (systemd-run --user: where a login session's
-# processes live as far as delegation goes), this script again with --as-user:
+# in a unit of its manager (systemd-run --user: a cgroup the user owns, as
+# Podman arranges for its own processes), this script again with --as-user:
 #   pyrunc --systemd-cgroup: a detached container with a memory limit is a
 #   scope of the user manager's user.slice (its cgroup seen from outside and
 #   from inside), memory.max and MemoryMax hold the limit, exec joins the
@@ -12,10 +12,12 @@
 #   the bus found without $DBUS_SESSION_BUS_ADDRESS and $XDG_RUNTIME_DIR;
 #   an unreachable manager is one line and leaves nothing.
 #   Rootless Podman on its systemd cgroup manager with pyrunc as runtime:
-#   run --rm echo, run -d with --memory 64m (the limit in the scope of the
-#   user's delegated cgroup), ps, exec, stop, rm, the scope gone.
+#   run --rm echo (also on slirp4netns), run -d with --memory 64m (the
+#   limit in the scope of the user's delegated cgroup), ps, exec, stop, rm,
+#   the scope gone.
 # Then the user, its linger, manager and processes are removed.
-# The guest has no network: Podman runs with --network none.
+# The guest has no network: Podman runs with --network none, but for one
+# run on its default rootless network, slirp4netns (its tap device seen).
 set -u
 U=pyrunc-rls
 SCOPE_LIMIT=67108864
@@ -100,6 +102,8 @@ c['linux'].setdefault('resources',{})['memory']={'limit':$SCOPE_LIMIT}; c['linux
     check "podman: import the busybox image" podman import "$HOME/busybox.tar" localhost/busybox
     check "podman: run --rm busybox echo hi there" bash -c \
         '[ "$("$@" run --rm --network none localhost/busybox echo hi there)" = "hi there" ]' _ "${D[@]}"
+    check "podman: run --rm on the default rootless network (slirp4netns)" bash -c \
+        '[ "$("$@" run --rm localhost/busybox sh -c "ip -o link | grep -c tap0")" = 1 ]' _ "${D[@]}"
     check "podman: run -d --memory 64m" "${D[@]}" run -d --name limited --network none --memory 64m \
         localhost/busybox sleep 600
     check "podman: ps --all lists it running" bash -c '"$@" ps --all --format "{{.Names}} {{.Status}}" | grep -q "^limited Up"' \
