@@ -13,8 +13,9 @@ As root it talks to systemd directly on its private socket
 (/run/systemd/private, what systemctl uses as root: no broker in between,
 no Hello, and systemd sends job signals to every private connection), else
 through the system bus. Rootless (connect_user), to the user's own manager
-(user@UID.service): on the session bus, else on its private socket. Every call waits at most CALL_TIMEOUT; a job at
-most JOB_TIMEOUT (runc waits 30 s too).
+(user@UID.service): on the session bus, else on its private socket. Every
+call waits at most CALL_TIMEOUT; a job at most JOB_TIMEOUT (runc waits 30 s
+too).
 
 Errors: Unreachable (one line naming the sockets tried) and BusError (the
 D-Bus error's name and message), both PyruncErrors.
