@@ -48,6 +48,35 @@ def in_user_namespace(proc: str = PROC) -> bool:
         return False
 
 
+def parse_host_uid(uid_map: str, uid: int) -> int | None:
+    """The uid that `uid` of a user namespace is outside it, by that
+    namespace's uid_map text ("INSIDE OUTSIDE COUNT" lines); None when
+    unmapped. In the initial namespace the map is the identity."""
+    for line in uid_map.splitlines():
+        fields = line.split()
+        if len(fields) != 3 or not all(f.isdigit() for f in fields):
+            continue
+        inside, outside, count = (int(f) for f in fields)
+        if inside <= uid < inside + count:
+            return outside + (uid - inside)
+    return None
+
+
+def host_uid(proc: str = PROC) -> int:
+    """This process's effective uid as the user namespace's parent sees it:
+    in rootless Podman's namespace pyrunc is uid 0, mapped to the user who
+    ran Podman (runc's DetectUID asks busctl for the same). One level only:
+    a namespace nested in another is read as its parent's view."""
+    euid = os.geteuid()
+    try:
+        with open(f"{proc}/self/uid_map") as f:
+            text = f.read()
+    except OSError:
+        return euid
+    mapped = parse_host_uid(text, euid)
+    return euid if mapped is None else mapped
+
+
 def read_start_time(pid: int, proc: str = PROC) -> int | None:
     stat = read_stat(pid, proc)
     return None if stat is None else stat[1]

@@ -12,8 +12,10 @@ under --systemd-cgroup. sd-bus starts no thread.
 As root it talks to systemd directly on its private socket
 (/run/systemd/private, what systemctl uses as root: no broker in between,
 no Hello, and systemd sends job signals to every private connection), else
-through the system bus. Every call waits at most CALL_TIMEOUT; a job at
-most JOB_TIMEOUT (runc waits 30 s too).
+through the system bus. Rootless (connect_user), to the user's own manager
+(user@UID.service): on the session bus, else on its private socket. Every
+call waits at most CALL_TIMEOUT; a job at most JOB_TIMEOUT (runc waits 30 s
+too).
 
 Errors: Unreachable (one line naming the sockets tried) and BusError (the
 D-Bus error's name and message), both PyruncErrors.
@@ -283,27 +285,76 @@ _BASIC = {
 }
 
 
-def connect(sockets=((PRIVATE_SOCKET, False), (SYSTEM_BUS_SOCKET, True))) -> Bus:
+def user_bus_targets(env: dict, uid: int) -> list[tuple[str, bool]]:
+    """Where the user manager of `uid` answers, in the order tried (runc's
+    DetectUserDbusSessionBusAddress, then the manager's private socket, as
+    `systemctl --user` knows it): $DBUS_SESSION_BUS_ADDRESS (any D-Bus
+    address), the session bus $XDG_RUNTIME_DIR/bus, $XDG_RUNTIME_DIR/
+    systemd/private; $XDG_RUNTIME_DIR defaults to /run/user/UID (Podman
+    passes it to its runtime; a bare environment may lack it).
+    → [(address or socket path, is a bus: authenticate and Hello)]."""
+    targets: list[tuple[str, bool]] = []
+    address = env.get("DBUS_SESSION_BUS_ADDRESS") or ""
+    if address:
+        targets.append((address, True))
+    runtime_dir = env.get("XDG_RUNTIME_DIR") or f"/run/user/{uid}"
+    bus = os.path.join(runtime_dir, "bus")
+    if f"unix:path={bus}" != address:
+        targets.append((bus, True))
+    targets.append((os.path.join(runtime_dir, "systemd", "private"), False))
+    return targets
+
+
+def _address(target: str) -> tuple[str, str]:
+    """(D-Bus address, socket path to check first or "") for a target: a
+    socket path, or an address as $DBUS_SESSION_BUS_ADDRESS holds it."""
+    if target.startswith("/"):
+        return f"unix:path={target}", target
+    if target.startswith("unix:path=") and not any(c in target for c in ",;"):
+        return target, target[len("unix:path="):]
+    return target, ""
+
+
+def connect(sockets=((PRIVATE_SOCKET, False), (SYSTEM_BUS_SOCKET, True)), manager: str = "",
+            hint: str = "") -> Bus:
     """A connection to systemd: its private socket (root), else the system
-    bus (a bus client: authenticated, then Hello). Raises Unreachable
-    naming what was tried."""
+    bus (a bus client: authenticated, then Hello); `sockets` are paths or
+    D-Bus addresses, each with whether it is a bus. sd-bus authenticates
+    with EXTERNAL and no identity, so the daemon takes the peer's
+    credentials from the socket: right in a user namespace too, where
+    pyrunc's uid 0 is the user's uid outside. Raises Unreachable naming
+    what was tried; `manager` names the manager meant, `hint` what to
+    check."""
     lib = _library()
     tried = []
-    for socket_path, bus_client in sockets:
-        if not os.path.exists(socket_path):
-            tried.append(f"{socket_path}: no such socket")
+    for target, bus_client in sockets:
+        address, path = _address(target)
+        label = path or address
+        if path and not os.path.exists(path):
+            tried.append(f"{label}: no such socket")
             continue
         handle = ctypes.c_void_p()
         _check(lib.sd_bus_new(ctypes.byref(handle)), "new connection")
-        result = lib.sd_bus_set_address(handle, f"unix:path={socket_path}".encode())
+        result = lib.sd_bus_set_address(handle, address.encode())
         if result >= 0 and bus_client:
             result = lib.sd_bus_set_bus_client(handle, 1)
         if result >= 0:
             result = lib.sd_bus_start(handle)
         if result < 0:
             lib.sd_bus_flush_close_unref(handle)
-            tried.append(f"{socket_path}: {os.strerror(-result).lower()}")
+            tried.append(f"{label}: {os.strerror(-result).lower()}")
             continue
-        return Bus(handle, socket_path)
+        return Bus(handle, label)
+    if manager:
+        raise Unreachable(f"--systemd-cgroup: cannot reach {manager} ({'; '.join(tried)}){hint}")
     running = "" if os.path.isdir("/run/systemd/system") else "systemd is not running on this host; "
     raise Unreachable(f"--systemd-cgroup: cannot reach systemd ({running}{'; '.join(tried)})")
+
+
+def connect_user(uid: int, env: dict | None = None) -> Bus:
+    """A connection to the systemd user manager of `uid` (rootless
+    --systemd-cgroup), at user_bus_targets."""
+    env = os.environ if env is None else env
+    return connect(user_bus_targets(env, uid), manager=f"the systemd user manager of uid {uid}",
+                   hint=f": is user@{uid}.service running? (it runs while the user is logged in, "
+                        "or always after `loginctl enable-linger USER`)")

@@ -21,7 +21,7 @@ import stat
 
 from pyrunc import jsonlite, log, store as store_mod
 from pyrunc.errors import PyruncError, UsageError
-from pyrunc.ops.common import load_config, one_id, store_for
+from pyrunc.ops.common import load_config, one_id, rootless_cgroups, store_for
 
 DESCRIPTORS_FILE = "descriptors.json"  # the init's stdio at dump time, as runc names it
 CRIU_ROOT = "criu-root"
@@ -242,14 +242,14 @@ def cmd_restore(parsed) -> int:
         raise PyruncError("process.terminal is true, so --console-socket is required to restore it")
     criu_path = _ready_criu(parsed)
     pid = _restore(st, container_id, cfg, criu_path, images, opts, flags,
-                   systemd=bool(parsed.globals.get("systemd_cgroup")))
+                   systemd=bool(parsed.globals.get("systemd_cgroup")), rootless=rootless_cgroups(parsed))
     if opts.get("detach"):
         return 0
     return _wait_in_foreground(st, container_id, pid)
 
 
 def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict, flags: dict,
-             systemd: bool) -> int:
+             systemd: bool, rootless: bool = False) -> int:
     from pyrunc.linux import _libc, criu
     from pyrunc.linux.cgroups import devices, manager as cgroup_manager
     from pyrunc.ops.create import UndoStack, _compile_seccomp, _destroy_cgroups, new_record
@@ -258,7 +258,7 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
     # the state, as after create (a bad profile fails here, before anything).
     seccomp_program = _compile_seccomp(cfg)
     manager = cgroup_manager.new_manager(cfg.linux.cgroups_path, container_id, systemd=systemd,
-                                         annotations=cfg.annotations)
+                                         annotations=cfg.annotations, rootless=rootless)
     restored = {}
     with UndoStack() as undo:
         console_fd = -1

@@ -29,7 +29,7 @@ def features() -> dict:
         "linux": {
             "namespaces": namespaces,
             "capabilities": list(capabilities.CAPABILITIES),
-            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": True, "rdma": True},
             "seccomp": {
                 "enabled": True,
                 "actions": sorted(seccomp.ACTIONS),

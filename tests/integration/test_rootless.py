@@ -327,6 +327,43 @@ def test_rootless_flag_false_uses_cgroups_and_fails_as_runc(user, ubundle):
     assert ok.returncode == 0, ok.stderr
 
 
+def _pure_cgroup_v2() -> bool:
+    from pyrunc.linux import cgroups
+
+    return cgroups.detect_layout().mode == "unified"
+
+
+@pytest.mark.parametrize("in_userns", [False, True], ids=["as-the-user", "as-root-of-a-user-namespace"])
+def test_rootless_systemd_cgroup_goes_to_the_users_manager(user, ubundle, in_userns):
+    """--systemd-cgroup rootless is the user's own systemd's (runc's rootless
+    systemd driver), also for root of a user namespace the user made (as
+    in rootless Podman: the uid outside, from the uid_map, names the
+    manager). This user has none (no login session, no linger): one line
+    naming the uid and the sockets tried, exit 1, nothing left; on a host
+    with cgroup v1 hierarchies, refused as runc does. --rootless=false
+    means the system's manager."""
+    ubundle.write(["true"])
+    wrap = ("unshare", "--user", "--map-root-user") if in_userns else ()
+    result = user.run(*wrap, PYRUNC, "--systemd-cgroup", "run", "--bundle", ubundle.path, "r-sd")
+    assert result.returncode == 1, result
+    line = _one_line(result.stderr)
+    if _pure_cgroup_v2():
+        assert line.startswith(f"pyrunc: --systemd-cgroup: cannot reach the systemd user manager of uid {user.uid} "
+                               f"({user.xdg}/bus: no such socket; {user.xdg}/systemd/private: no such socket): "
+                               f"is user@{user.uid}.service running?"), line
+    else:
+        assert line == ('pyrunc: --systemd-cgroup: a rootless container needs a pure cgroup v2 host (this one is '
+                        'cgroup v1 "hybrid"); run it without --systemd-cgroup'), line
+    assert user.pyrunc("list", "--quiet").stdout.split() == []
+    system = user.run(*wrap, PYRUNC, "--rootless", "false", "--systemd-cgroup", "run", "--bundle", ubundle.path,
+                      "r-sd")
+    assert system.returncode == 1, system
+    assert "user manager" not in _one_line(system.stderr)
+    if not os.path.isdir("/run/systemd/system"):
+        assert "cannot reach systemd (systemd is not running on this host;" in _one_line(system.stderr)
+    assert user.pyrunc("list", "--quiet").stdout.split() == []
+
+
 # ---------------------------------------------------------------- boundaries
 
 

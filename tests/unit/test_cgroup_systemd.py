@@ -287,3 +287,131 @@ def test_sdbus_unreachable_names_every_socket_tried(tmp_path):
     with pytest.raises(sdbus.Unreachable) as err:
         sdbus.connect([(str(tmp_path / "none"), False), (str(tmp_path / "nor-this"), True)])
     assert str(tmp_path / "none") in str(err.value) and str(tmp_path / "nor-this") in str(err.value)
+
+
+# ---------------------------------------------------------------- rootless: the user's own manager
+
+
+@pytest.mark.parametrize("rootless, host_uid, expected", [
+    (False, 1000, None),   # --rootless=false: the system's manager, whoever asks
+    (True, 0, None),       # root in a namespace whose uid 0 is the host's root
+    (True, 1000, 1000),    # a user, or rootless Podman's uid 0 mapped to user 1000
+])
+def test_user_manager_uid(rootless, host_uid, expected):
+    assert sd.user_manager_uid(rootless, host_uid) == expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("", ("user.slice", "pyrunc", "c1")),
+    (":libpod:abc", ("user.slice", "libpod", "abc")),
+    ("user.slice:libpod:abc", ("user.slice", "libpod", "abc")),
+    ("app.slice:x:y", ("app.slice", "x", "y")),
+])
+def test_rootless_default_slice_is_user_slice_as_runc(value, expected):
+    assert sd.parse_cgroups_path(value, "c1", sd.DEFAULT_USER_SLICE) == expected
+
+
+@pytest.mark.parametrize("path, mount_root, expected", [
+    ("/user.slice/user-1000.slice/user@1000.service", "/", "/user.slice/user-1000.slice/user@1000.service"),
+    ("/user.slice/user-1000.slice/user@1000.service", "/user.slice", "/user-1000.slice/user@1000.service"),
+    ("/user.slice", "/user.slice", "/"),
+    ("/user.slicex/a", "/user.slice", "/user.slicex/a"),  # not under it: left as it is
+])
+def test_under_mount_root(path, mount_root, expected):
+    assert sd.under_mount_root(path, mount_root) == expected
+
+
+def test_rootless_unit_is_under_the_user_managers_cgroup():
+    layout = Layout({"": "/sys/fs/cgroup"}, "unified")
+    paths = sd.unit_paths(layout, "user.slice", "libpod-abc.scope",
+                          {"": "/user.slice/user-1000.slice/user@1000.service"})
+    assert paths == {"": "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-abc.scope"}
+
+
+@pytest.mark.parametrize("env, expected", [
+    # $DBUS_SESSION_BUS_ADDRESS first (any address), then the session bus and
+    # the manager's private socket in $XDG_RUNTIME_DIR ...
+    ({"DBUS_SESSION_BUS_ADDRESS": "unix:abstract=/tmp/x", "XDG_RUNTIME_DIR": "/run/user/1000"},
+     [("unix:abstract=/tmp/x", True), ("/run/user/1000/bus", True), ("/run/user/1000/systemd/private", False)]),
+    # ... the same socket once ...
+    ({"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus", "XDG_RUNTIME_DIR": "/run/user/1000"},
+     [("unix:path=/run/user/1000/bus", True), ("/run/user/1000/systemd/private", False)]),
+    # ... an empty variable is unset; Podman passes $XDG_RUNTIME_DIR only ...
+    ({"DBUS_SESSION_BUS_ADDRESS": "", "XDG_RUNTIME_DIR": "/home/u/run"},
+     [("/home/u/run/bus", True), ("/home/u/run/systemd/private", False)]),
+    # ... and without either, /run/user/UID of the uid given.
+    ({}, [("/run/user/1000/bus", True), ("/run/user/1000/systemd/private", False)]),
+])
+def test_user_bus_targets(env, expected):
+    from pyrunc.linux import sdbus
+
+    assert sdbus.user_bus_targets(env, 1000) == expected
+
+
+@pytest.mark.parametrize("target, expected", [
+    ("/run/user/1000/bus", ("unix:path=/run/user/1000/bus", "/run/user/1000/bus")),
+    ("unix:path=/run/user/1000/bus", ("unix:path=/run/user/1000/bus", "/run/user/1000/bus")),
+    ("unix:path=/a,guid=0123", ("unix:path=/a,guid=0123", "")),  # an address with keys: sd-bus reads it
+    ("unix:abstract=/tmp/x;unix:path=/b", ("unix:abstract=/tmp/x;unix:path=/b", "")),
+])
+def test_sdbus_address_of_a_target(target, expected):
+    from pyrunc.linux import sdbus
+
+    assert sdbus._address(target) == expected
+
+
+def test_user_manager_unreachable_is_one_line_naming_the_sockets_and_what_to_check(tmp_path):
+    from pyrunc.linux import sdbus
+
+    if not os.path.exists("/lib/x86_64-linux-gnu/libsystemd.so.0"):
+        pytest.skip("needs libsystemd0")
+    with pytest.raises(sdbus.Unreachable) as err:
+        sdbus.connect_user(4242, {"XDG_RUNTIME_DIR": str(tmp_path)})
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith("--systemd-cgroup: cannot reach the systemd user manager of uid 4242 (")
+    assert f"{tmp_path}/bus: no such socket; {tmp_path}/systemd/private: no such socket" in message
+    assert "user@4242.service" in message and "enable-linger" in message
+
+
+def test_rootless_on_a_cgroup_v1_host_refused_before_any_connection():
+    layout = Layout({"memory": "/sys/fs/cgroup/memory", "": "/sys/fs/cgroup/unified"}, "hybrid")
+    with pytest.raises(PyruncError) as err:
+        sd.SystemdManager.for_new_container(layout, "", "c1", {}, user_uid=4242)
+    assert str(err.value) == ('--systemd-cgroup: a rootless container needs a pure cgroup v2 host (this one is '
+                              'cgroup v1 "hybrid"); run it without --systemd-cgroup')
+
+
+def test_rootless_session_bus_without_a_user_manager_is_one_line(private_bus, monkeypatch):
+    """The session bus reached through $DBUS_SESSION_BUS_ADDRESS (a real
+    dbus-daemon, authenticated and Hello'd) where no systemd answers: the
+    manager's cgroup cannot be asked, which is one line naming the bus."""
+    socket, monitor_out = private_bus
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={socket}")
+    layout = Layout({"": "/sys/fs/cgroup"}, "unified")
+    with pytest.raises(PyruncError) as err:
+        sd.SystemdManager.for_new_container(layout, "user.slice:libpod:abc", "abc", {}, user_uid=4242)
+    message = str(err.value)
+    assert message.startswith(f"--systemd-cgroup: the systemd user manager of uid 4242 did not answer on "
+                              f"{socket}: "), message
+    assert "\n" not in message
+    deadline = time.monotonic() + 5
+    while "ControlGroup" not in monitor_out.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    text = " ".join(monitor_out.read_text().split())
+    assert 'member=Get string "org.freedesktop.systemd1.Manager" string "ControlGroup"' in text, text[-2000:]
+
+
+def test_rootless_unit_record_names_the_user_manager_and_reads_back():
+    from pyrunc.linux.cgroups.fs import CgroupDirs
+
+    path = "/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/pyrunc-c1.scope"
+    manager = sd.SystemdManager(CgroupDirs({"": path}), "pyrunc-c1.scope", "user.slice", user_uid=1000)
+    record = manager.to_state()
+    assert (record["unit"], record["slice"], record["userManagerUid"]) == ("pyrunc-c1.scope", "user.slice", 1000)
+    assert manager.partial_state()["userManagerUid"] == 1000
+    again = sd.SystemdManager.from_record(record, CgroupDirs.from_state(record))
+    assert (again.user_uid, again.unit, again.paths) == (1000, "pyrunc-c1.scope", {"": path})
+    system = sd.SystemdManager(CgroupDirs({"": path}), "pyrunc-c1.scope", "system.slice")
+    assert "userManagerUid" not in system.to_state()
+    assert sd.SystemdManager.from_record(system.to_state(), CgroupDirs({})).user_uid is None

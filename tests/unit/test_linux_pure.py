@@ -846,3 +846,29 @@ def test_exit_code_of_a_real_wait_status(how, expected):
         os._exit(int(number))
     _, status = os.waitpid(pid, 0)
     assert proc.exit_code(status) == expected
+
+
+# ---------------------------------------------------------------- uid_map: the uid outside
+
+PODMAN_MAP = "         0       1000          1\n         1     100000      65536\n"
+
+
+@pytest.mark.parametrize("uid_map, uid, expected", [
+    (PODMAN_MAP, 0, 1000),            # rootless Podman's root is the user
+    (PODMAN_MAP, 1, 100000),
+    (PODMAN_MAP, 65536, 165535),
+    (PODMAN_MAP, 65537, None),        # unmapped
+    ("         0          0 4294967295\n", 1000, 1000),  # the initial namespace
+    ("", 0, None),
+    ("garbage\n0 1000\n", 0, None),
+])
+def test_parse_host_uid(uid_map, uid, expected):
+    assert proc.parse_host_uid(uid_map, uid) == expected
+
+
+def test_host_uid_of_this_process(tmp_path):
+    fake = tmp_path / "self"
+    fake.mkdir()
+    (fake / "uid_map").write_text(f"{os.geteuid()} 4242 1\n")
+    assert proc.host_uid(str(tmp_path)) == 4242
+    assert proc.host_uid(str(tmp_path / "none")) == os.geteuid()  # no /proc: its own uid

@@ -26,7 +26,7 @@ set -uo pipefail
 # Groups run in turn; "a+b" runs a and b at the same time (the guest has two
 # vCPUs, and one suite keeps about one busy). stress-ci runs alone: it
 # measures machine-wide counts (mounts, file handles).
-DEFAULT_JOBS="testbed integration+conformance stress-ci systemd engines-systemd criu"
+DEFAULT_JOBS="testbed integration+conformance stress-ci systemd engines-systemd rootless-systemd criu"
 PYTHON=${1:?usage: lane.sh PYTHON [JOB...]}
 shift
 JOBS=${*:-${VM_JOBS:-$DEFAULT_JOBS}}

@@ -332,15 +332,18 @@ def new_manager(cgroups_path: str, container_id: str, systemd: bool = False, ann
 
     `rootless` (runc's rootless cgroup manager): the hierarchies the caller
     cannot write are left out, or, when `resources` asks for limits, refused
-    naming the cgroup."""
+    naming the cgroup; with `systemd`, the unit is the user manager's."""
     from pyrunc.linux import cgroups
 
     layout = layout or cgroups.detect_layout()
     if systemd:
+        from pyrunc.linux import proc
         from pyrunc.linux.cgroups import systemd as systemd_driver
 
+        # Rootless: a unit of the user's own systemd (user@UID.service).
+        user_uid = systemd_driver.user_manager_uid(rootless, proc.host_uid()) if rootless else None
         return systemd_driver.SystemdManager.for_new_container(layout, cgroups_path, container_id,
-                                                                annotations or {})
+                                                                annotations or {}, user_uid=user_uid)
     paths = cgroups.resolve_paths(layout, cgroups_path, container_id)
     cgroups.refuse_shared_cgroup(layout, paths)
     if rootless:

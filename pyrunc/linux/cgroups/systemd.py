@@ -19,7 +19,12 @@ driver. On a v1 host systemd places the unit in the hierarchies it manages
 (name=systemd, cpu, memory, pids, ...); pyrunc makes and joins the same
 path in the others (cpuset, freezer, ...), as runc does.
 
-Pure conversions (parse_cgroups_path, expand_slice, unit_name,
+Rootless (a user, or root in a user namespace mapped to a user: rootless
+Podman), the unit is the user's own systemd's (user@UID.service, reached on
+the session bus or its private socket: sdbus.connect_user), in "user.slice"
+by default, under that manager's cgroup; cgroup v2 only, as with runc.
+
+Pure conversions (parse_cgroups_path, expand_slice, unit_name, user_manager_uid,
 resource_properties, unified_properties, annotation_properties,
 range_to_bits, parse_gvariant) are unit-tested; SystemdManager is tested on
 a real systemd host (the VM lane).
@@ -36,6 +41,7 @@ from pyrunc.linux.cgroups.fs import CgroupDirs
 from pyrunc.linux.cgroups.manager import V2_KEY, CgroupManager, FsV1Manager, FsV2Manager
 
 DEFAULT_SLICE = "system.slice"
+DEFAULT_USER_SLICE = "user.slice"  # rootless: a slice of the user's manager, as runc
 DEFAULT_PREFIX = "pyrunc"
 WHERE = "linux.cgroupsPath"
 UNIT_NAME_MAX = 255
@@ -47,11 +53,12 @@ _DEFAULT_PERIOD = 100000
 # ---------------------------------------------------------------- names and paths
 
 
-def parse_cgroups_path(value: str, container_id: str) -> tuple[str, str, str]:
+def parse_cgroups_path(value: str, container_id: str, default_slice: str = DEFAULT_SLICE) -> tuple[str, str, str]:
     """cgroupsPath under --systemd-cgroup → (slice, prefix, name), as runc:
-    "" is the default unit for this container; else exactly three fields."""
+    "" is the default unit for this container; else exactly three fields.
+    An empty slice is `default_slice` (DEFAULT_USER_SLICE rootless)."""
     if not value:
-        return DEFAULT_SLICE, DEFAULT_PREFIX, container_id
+        return default_slice, DEFAULT_PREFIX, container_id
     parts = value.split(":")
     if len(parts) != 3:
         raise PyruncError(f'config.json: {WHERE}: with --systemd-cgroup it must be "slice:prefix:name" '
@@ -59,7 +66,7 @@ def parse_cgroups_path(value: str, container_id: str) -> tuple[str, str, str]:
     slice_name, prefix, name = parts
     if not name:
         raise PyruncError(f'config.json: {WHERE}: "{value}": the name (the third field) is empty')
-    slice_name = slice_name or DEFAULT_SLICE
+    slice_name = slice_name or default_slice
     expand_slice(slice_name)
     return slice_name, prefix, name
 
@@ -113,6 +120,33 @@ def unit_paths(layout, slice_name: str, unit: str, roots: dict[str, str]) -> dic
     return paths
 
 
+def user_manager_uid(rootless: bool, host_uid: int) -> int | None:
+    """Whose systemd holds a container: None for the system manager, else
+    the uid whose user manager does (user@UID.service). Rootless (runc's
+    rootless cgroup manager: a user other than root, or root in a user
+    namespace) means the user manager, unless the caller is root outside
+    its namespace too (`host_uid`, linux.proc.host_uid: a namespace whose
+    uid 0 is the host's root has the system's manager). runc asks busctl
+    for the session bus owner's uid; the uid_map says the same for rootless
+    Podman. A system container with its own systemd as pid 1, whose root is
+    mapped to some other uid, gives --rootless=false."""
+    if not rootless or host_uid == 0:
+        return None
+    return host_uid
+
+
+def under_mount_root(path: str, mount_root: str) -> str:
+    """A cgroup path as systemd names it (from its namespace's root), made
+    relative to a cgroup2 mount that shows only `mount_root` of it."""
+    from pyrunc.linux import cgroups
+
+    path = cgroups.clean_path(path)
+    mount_root = cgroups.clean_path(mount_root or "/")
+    if mount_root != "/" and (path == mount_root or path.startswith(mount_root + "/")):
+        path = "/" + path[len(mount_root):].lstrip("/")
+    return path
+
+
 def systemd_roots(layout) -> dict[str, str]:
     """Where systemd (pid 1) keeps its tree in each hierarchy, relative to
     that hierarchy's mount (runc's getSubsystemPath)."""
@@ -127,10 +161,7 @@ def systemd_roots(layout) -> dict[str, str]:
         path = cgroups.clean_path(init.get(key.split(",")[0], init.get(key, "/")))
         if path.endswith("/init.scope"):
             path = path[:-len("/init.scope")] or "/"
-        mount_root = cgroups.clean_path(layout.roots.get(key, "/"))
-        if mount_root != "/" and (path == mount_root or path.startswith(mount_root + "/")):
-            path = "/" + path[len(mount_root):].lstrip("/")
-        roots[key] = path
+        roots[key] = under_mount_root(path, layout.roots.get(key, "/"))
     return roots
 
 
@@ -440,13 +471,14 @@ class SystemdManager(CgroupManager):
     driver = "systemd"
 
     def __init__(self, dirs: CgroupDirs, unit: str, slice_name: str, v2_mount: str = "",
-                 extra_properties: list | None = None, description: str = ""):
+                 extra_properties: list | None = None, description: str = "", user_uid: int | None = None):
         super().__init__(dirs, v2_mount)
         self.unit = unit
         self.slice = slice_name
+        # Rootless: the uid whose user manager holds the unit (None: the system's).
+        self.user_uid = user_uid
         self.description = description or unit
-        self.fs = (FsV2Manager if dirs.paths and all(k == V2_KEY for k in dirs.paths) else FsV1Manager)(
-            dirs, v2_mount)
+        self.fs = _fs_for(dirs, v2_mount)
         self.extra_properties = extra_properties or []
         self._bus = None
         # Set by create: systemd puts the init in the unit (no joining v2),
@@ -456,24 +488,57 @@ class SystemdManager(CgroupManager):
         self._version = None
 
     @classmethod
-    def for_new_container(cls, layout, cgroups_path: str, container_id: str, annotations: dict) -> "SystemdManager":
-        """`create`: the unit for cgroupsPath, connected to systemd. Raises
-        a one-line PyruncError for a bad cgroupsPath, or when systemd
-        cannot be reached (naming the sockets tried)."""
-        slice_name, prefix, name = parse_cgroups_path(cgroups_path, container_id)
+    def for_new_container(cls, layout, cgroups_path: str, container_id: str, annotations: dict,
+                          user_uid: int | None = None) -> "SystemdManager":
+        """`create`: the unit for cgroupsPath, connected to systemd (the user
+        manager of `user_uid` when given: user_manager_uid). Raises a
+        one-line PyruncError for a bad cgroupsPath, or when systemd cannot
+        be reached (naming the sockets tried)."""
+        default_slice = DEFAULT_SLICE if user_uid is None else DEFAULT_USER_SLICE
+        slice_name, prefix, name = parse_cgroups_path(cgroups_path, container_id, default_slice)
         unit = unit_name(prefix, name)
         extra = annotation_properties(annotations)
         if layout.mode == "none":
             raise PyruncError("--systemd-cgroup: no cgroup hierarchy is mounted on this host")
-        paths = unit_paths(layout, slice_name, unit, systemd_roots(layout))
-        manager = cls(CgroupDirs(paths), unit, slice_name, layout.mounts.get(V2_KEY, ""), extra, name)
+        if user_uid is not None and layout.mode != "unified":
+            # runc refuses the same: a user manager delegates cgroup v2 only.
+            raise PyruncError(f"--systemd-cgroup: a rootless container needs a pure cgroup v2 host (this one is "
+                              f'cgroup v1 "{layout.mode}"); run it without --systemd-cgroup')
+        manager = cls(CgroupDirs({}), unit, slice_name, layout.mounts.get(V2_KEY, ""), extra, name, user_uid)
         manager.placing = True
-        manager.bus()
+        bus = manager.bus()
+        if user_uid is None:
+            roots = systemd_roots(layout)
+        else:
+            roots = {V2_KEY: under_mount_root(manager._user_manager_cgroup(bus), layout.roots.get(V2_KEY, "/"))}
+        paths = unit_paths(layout, slice_name, unit, roots)
+        manager.dirs = CgroupDirs(paths)
+        manager.fs = _fs_for(manager.dirs, manager.v2_mount)
         return manager
 
     @classmethod
     def from_record(cls, record: dict, dirs: CgroupDirs) -> "SystemdManager":
-        return cls(dirs, str(record.get("unit") or ""), str(record.get("slice") or ""))
+        user_uid = record.get("userManagerUid")
+        return cls(dirs, str(record.get("unit") or ""), str(record.get("slice") or ""),
+                   user_uid=int(user_uid) if isinstance(user_uid, int) else None)
+
+    def _user_manager_cgroup(self, bus) -> str:
+        """The user manager's own cgroup (its ControlGroup property:
+        /user.slice/user-UID.slice/user@UID.service), which its slices are
+        under, as runc reads it."""
+        from pyrunc.linux import sdbus
+
+        try:
+            control_group = bus.manager_property("ControlGroup")
+        except sdbus.BusError as err:
+            self.close()
+            raise PyruncError(f"--systemd-cgroup: the systemd user manager of uid {self.user_uid} did not answer "
+                              f"on {bus.socket_path}: {err.message or err.name}") from None
+        if not control_group.startswith("/"):
+            self.close()
+            raise PyruncError(f"--systemd-cgroup: the systemd user manager of uid {self.user_uid} has no cgroup "
+                              f"of its own (ControlGroup {control_group!r})")
+        return control_group
 
     # ---- the D-Bus connection, made once
 
@@ -482,9 +547,14 @@ class SystemdManager(CgroupManager):
             from pyrunc.linux import sdbus
 
             started = time.perf_counter()
-            self._bus = sdbus.connect()
+            self._bus = sdbus.connect() if self.user_uid is None else sdbus.connect_user(self.user_uid)
             self._time("connect to systemd (" + self._bus.socket_path + ")", started)
         return self._bus
+
+    def close(self) -> None:
+        if self._bus is not None:
+            self._bus.close()
+            self._bus = None
 
     def private_fds(self) -> tuple[int, ...]:
         return (self._bus.fileno(),) if self._bus is not None else ()
@@ -508,10 +578,16 @@ class SystemdManager(CgroupManager):
         return None if self.placing else self.dirs.v2_path
 
     def to_state(self) -> dict:
-        return {**super().to_state(), "unit": self.unit, "slice": self.slice}
+        return {**super().to_state(), **self._unit_record()}
 
     def partial_state(self) -> dict:
-        return {**super().partial_state(), "unit": self.unit, "slice": self.slice}
+        return {**super().partial_state(), **self._unit_record()}
+
+    def _unit_record(self) -> dict:
+        record = {"unit": self.unit, "slice": self.slice}
+        if self.user_uid is not None:
+            record["userManagerUid"] = self.user_uid
+        return record
 
     # ---- create
 
@@ -656,6 +732,11 @@ class SystemdManager(CgroupManager):
 
     def _time(self, step: str, started: float) -> None:
         self.timings.append((step, (time.perf_counter() - started) * 1000))
+
+
+def _fs_for(dirs: CgroupDirs, v2_mount: str):
+    """The cgroupfs manager over the unit's directories."""
+    return (FsV2Manager if dirs.paths and all(k == V2_KEY for k in dirs.paths) else FsV1Manager)(dirs, v2_mount)
 
 
 def _remove_tree(path: str) -> None:
