@@ -4,8 +4,9 @@ through them, recursive and not, and a clean failure where the kernel
 cannot idmap.
 
 The volume is a tmpfs each test mounts itself (with a tmpfs submount at
-sub/), so the result does not depend on the filesystem the tests run from.
-Files in it belong to uid/gid 1000. The container's user namespace maps
+sub/), so the result does not depend on the filesystem the tests run from;
+on a kernel that cannot idmap tmpfs (before 6.3), tmp_path's own filesystem
+with a bind mount at sub/. Files in it belong to uid/gid 1000. The container's user namespace maps
 0-65535 to host 100000-165535; the mount's mappings are the same (what
 Kubernetes' hostUsers: false and Podman's --userns=auto give), so a file
 the disk says is 1000's is the container's 1000, not nobody (65534).
@@ -13,11 +14,15 @@ the disk says is 1000's is the container's 1000, not nobody (65534).
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 
 import pytest
 
+from pyrunc.errors import KernelError
+from pyrunc.linux import idmapped
+from pyrunc.spec.model import IDMapping
 from tests.integration.test_failures import assert_clean_failure
 from tests.integration.test_run import sh
 
@@ -41,23 +46,54 @@ def _userns(bundle) -> None:
     bundle.config["linux"]["gidMappings"] = MAPPING
 
 
+def _can_idmap(path) -> bool:
+    """Whether this kernel idmaps the filesystem at `path` (tmpfs: Linux 6.3+)."""
+    maps = [IDMapping(m) for m in MAPPING]
+    userns_fd = idmapped.user_namespace_fd(maps, maps)
+    try:
+        os.close(idmapped.detached_tree(str(path), False, False, userns_fd))
+        return True
+    except KernelError as err:
+        if err.errno in (errno.EINVAL, errno.ENOSYS):
+            return False
+        raise
+    finally:
+        os.close(userns_fd)
+
+
 @pytest.fixture
 def volume(runtime, tmp_path):
-    """tmp_path/vol: a tmpfs with f (1000:1000), a tmpfs at sub/ with g
-    (1000:1000) and the directory sub/ of the top tmpfs left empty under it.
-    Unmounted before `runtime` checks that no mount is left."""
-    vol = tmp_path / "vol"
+    """tmp_path/vol: f (1000:1000), and at sub/ another mount with g
+    (1000:1000), the directory sub/ under it left empty. A tmpfs of its own
+    with a tmpfs in it where the kernel idmaps tmpfs (6.3+), or else tmp_path's
+    own filesystem with a bind mount at sub/. Unmounted before `runtime`
+    checks that no mount is left."""
+    vol, sub_source = tmp_path / "vol", tmp_path / "sub-source"
     vol.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777", "idmap-test", str(vol)], check=True)
+    sub_source.mkdir()
+    mounted = []
     try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777", "idmap-test", str(vol)], check=True)
+        mounted.append(vol)
+        on_tmpfs = _can_idmap(vol)
+        if not on_tmpfs:
+            subprocess.run(["umount", str(vol)], check=True)
+            mounted.pop()
+            if not _can_idmap(tmp_path):
+                pytest.skip(f"this kernel ({os.uname().release}) idmaps neither tmpfs nor the filesystem of {tmp_path}")
         (vol / "sub").mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777", "idmap-test-sub", str(vol / "sub")], check=True)
+        if on_tmpfs:
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777", "idmap-test-sub", str(vol / "sub")], check=True)
+        else:
+            subprocess.run(["mount", "--bind", str(sub_source), str(vol / "sub")], check=True)
+        mounted.append(vol / "sub")
         for path in (vol / "f", vol / "sub" / "g"):
             path.write_text("x")
             os.chown(path, OWNER, OWNER)
         yield vol
     finally:
-        subprocess.run(["umount", "-R", "-l", str(vol)], check=False)
+        for path in reversed(mounted):
+            subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def _mount(source, options, mappings=True) -> dict:
@@ -156,3 +192,28 @@ def test_missing_idmapped_source_fails_cleanly(runtime, bundle, tmp_path):
     result = runtime("create", "--bundle", bundle.path, bundle.id)
     assert_clean_failure(result, runtime, bundle,
                          f'mount "{tmp_path}/missing" on "/data" with idmap: open_tree: no such file or directory')
+
+
+def test_idmap_option_takes_a_joined_user_namespace(runtime, bundle, volume):
+    """idmap alone with a user namespace joined by path: that namespace
+    idmaps the mount (runc 1.2 opens its path)."""
+    import time
+
+    holder = subprocess.Popen(["unshare", "--user", "sleep", "60"])
+    try:
+        deadline = time.monotonic() + 5
+        while os.readlink(f"/proc/{holder.pid}/ns/user") == os.readlink("/proc/self/ns/user"):
+            assert time.monotonic() < deadline, "unshare --user did not start"
+            time.sleep(0.01)
+        for name in ("uid_map", "gid_map"):
+            with open(f"/proc/{holder.pid}/{name}", "w") as f:
+                f.write(f"0 {HOST_BASE} 65536\n")
+        _userns(bundle)
+        bundle.config["linux"]["namespaces"][-1] = {"type": "user", "path": f"/proc/{holder.pid}/ns/user"}
+        del bundle.config["linux"]["uidMappings"], bundle.config["linux"]["gidMappings"]
+        bundle.config["mounts"].append(_mount(volume, ["rbind", "ridmap"], mappings=False))
+        assert _owners(runtime, bundle, "stat -c %u:%g /data/f /data/sub/g") == [f"{OWNER}:{OWNER}"] * 2
+    finally:
+        holder.kill()
+        holder.wait()
+
