@@ -217,3 +217,19 @@ def test_idmap_option_takes_a_joined_user_namespace(runtime, bundle, volume):
         holder.kill()
         holder.wait()
 
+
+
+def test_kernel_without_the_new_mount_api_fails_cleanly(runtime, bundle, volume):
+    """open_tree answered ENOSYS (a kernel before 5.2, or a seccomp profile
+    that does not know it): one line saying so, nothing left behind."""
+    import sys
+
+    _userns(bundle)
+    bundle.config["mounts"].append(_mount(volume, ["bind", "idmap"]))
+    bundle.write()
+    refuse = ("import errno, os, sys, pyseccomp as s; f = s.SyscallFilter(s.ALLOW); "
+              "f.add_rule(s.ERRNO(errno.ENOSYS), 'open_tree'); f.load(); os.execv(sys.argv[1], sys.argv[1:])")
+    result = runtime("create", "--bundle", bundle.path, bundle.id, wrapper=[sys.executable, "-c", refuse])
+    assert_clean_failure(result, runtime, bundle,
+                         f'mount "{volume}" on "/data" with idmap: open_tree: function not implemented '
+                         "(this kernel lacks the new mount API; idmapped mounts need Linux 5.12 or later)")
