@@ -233,3 +233,10 @@ def test_kernel_without_the_new_mount_api_fails_cleanly(runtime, bundle, volume)
     assert_clean_failure(result, runtime, bundle,
                          f'mount "{volume}" on "/data" with idmap: open_tree: function not implemented '
                          "(this kernel lacks the new mount API; idmapped mounts need Linux 5.12 or later)")
+
+
+def test_idmapped_file_bind_mount(runtime, bundle, volume):
+    """A single file as the source: its mount point is made as a file."""
+    _userns(bundle)
+    bundle.config["mounts"].append({**_mount(volume / "f", ["bind", "idmap"]), "destination": "/etc/f"})
+    assert _owners(runtime, bundle, "stat -c %u:%g:%F /etc/f") == [f"{OWNER}:{OWNER}:regular", "file"]
