@@ -210,8 +210,8 @@ COMMANDS = {
     "features": Command(
         "features", "show the enabled features", "",
         usage="Prints the runtime-spec features JSON: the OCI versions, hooks, mount options,\n"
-              "namespaces, capabilities, cgroup and seccomp support of this pyrunc, and (annotation\n"
-              "org.opencontainers.pyrunc.checkpoint) the criu checkpoint and restore would use.",
+              "namespaces, capabilities, cgroup, seccomp and idmapped-mount support of this pyrunc, and\n"
+              "(annotation org.opencontainers.pyrunc.checkpoint) the criu checkpoint and restore would use.",
     ),
     "check": Command(
         "check", "validate a bundle without creating anything (pyrunc only)", "",

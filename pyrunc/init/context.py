@@ -46,7 +46,8 @@ class InitContext:
         # --debug: the init reports how long its steps took.
         self.send_timings = False
         # {index in mounts[]: O_PATH fd} of bind-mount sources opened with
-        # the runtime's rights (stage1, with a user namespace).
+        # the runtime's rights (stage1, with a user namespace), and of
+        # idmapped mounts, their detached trees (linux.idmapped).
         self.mount_source_fds: dict[int, int] = {}
 
 

@@ -126,7 +126,7 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
         # Offsets can only be written before the first process enters the namespace.
         namespaces.write_time_offsets(cfg.linux.time_offsets)
     if opener is not None:
-        ctx.mount_source_fds = _collect_sources(*opener)
+        ctx.mount_source_fds = _collect_sources(cfg, *opener)
     faults.point("init:after-namespaces")
 
 
@@ -144,10 +144,13 @@ def _needs_source_opener(cfg) -> bool:
     not reach a bind mount's source (under a directory only the host's root
     can search), which the runtime can (runc: send_mountsources). Not for
     an unprivileged runtime: it could not enter that mount namespace, and
-    the container's root has no less access than its user anyway."""
+    the container's root has no less access than its user anyway. Idmapped
+    mounts (root only) are always made there, user namespace or not."""
     mount_ns = cfg.linux.namespace("mount")
-    return (os.geteuid() == 0 and cfg.linux.namespace("user") is not None and mount_ns is not None and not mount_ns.path
-            and bool(_bind_sources(cfg)))
+    if os.geteuid() != 0 or mount_ns is None or mount_ns.path:
+        return False
+    return any(m.idmapped for m in cfg.mounts) or (cfg.linux.namespace("user") is not None
+                                                   and bool(_bind_sources(cfg)))
 
 
 def _start_source_opener(cfg) -> tuple[int, object]:
@@ -155,7 +158,9 @@ def _start_source_opener(cfg) -> tuple[int, object]:
     that opens the bind-mount sources (O_PATH) for it once its mount
     namespace exists: in that namespace (a mount(2) source must be in the
     caller's), with the host's root's rights, as runc opens them before
-    the user namespace applies. It never enters any other namespace."""
+    the user namespace applies. First, still in the runtime's mount
+    namespace, it makes the idmapped mounts' detached trees. It never
+    enters any other namespace."""
     mine, its = sync.socketpair()
     paths = _bind_sources(cfg)
     pid = os.fork()
@@ -167,8 +172,13 @@ def _start_source_opener(cfg) -> tuple[int, object]:
                 os._exit(1)
             from pyrunc.linux import _libc
 
+            # In the runtime's mount namespace still: linux.idmapped says why.
+            if not _send_idmapped_trees(its, cfg, paths):
+                os._exit(0)
             _libc.setns(message["fds"][0], _libc.CLONE_NEWNS)
             for index, path in paths.items():
+                if cfg.mounts[index].idmapped:
+                    continue
                 try:
                     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
                 except OSError as err:
@@ -185,10 +195,67 @@ def _start_source_opener(cfg) -> tuple[int, object]:
     return pid, mine
 
 
-def _collect_sources(pid: int, sock) -> dict[int, int]:
+def _send_idmapped_trees(sock, cfg, paths: dict[int, str]) -> bool:
+    """Send the detached idmapped copy (linux.idmapped) of each idmapped
+    mount's source; False once one failed, its error sent instead. One user
+    namespace per distinct mapping, closed at the end."""
+    from pyrunc.errors import PyruncError
+    from pyrunc.linux import idmapped
+
+    userns_fds: dict[str, int] = {}
+    try:
+        for index, path in paths.items():
+            entry = cfg.mounts[index]
+            if not entry.idmapped:
+                continue
+            try:
+                userns_fd = _mount_user_namespace(cfg, entry, userns_fds)
+                plan = mounts.parse_mount_options(entry.options)
+                fd = idmapped.detached_tree(path, plan.is_recursive_bind, entry.idmap_recursive, userns_fd)
+            except PyruncError as err:
+                sync.send(sock, "source", index=index, error=str(err))
+                return False
+            sync.send_fds(sock, "source", [fd], index=index)
+            os.close(fd)
+        return True
+    finally:
+        for fd in userns_fds.values():
+            os.close(fd)
+
+
+def _mount_user_namespace(cfg, entry, made: dict[str, int]) -> int:
+    """The user namespace whose maps an idmapped mount gets: its own
+    mappings, or, given only idmap/ridmap, the container's (runc 1.2): the
+    one it joins by path, or one with linux.uidMappings/gidMappings.
+    `made` keeps them by mapping, for the next mount."""
+    from pyrunc.errors import KernelError
+    from pyrunc.linux import idmap, idmapped
+
+    user_ns = cfg.linux.namespace("user")
+    if entry.uid_mappings is None and user_ns is not None and user_ns.path:
+        if user_ns.path not in made:
+            try:
+                made[user_ns.path] = os.open(user_ns.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as err:
+                raise KernelError("open the user namespace", f'"{user_ns.path}"', err.errno) from None
+        return made[user_ns.path]
+    if entry.uid_mappings is not None:
+        maps = (entry.uid_mappings, entry.gid_mappings or [])
+    else:
+        maps = (cfg.linux.uid_mappings, cfg.linux.gid_mappings)
+    key = idmap.format_id_map(maps[0]) + "/" + idmap.format_id_map(maps[1])
+    if key not in made:
+        made[key] = idmapped.user_namespace_fd(*maps)
+    return made[key]
+
+
+def _collect_sources(cfg, pid: int, sock) -> dict[int, int]:
     """Hand the helper this process's new mount namespace; collect the
     source fds it opened there ({index in mounts[]: fd}). A source it could
-    not open is left out: the mount then reports it by its path."""
+    not open is left out: the mount then reports it by its path. An
+    idmapped mount it could not make fails the container here."""
+    from pyrunc.errors import PyruncError
+
     fds: dict[int, int] = {}
     try:
         own_ns = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
@@ -201,6 +268,11 @@ def _collect_sources(pid: int, sock) -> dict[int, int]:
                                       "the helper opening the bind-mount sources exited")
             if message["type"] == "sources-done":
                 return fds
+            if message.get("error"):
+                for fd in fds.values():
+                    os.close(fd)
+                entry = cfg.mounts[int(message["index"])]
+                raise PyruncError(f'mount "{entry.source}" on "{entry.destination}" with idmap: {message["error"]}')
             for fd in message.get("fds", ()):
                 fds[int(message["index"])] = fd
     finally:

@@ -8,14 +8,17 @@ Imports: ctypes only.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 # Syscall numbers the C library does not wrap, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "clone3": 435, "close_range": 436, "openat2": 437, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "clone3": 435, "close_range": 436, "openat2": 437, "mount_setattr": 442},
+    "x86_64": {"pivot_root": 155, "open_tree": 428, "move_mount": 429, "clone3": 435, "close_range": 436,
+               "openat2": 437, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "open_tree": 428, "move_mount": 429, "clone3": 435, "close_range": 436,
+                "openat2": 437, "mount_setattr": 442},
 }
 ARCH = os.uname().machine
 _NR = _SYSCALLS.get(ARCH, {})
@@ -77,7 +80,14 @@ MOUNT_ATTR_RELATIME = 0x0
 MOUNT_ATTR_NOATIME = 0x10
 MOUNT_ATTR_STRICTATIME = 0x20
 MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
 MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+# open_tree(2) and move_mount(2) (linux/mount.h)
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x04
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 
 # prctl(2)
 PR_SET_PDEATHSIG = 1
@@ -211,14 +221,36 @@ class _MountAttr(ctypes.Structure):
     ]
 
 
-def mount_setattr(dir_fd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0, propagation: int = 0) -> None:
-    attr = _MountAttr(attr_set, attr_clr, propagation, 0)
+def mount_setattr(dir_fd: int, path: str, flags: int, attr_set: int, attr_clr: int = 0, propagation: int = 0,
+                  userns_fd: int = 0) -> None:
+    """`userns_fd`: the user namespace whose maps MOUNT_ATTR_IDMAP gives the mount."""
+    attr = _MountAttr(attr_set, attr_clr, propagation, userns_fd)
     result = _syscall(
         _c_long(_NR["mount_setattr"]), _c_int(dir_fd), _b(path), ctypes.c_uint(flags),
         ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)),
     )
     if result != 0:
         _fail(path)
+
+
+def open_tree(dir_fd: int, path: str, flags: int) -> int:
+    """A new fd on the mount at `path`; with OPEN_TREE_CLONE, a detached copy
+    of it (and of its submounts with AT_RECURSIVE). ENOSYS before Linux 5.2."""
+    if "open_tree" not in _NR:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS), path)  # no number known for this architecture
+    fd = _syscall(_c_long(_NR["open_tree"]), _c_int(dir_fd), _b(path), ctypes.c_uint(flags))
+    if fd < 0:
+        _fail(path)
+    return fd
+
+
+def move_mount(from_fd: int, from_path: str, to_fd: int, to_path: str, flags: int) -> None:
+    if "move_mount" not in _NR:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS), to_path)
+    result = _syscall(_c_long(_NR["move_mount"]), _c_int(from_fd), _b(from_path), _c_int(to_fd), _b(to_path),
+                      ctypes.c_uint(flags))
+    if result != 0:
+        _fail(to_path)
 
 
 _KEYCTL = {"x86_64": 250, "aarch64": 219}

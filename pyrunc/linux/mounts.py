@@ -61,6 +61,7 @@ _RECURSIVE_ATIME = {
 # Options pyrunc understands that are not passed to the kernel.
 # tmpcopyup is not for the kernel either: mount_in_root copies the covered
 # directory into the tmpfs.
+# idmap and ridmap neither: the mount is idmapped (linux.idmapped) before it is attached.
 _IGNORED_OPTIONS = frozenset(("tmpcopyup", "idmap", "ridmap"))
 
 KNOWN_OPTIONS = frozenset(_FLAG_OPTIONS) | frozenset(_PROPAGATION_OPTIONS) | frozenset(_RECURSIVE_OPTIONS) \
@@ -339,12 +340,13 @@ def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, d
 
 
 def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
-                  source_is_dir: bool = True, mounter=None, label: str = "") -> None:
+                  source_is_dir: bool = True, mounter=None, label: str = "", tree_fd: int = -1) -> None:
     """Mount one entry at `destination` inside the root, then apply its
     read-only/nosuid/... remount, propagation and recursive attributes.
     `mounter(target_fd, flags, data)` makes a filesystem's mount instead of
-    mount(2) here (procfs for another pid namespace). `label` names the
-    mount in errors."""
+    mount(2) here (procfs for another pid namespace). `tree_fd`: a detached
+    mount (open_tree) to attach instead of binding `source` (an idmapped
+    mount, linux.idmapped). `label` names the mount in errors."""
     label = label or f'"{source or fstype}" on "{destination}"'
     copy_up = not plan.is_bind and fstype == "tmpfs" and "tmpcopyup" in plan.extensions
     try:
@@ -354,7 +356,9 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
     covered_fd = None
     try:
         data = ",".join(plan.data) or None
-        if plan.is_bind:
+        if tree_fd >= 0:
+            attach_tree(tree_fd, target_fd, label)
+        elif plan.is_bind:
             mount(source, fd_path(target_fd), None, plan.flags & (MS_BIND | MS_REC), None, what=label)
         else:
             flags = plan.flags & ~(MS_REMOUNT | MS_BIND | MS_REC)
@@ -408,6 +412,14 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                     raise KernelError("mount_setattr", label, err.errno) from None
         finally:
             os.close(fd)
+
+
+def attach_tree(tree_fd: int, target_fd: int, what: str) -> None:
+    """move_mount(2) the detached mount `tree_fd` onto `target_fd` (O_PATH)."""
+    try:
+        _libc.move_mount(tree_fd, "", target_fd, "", _libc.MOVE_MOUNT_F_EMPTY_PATH | _libc.MOVE_MOUNT_T_EMPTY_PATH)
+    except OSError as err:
+        raise KernelError("move_mount", what, err.errno) from None
 
 
 PER_MOUNT_FLAGS = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME \

@@ -85,7 +85,8 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
     `pid_ns_fd`, the pid namespace the container joins by path, while this
     process is outside it: procfs is mounted for that namespace (its
     "pidns" option), not for this process's. `source_fds` ({index: fd}):
-    bind-mount sources opened already, with rights this process may lack."""
+    bind-mount sources opened already, with rights this process may lack,
+    and the detached trees of idmapped mounts (linux.idmapped)."""
     from pyrunc.linux import lsm
 
     for index, entry in enumerate(entries):
@@ -100,11 +101,16 @@ def mount_entries(root_fd: int, entries, bundle: str, cgroup_mount=None, mount_l
             cgroup_mount(root_fd, entry, plan)
             continue
         source = entry.source
+        if entry.idmapped and index not in (source_fds or {}):
+            # stage1 makes every idmapped mount's tree or fails (the checks
+            # in ops.create refuse what it cannot serve).
+            raise PyruncError(f'mount "{entry.source}" on "{entry.destination}": no idmapped mount was made for it')
         if plan.is_bind and source_fds and index in source_fds:
             fd = source_fds[index]
             mounts.mount_in_root(root_fd, entry.destination, mounts.fd_path(fd), None, plan,
                                  source_is_dir=stat.S_ISDIR(os.fstat(fd).st_mode),
-                                 label=f'"{entry.source}" on "{entry.destination}"')
+                                 label=f'"{entry.source}" on "{entry.destination}"',
+                                 tree_fd=fd if entry.idmapped else -1)
             continue
         if plan.is_bind:
             if not os.path.isabs(source):

@@ -309,6 +309,10 @@ def _check_unprivileged(cfg) -> None:
     """A user other than root runs only what a user namespace of its own can
     hold (runc's rootless validation): without one, every step would need
     the host's root and fail half-way, or worse, act in the host's."""
+    for i, entry in enumerate(cfg.mounts):
+        if entry.idmapped:
+            # As runc 1.2: the mount's user namespace and its maps need the host's root.
+            raise ConfigError([(f"mounts[{i}]", "idmapped mounts are not supported for rootless containers")])
     user_ns = cfg.linux.namespace("user")
     if user_ns is None:
         raise ConfigError([("linux.namespaces", 'a rootless container requires a user namespace; add {"type": '

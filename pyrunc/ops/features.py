@@ -20,7 +20,7 @@ def features() -> dict:
     namespaces = ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"]
     if os.path.exists("/proc/self/ns/time"):
         namespaces.append("time")
-    supported_options = sorted(o for o in mounts.KNOWN_OPTIONS if o not in ("idmap", "ridmap"))
+    supported_options = sorted(mounts.KNOWN_OPTIONS)
     return {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
@@ -41,7 +41,8 @@ def features() -> dict:
             "apparmor": {"enabled": True},
             "selinux": {"enabled": True},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            # idmapped bind mounts (linux.idmapped), as runc 1.2 says: the kernel decides at create.
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {
             "io.github.seccomp.libseccomp.version": seccomp.libseccomp_version(),

@@ -217,17 +217,34 @@ def check_id_mappings(config: dict) -> Problems:
 
 
 def check_idmapped_mounts(config: dict) -> Problems:
-    """config.md Mounts (1.1+): idmapped mounts are refused, as `features` says (issue 18 item 5)."""
-    # Ignoring uidMappings/gidMappings or idmap/ridmap would show the
-    # container the files with the wrong owners.
+    """config.md Mounts (1.1+): idmapped mounts follow runc 1.2's rules."""
+    # Bind mounts only; uidMappings/gidMappings, when given, both and not
+    # empty; idmap/ridmap without them take the container's user namespace's
+    # maps, so it needs one; and a new mount namespace, where the init
+    # attaches them (linux.idmapped).
+    user = namespaces(config).get("user")
+    mnt = namespaces(config).get("mount")
     for i, mount in enumerate(config.get("mounts") or ()):
         if not isinstance(mount, dict):
             continue
-        asked = [f for f in ("uidMappings", "gidMappings") if mount.get(f)]
-        asked += [o for o in mount.get("options") or () if o in ("idmap", "ridmap")]
-        if asked:
-            yield f"mounts[{i}]", f"{', '.join(asked)}: idmapped mounts are not supported by this pyrunc " \
-                                  "(features: mountExtensions.idmap.enabled is false)"
+        options = mount.get("options") or ()
+        given = [f for f in ("uidMappings", "gidMappings") if f in mount]
+        asked = given + [o for o in options if o in ("idmap", "ridmap")]
+        if not asked:
+            continue
+        what = ", ".join(dict.fromkeys(asked))
+        if not (mount.get("type") == "bind" or "bind" in options or "rbind" in options):
+            yield f"mounts[{i}]", f'{what}: idmapped mounts are bind mounts only; add "bind" or "rbind" to options'
+        elif mnt is None or mnt[1]:
+            yield f"mounts[{i}]", f"{what}: an idmapped mount needs a new mount namespace; {_add_namespace('mount')}"
+        elif given:
+            for field in ("uidMappings", "gidMappings"):
+                if not mount.get(field):
+                    yield f"mounts[{i}].{field}", "must not be empty: an idmapped mount needs both uid and gid mappings"
+        elif user is None:
+            yield f"mounts[{i}]", (f"{what} without uidMappings and gidMappings takes the container's user "
+                                   f"namespace's mappings, and there is none; give the mappings or "
+                                   f"{_add_namespace('user')}")
 
 
 def check_sysctl(config: dict) -> Problems:

@@ -68,7 +68,7 @@ class Process:
 
 
 class Mount:
-    __slots__ = ("destination", "type", "source", "options")
+    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
 
     def __init__(self, d: dict):
         destination = d["destination"]
@@ -77,10 +77,28 @@ class Mount:
         self.type: str = d.get("type") or ""
         self.source: str = d.get("source") or ""
         self.options: list[str] = list(d.get("options") or ())
+        # None when absent: idmap/ridmap then take the container's user namespace's.
+        self.uid_mappings: list[IDMapping] | None = (
+            [IDMapping(m) for m in d["uidMappings"]] if d.get("uidMappings") is not None else None)
+        self.gid_mappings: list[IDMapping] | None = (
+            [IDMapping(m) for m in d["gidMappings"]] if d.get("gidMappings") is not None else None)
 
     @property
     def is_bind(self) -> bool:
         return self.type == "bind" or "bind" in self.options or "rbind" in self.options
+
+    @property
+    def idmapped(self) -> bool:
+        """Mappings, or idmap/ridmap: runc 1.2 idmaps the mount either way."""
+        return self.uid_mappings is not None or self.gid_mappings is not None or \
+            any(o in ("idmap", "ridmap") for o in self.options)
+
+    @property
+    def idmap_recursive(self) -> bool:
+        """ridmap: the submounts of an rbind are idmapped too (the last of
+        idmap/ridmap counts, as in runc); plain mappings mean idmap."""
+        chosen = [o for o in self.options if o in ("idmap", "ridmap")]
+        return bool(chosen) and chosen[-1] == "ridmap"
 
 
 class Namespace:

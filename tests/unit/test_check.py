@@ -74,6 +74,7 @@ UTS_HINT = 'add {"type": "uts"} to linux.namespaces'
 IPC_HINT = 'add {"type": "ipc"} to linux.namespaces'
 NET_HINT = 'add {"type": "network"} to linux.namespaces'
 USER_HINT = 'add {"type": "user"} to linux.namespaces'
+MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
 CASES = [
     # root
@@ -268,19 +269,51 @@ CASES = [
         + namespaces("uts", "user"),
         [],
     ),
-    # idmapped mounts (not supported yet: refused, never ignored)
+    # idmapped mounts (runc 1.2's rules; issue 18 item 5)
     (
-        "idmap_option_refused",
-        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "idmap"]}])],
-        [("mounts[0]", "idmap: idmapped mounts are not supported by this pyrunc "
-                       "(features: mountExtensions.idmap.enabled is false)")],
+        "idmap_mappings_on_a_bind_mount",
+        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "ridmap"],
+                        "uidMappings": MAP, "gidMappings": MAP}])],
+        [],
     ),
     (
-        "mount_uid_mappings_refused",
+        "idmap_mappings_without_option_or_user_namespace",
+        [(["mounts"], [{"destination": "/data", "type": "none", "source": "/srv", "options": ["bind"],
+                        "uidMappings": MAP, "gidMappings": MAP}])],
+        [],
+    ),
+    (
+        "idmap_option_takes_the_containers_mappings",
+        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["idmap"]}]),
+         (["linux", "uidMappings"], MAP), (["linux", "gidMappings"], MAP)] + namespaces("pid", "mount", "uts", "user"),
+        [],
+    ),
+    (
+        "idmap_option_without_mappings_or_user_namespace",
+        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "idmap"]}])],
+        [("mounts[0]", "idmap without uidMappings and gidMappings takes the container's user namespace's "
+                       f"mappings, and there is none; give the mappings or {USER_HINT}")],
+    ),
+    (
+        "idmap_not_a_bind_mount",
+        [(["mounts"], [{"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["ridmap"],
+                        "uidMappings": MAP, "gidMappings": MAP}])],
+        [("mounts[0]", 'uidMappings, gidMappings, ridmap: idmapped mounts are bind mounts only; '
+                       'add "bind" or "rbind" to options')],
+    ),
+    (
+        "idmap_empty_mappings",
         [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["bind"],
-                        "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}])],
-        [("mounts[0]", "uidMappings: idmapped mounts are not supported by this pyrunc "
-                       "(features: mountExtensions.idmap.enabled is false)")],
+                        "uidMappings": [], "gidMappings": MAP}])],
+        [("mounts[0].uidMappings", "must not be empty: an idmapped mount needs both uid and gid mappings")],
+    ),
+    (
+        "idmap_without_a_new_mount_namespace",
+        [(["mounts"], [{"destination": "/data", "type": "bind", "source": "/srv", "options": ["bind", "idmap"],
+                        "uidMappings": MAP, "gidMappings": MAP}])]
+        + namespaces("pid", "uts", {"type": "mount", "path": "/proc/7/ns/mnt"}),
+        [("mounts[0]", 'uidMappings, gidMappings, idmap: an idmapped mount needs a new mount namespace; '
+                       'add {"type": "mount"} to linux.namespaces')],
     ),
     ("joined_user_namespace_no_mappings", namespaces("uts", {"type": "user", "path": "/proc/7/ns/user"}), []),
     # masked / readonly paths

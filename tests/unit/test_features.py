@@ -21,8 +21,9 @@ def test_features_json_describes_what_pyrunc_supports(capsys):
     assert "CAP_SYS_ADMIN" in doc["linux"]["capabilities"]
     assert "SCMP_ACT_NOTIFY" in doc["linux"]["seccomp"]["actions"]
     assert "rro" in doc["mountOptions"] and "tmpcopyup" in doc["mountOptions"]
-    # Not implemented, so not claimed: engines gate user-namespace pods on it.
-    assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is False
+    # Idmapped mounts (linux.idmapped): engines gate user-namespace pods on it.
+    assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is True
+    assert {"idmap", "ridmap"} <= set(doc["mountOptions"])
     assert doc["linux"]["cgroup"]["systemd"] is True
 
 

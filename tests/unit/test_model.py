@@ -223,3 +223,30 @@ def test_linux_absent_defaults():
     linux = Config(_variant(), BUNDLE).linux
     assert linux.namespaces == [] and linux.cgroups_path == "" and linux.resources == {}
     assert linux.seccomp is None and linux.time_offsets == {}
+
+
+# ---------------------------------------------------------------- idmapped mounts
+
+MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+@pytest.mark.parametrize("entry, idmapped, recursive", [
+    ({"options": ["rbind"]}, False, False),
+    # Mappings without an option: idmap, the top mount only (runc 1.2).
+    ({"options": ["rbind"], "uidMappings": MAP, "gidMappings": MAP}, True, False),
+    ({"options": ["bind", "idmap"]}, True, False),
+    ({"options": ["rbind", "ridmap"], "uidMappings": MAP, "gidMappings": MAP}, True, True),
+    # The last of idmap/ridmap counts, as in runc.
+    ({"options": ["rbind", "idmap", "ridmap"]}, True, True),
+    ({"options": ["rbind", "ridmap", "idmap"]}, True, False),
+])
+def test_mount_idmapped_and_recursive(entry, idmapped, recursive):
+    mount = Mount({"destination": "/data", "type": "bind", "source": "/srv", **entry})
+    assert mount.idmapped is idmapped
+    assert mount.idmap_recursive is recursive
+
+
+def test_mount_mappings_absent_or_given():
+    assert Mount({"destination": "/d", "options": ["idmap"]}).uid_mappings is None
+    mount = Mount({"destination": "/d", "uidMappings": MAP, "gidMappings": MAP})
+    assert [(m.container_id, m.host_id, m.size) for m in mount.gid_mappings] == [(0, 100000, 65536)]

@@ -123,3 +123,19 @@ def test_spec_rootless_as_runc():
     # The mounts runc keeps, the cgroup one among them, with no gid= option.
     assert [m["destination"] for m in config["mounts"]] == [m["destination"] for m in default_config()["mounts"]]
     assert not any(o.startswith("gid=") for m in config["mounts"] for o in m.get("options", ()))
+
+
+def test_rootless_refuses_idmapped_mounts():
+    """As runc 1.2: the mount's user namespace and its maps need the host's root."""
+    from pyrunc.errors import ConfigError
+    from pyrunc.ops import create
+    from pyrunc.spec.model import Config
+
+    doc = default_config(rootless=True)
+    doc["mounts"].append({"destination": "/data", "type": "bind", "source": "/srv", "options": ["rbind", "idmap"]})
+    with pytest.raises(ConfigError) as info:
+        create._check_unprivileged(Config(doc, "/b"))
+    assert info.value.lines() == [
+        f"config.json: mounts[{len(doc['mounts']) - 1}]: idmapped mounts are not supported for rootless containers"]
+    doc["mounts"].pop()
+    create._check_unprivileged(Config(doc, "/b"))
