@@ -136,9 +136,11 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
                           wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
                           console_fd=console_fd, start_status_fd=start_status_fd)
 
-        def prepare_cgroups(pid: int) -> None:
-            from pyrunc.linux.cgroups import devices
+        # Imported before the fork, not in prepare_cgroups: after it, until
+        # the init execs, every page this process writes is copied first.
+        from pyrunc.linux.cgroups import devices
 
+        def prepare_cgroups(pid: int) -> None:
             faults.point("create:after-cgroups")
             resources = cfg.linux.resources
             rules = devices.container_device_rules(resources.get("devices"), [d.path for d in cfg.linux.devices])
