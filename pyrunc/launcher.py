@@ -50,10 +50,10 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     """Fork stage1 and wait until the init reports "ready".
 
     `undo` is an ops.create.UndoStack (or anything with .callback): callbacks pushed here kill
-    the init if a later step fails. `prepare_cgroups(pid)` makes the rest
-    of the container's cgroups (or has systemd put `pid`, stage1 or the
-    init, in the container's unit) and sets their limits while stage1 loads
-    its code (it joins them once told they are ready). `run_hooks(init_pid)` runs the
+    the init if a later step fails. `prepare_cgroups(pid)`, if given, has
+    systemd put `pid` (stage1 or the init) in the container's unit and
+    sets the limits after the fork (the child joins its cgroups once told
+    they are ready); a cgroupfs manager's are made before the fork. `run_hooks(init_pid)` runs the
     runtime-namespace hooks (prestart, createRuntime) when the init asks for
     them; `on_listener(fd, init_pid)` gets the seccomp notify fd.
     """

@@ -170,8 +170,17 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             hooks.run_hooks("prestart", cfg.hooks["prestart"], state, cfg.bundle)
             hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state, cfg.bundle)
 
+        if not isinstance(manager, (cgroup_manager.FsV1Manager, cgroup_manager.FsV2Manager)):
+            late_cgroups = prepare_cgroups  # systemd puts the forked process itself in the unit
+        else:
+            # The directories and limits need no process: made before the
+            # fork, as the cloned init would only wait for them meanwhile,
+            # and after it each page this process writes is copied first
+            # while the child shares it.
+            prepare_cgroups(0)
+            late_cgroups = None
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
-                          on_listener=send_listener, prepare_cgroups=prepare_cgroups)
+                          on_listener=send_listener, prepare_cgroups=late_cgroups)
         faults.point("create:after-launch")
         record = ContainerRecord(
             oci_version=cfg.oci_version,
