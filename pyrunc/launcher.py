@@ -60,7 +60,7 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     parent_sock, child_sock = sync.socketpair()
     ctx.sock = child_sock
     ctx.send_timings = log.debug_enabled()
-    stage1 = _load_init_code(ctx.config)
+    stage1 = load_init_code(ctx.config, ctx.seccomp_program)
     stage1_pid, join_v2, cloned_with = fork_into(ctx.cgroups, namespaces_to_clone_into(ctx.config))
     if stage1_pid == 0:
         # In the child: drop what only the parent may hold (the container lock
@@ -166,17 +166,26 @@ def launch(ctx: InitContext, undo, run_hooks=None, close_in_child=(), on_listene
     return Launched(init_pid, start_time, pidfd, stage1_pid, ctx.config.process.terminal)
 
 
-def _load_init_code(config):
+def load_init_code(config, seccomp_program=None):
     """Import what the child runs, here before the fork: loading it in the
     child cost 3 ms of CPU there (0.7 ms in a fresh interpreter), most of it
     copy-on-write faults on the pages both processes share; loaded here,
-    nothing of it is copied. Its lazy imports too (the container's root
-    then hides the host's library from it)."""
+    nothing of it is copied. The init imports the rest lazily, and only
+    what this config needs is loaded (after pivot_root the container's root
+    hides the host's library, so nothing may be left out that it uses)."""
     from pyrunc.init import stage1
     from pyrunc.linux import lsm  # noqa: F401  (rootfs.mount_all)
 
     if any(m.type == "cgroup" for m in config.mounts):
         from pyrunc.linux.cgroups import mount  # noqa: F401  (stage2's cgroup mounts)
+    if seccomp_program is not None:
+        from pyrunc.linux import seccomp  # noqa: F401  (process._load_seccomp)
+    if config.hooks["createContainer"]:
+        from pyrunc import hooks  # noqa: F401
+    if config.process.terminal:
+        from pyrunc.linux import console  # noqa: F401
+    if config.linux.sysctl:
+        from pyrunc.linux import sysctl  # noqa: F401
     return stage1
 
 
@@ -237,6 +246,9 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
 
     from pyrunc.errors import InvalidStatus, KernelError
     from pyrunc.init.exec import ExecContext, open_container_namespaces, run_joiner
+
+    if seccomp_program is not None:
+        from pyrunc.linux import seccomp  # noqa: F401  (the joiner cannot load it in the container: load_init_code)
     from pyrunc.linux import proc
 
     try:
