@@ -25,7 +25,7 @@ deps:
 # and the main.py it runs are data files (setup.cfg says why), so they are
 # copied in here as a wheel install would place them. Only for this
 # development venv: `pip install .` and the wheel need no step after pip.
-$(VENV)/.installed: setup.cfg pyproject.toml bin/pyrunc share/pyrunc/main.py | deps
+$(VENV)/.installed: setup.cfg setup.py pyrunc/linux/_sys.c pyproject.toml bin/pyrunc share/pyrunc/main.py | deps
 	rm -rf $(VENV)
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]' setuptools --config-settings editable_mode=compat

@@ -14,9 +14,10 @@ The points, in the order a command passes them:
 
   create (the `pyrunc create` / `run` process)
     create:after-state-dir      state dir made and locked, partial state saved
-    create:after-fork           the init (or stage1) cloned by the launcher
-    create:after-cgroups        the other cgroup directories made
+    create:after-cgroups        the other cgroup directories made (after the fork
+                                with systemd, which puts the forked process in its unit)
     create:after-resources      linux.resources written into them
+    create:after-fork           the init (or stage1) cloned by the launcher
     create:after-pid            the init's host pid known (cloned, or from stage1)
     create:before-hooks         prestart/createRuntime hooks about to run
     create:after-hooks          ... and done

@@ -36,7 +36,7 @@ import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is
 import _signal
 
 from pyrunc.errors import KernelError, ProgramError, PyruncError, SetupError
-from pyrunc.linux import _libc, capabilities, fds, mounts, seccomp, trampoline
+from pyrunc.linux import _libc, capabilities, fds, mounts, trampoline
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 
@@ -200,6 +200,8 @@ def _chdir_and_verify(cwd: str, retry_as_user: bool = False, may_skip_check: boo
 
 
 def _load_seccomp(program, send_listener) -> None:
+    from pyrunc.linux import seccomp  # loaded before the fork, with a program only (launcher.load_init_code)
+
     listener = seccomp.load(program)
     if listener is not None:
         if send_listener is None:

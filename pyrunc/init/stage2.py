@@ -20,11 +20,13 @@ import os
 import stat
 import time
 
-from pyrunc import faults, hooks, sync
+from pyrunc import faults, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import InitContext, error_message
-from pyrunc.linux import _libc, console, namespaces, proc, rootfs, sysctl, trampoline
+# hooks, linux.console and linux.sysctl are loaded before the fork when the
+# config needs them (launcher.load_init_code): imported below, they are cached.
+from pyrunc.linux import _libc, namespaces, proc, rootfs, trampoline
 
 
 def run(ctx: InitContext) -> None:
@@ -79,6 +81,8 @@ def _hook_state(ctx: InitContext, status: str) -> dict:
     """The state createContainer hooks get: the pid of the process running
     them (the init in its own view, or, joining a pid namespace, this
     process outside it, in every other namespace of the container)."""
+    from pyrunc import hooks
+
     cfg = ctx.config
     return hooks.state_document(cfg.oci_version, ctx.container_id, status, os.getpid(), cfg.bundle, cfg.annotations)
 
@@ -214,6 +218,8 @@ def _run_create_hooks(ctx: InitContext) -> None:
         sync.send(ctx.sock, "hooks")
         sync.expect(ctx.sock, "hooks-done", "pyrunc create exited while running hooks")
     if cfg.hooks["createContainer"]:
+        from pyrunc import hooks
+
         # In the root filesystem, before pivot_root: a hook's `mount --bind
         # x ./lib/x` lands in the container (runc's working directory there).
         hooks.run_hooks("createContainer", cfg.hooks["createContainer"], _hook_state(ctx, "created"),
@@ -225,6 +231,8 @@ def _setup_terminal(ctx: InitContext) -> None:
     bound onto /dev/console and kept for the stub, which makes it the
     controlling terminal and fds 0-2. Before the root turns read-only, since
     /dev/console may have to be created."""
+    from pyrunc.linux import console
+
     master, slave, slave_path = console.open_pty()
     try:
         size = ctx.config.process.console_size
@@ -292,6 +300,8 @@ def _join_session_keyring(container_id: str) -> None:
 def _write_sysctls(sysctls: dict) -> None:
     """Each key beneath its namespaced subtree of the container's procfs,
     which nothing of the container's can have replaced yet (linux.sysctl)."""
+    from pyrunc.linux import sysctl
+
     root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         proc_fd = sysctl.open_proc(root_fd)

@@ -82,7 +82,7 @@ def detached_tree(source: str, clone_recursive: bool, idmap_recursive: bool, use
         raise KernelError("open_tree", "", err.errno, _why(err.errno)) from None
     try:
         _libc.mount_setattr(fd, "", _libc.AT_EMPTY_PATH | (_libc.AT_RECURSIVE if idmap_recursive else 0),
-                            _libc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd)
+                            _libc.MOUNT_ATTR_IDMAP, 0, 0, userns_fd)
     except OSError as err:
         os.close(fd)
         raise KernelError("mount_setattr(MOUNT_ATTR_IDMAP)", "", err.errno, _why(err.errno, NOT_IDMAPPABLE)) from None

@@ -139,9 +139,11 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
                           wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
                           console_fd=console_fd, start_status_fd=start_status_fd)
 
-        def prepare_cgroups(pid: int) -> None:
-            from pyrunc.linux.cgroups import devices
+        # Imported before the fork, not in prepare_cgroups: after it, until
+        # the init execs, every page this process writes is copied first.
+        from pyrunc.linux.cgroups import devices
 
+        def prepare_cgroups(pid: int) -> None:
             faults.point("create:after-cgroups")
             resources = cfg.linux.resources
             rules = devices.container_device_rules(resources.get("devices"), [d.path for d in cfg.linux.devices])
@@ -172,8 +174,17 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
             hooks.run_hooks("prestart", cfg.hooks["prestart"], state, cfg.bundle)
             hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state, cfg.bundle)
 
+        if not isinstance(manager, (cgroup_manager.FsV1Manager, cgroup_manager.FsV2Manager)):
+            late_cgroups = prepare_cgroups  # systemd puts the forked process itself in the unit
+        else:
+            # The directories and limits need no process: made before the
+            # fork, as the cloned init would only wait for them meanwhile,
+            # and after it each page this process writes is copied first
+            # while the child shares it.
+            prepare_cgroups(0)
+            late_cgroups = None
         launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
-                          on_listener=send_listener, prepare_cgroups=prepare_cgroups)
+                          on_listener=send_listener, prepare_cgroups=late_cgroups)
         faults.point("create:after-launch")
         record = new_record(cfg, container_id, launched.init_pid, launched.start_time, manager, seccomp_program)
         if seccomp_program is not None:

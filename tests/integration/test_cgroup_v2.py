@@ -95,7 +95,7 @@ def _forked_child_report(dirs: CgroupDirs, namespace_flags: int = 0) -> tuple[bo
     import ctypes
 
     from pyrunc.launcher import fork_into
-    from pyrunc.linux import _libc
+    from pyrunc.linux import _libc_ctypes
     from pyrunc.linux.cgroups.manager import FsV2Manager
 
     r, w = os.pipe()
@@ -103,7 +103,7 @@ def _forked_child_report(dirs: CgroupDirs, namespace_flags: int = 0) -> tuple[bo
     if pid == 0:
         try:
             os.close(r)
-            address = _libc._own_tid_address()
+            address = _libc_ctypes._own_tid_address()
             libc_tid = ctypes.c_int32.from_address(address).value if address else os.getpid()
             os.write(w, f"{libc_tid == os.getpid()} {os.getpid()}\n{open('/proc/self/cgroup').read()}".encode())
         finally:

@@ -86,6 +86,9 @@ def test_wheel_carries_schemas_launcher_docs_and_license(dist):
     assert "pyrunc-0.1.0.data/data/share/man/man8/pyrunc.8" in names
     # No script for pip to rewrite, so nothing of the launcher is lost.
     assert not any(".data/scripts/" in n for n in names)
+    # The C module of system calls, built (setup.py; ctypes is only the fallback).
+    assert any(n.startswith("pyrunc/linux/_sys.") and n.endswith(".so") for n in names)
+    assert "pyrunc/linux/_libc_ctypes.py" in names
 
 
 def test_installed_command_runs_isolated_python_from_its_venv(venv):

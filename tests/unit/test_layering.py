@@ -30,8 +30,9 @@ ALLOWED = {
                      "pyrunc.linux.cgroups.manager"),
     "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.capabilities",
                     "pyrunc.linux.rlimits", "pyrunc.linux.sysctl", "pyrunc"),
+    # pyrunc.hooks: loaded for the init before the fork (launcher.load_init_code).
     "pyrunc.launcher": ("pyrunc.sync", "pyrunc.log", "pyrunc.errors", "pyrunc.init", "pyrunc.linux", "pyrunc.faults",
-                        "pyrunc"),
+                        "pyrunc.hooks", "pyrunc"),
     "pyrunc.sync": ("pyrunc.errors", "pyrunc.jsonlite", "pyrunc"),
     "pyrunc.init": ("pyrunc.init", "pyrunc.sync", "pyrunc.errors", "pyrunc.linux", "pyrunc.spec.model", "pyrunc.hooks",
                     "pyrunc.faults", "pyrunc"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 
 import pytest
 
@@ -176,6 +177,7 @@ def test_phase_under_debug_reports_time(capfd):
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) == 2
     assert ' level=debug msg="phase second: ' in lines[1] and lines[1].endswith(' ms)"')
+    assert re.search(r'phase second: [0-9.]+ ms, cpu [0-9.]+ ms \(total [0-9.]+ ms\)', lines[1])
 
 
 # ---------------------------------------------------------------- one line per record

@@ -1,0 +1,147 @@
+"""The two implementations of pyrunc.linux._libc's system calls: the C module
+_sys (built at install) and its pure-Python fallback _libc_ctypes give the
+same results and the same errors, so an install without the C module behaves
+the same. Calls that need no privilege run for real; the rest are held to the
+same error (errno and target) on a target that cannot exist."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pyrunc.linux import _libc, _libc_ctypes
+
+try:
+    from pyrunc.linux import _sys
+except ImportError:  # not built here: the fallback is still tested
+    _sys = None
+
+IMPLS = [pytest.param(_libc_ctypes, id="ctypes"),
+         pytest.param(_sys, id="c", marks=pytest.mark.skipif(_sys is None, reason="C module not built"))]
+
+PR_GET_DUMPABLE = 3
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def test_libc_uses_the_c_module_when_built_and_ctypes_otherwise():
+    assert _libc.IMPLEMENTATION == ("ctypes" if _sys is None else "c")
+    code = ("import sys; sys.modules['pyrunc.linux._sys'] = None\n"
+            "from pyrunc.linux import _libc\n"
+            "print(_libc.IMPLEMENTATION, 'ctypes' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["ctypes", "True"]
+
+
+@pytest.mark.skipif(_sys is None, reason="C module not built")
+def test_the_c_module_spares_the_ctypes_import():
+    code = "from pyrunc.linux import _libc; import sys; print('ctypes' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_plain_calls(impl, tmp_path):
+    assert impl.prctl(PR_GET_DUMPABLE) == 1
+    fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert impl.fstatfs_type(fd) == PROC_SUPER_MAGIC
+    finally:
+        os.close(fd)
+    (tmp_path / "file").write_text("x")
+    dir_fd = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    try:
+        fd = impl.openat2(dir_fd, "file", os.O_RDONLY, _libc.RESOLVE_BENEATH)
+        try:
+            assert os.read(fd, 1) == b"x"
+            assert os.get_inheritable(fd) is False  # O_CLOEXEC, always
+        finally:
+            os.close(fd)
+        with pytest.raises(OSError) as err:
+            impl.openat2(dir_fd, "../file", os.O_RDONLY, _libc.RESOLVE_BENEATH)
+        assert (err.value.errno, err.value.filename) == (18, "../file")  # EXDEV: escapes the directory
+    finally:
+        os.close(dir_fd)
+    first = os.open("/dev/null", os.O_RDONLY)
+    second = os.dup(first)
+    impl.close_range(first, second)
+    with pytest.raises(OSError):
+        os.fstat(first)
+    with pytest.raises(OSError):
+        os.fstat(second)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_errors_name_their_target(impl):
+    target = "/nonexistent-pyrunc-test/x"
+    for call, args, filename in (
+        (impl.mount, (None, target, None, _libc.MS_BIND), target),
+        (impl.umount2, (target,), target),
+        (impl.pivot_root, (target, target), target),
+        (impl.mount_setattr, (-100, target, 0, _libc.MOUNT_ATTR_RDONLY), target),
+    ):
+        with pytest.raises(OSError) as err:
+            call(*args)
+        assert err.value.filename == filename
+        assert err.value.errno in (2, 1), (call, err.value)  # ENOENT, or EPERM without privilege
+    with pytest.raises(OSError) as err:
+        impl.setns(-1)
+    assert (err.value.errno, err.value.filename) == (9, None)
+
+
+def test_both_give_the_same_errors():
+    if _sys is None:
+        pytest.skip("C module not built")
+    target = "/nonexistent-pyrunc-test/x"
+    for name, args in (("mount", (None, target, None, _libc.MS_BIND)), ("umount2", (target,)),
+                       ("pivot_root", (target, target)), ("setns", (-1,)), ("unshare", (-1,)),
+                       ("openat2", (-1, "x", 0, 0)), ("close_range", (5, 4)), ("personality", (-1,))):
+        errors = []
+        for impl in (_libc_ctypes, _sys):
+            try:
+                getattr(impl, name)(*args)
+                errors.append(None)
+            except OSError as err:
+                errors.append((err.errno, err.strerror, err.filename))
+        assert errors[0] == errors[1], name
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_clone3_forks_with_the_child_libc_knowing_its_tid(impl):
+    """The child must be a sound process: its C library's cached tid is its
+    own (glibc's fork() makes sure of that; clone3 has the kernel write it)."""
+    import ctypes
+
+    r, w = os.pipe()
+    pid = impl.clone3_fork(0, -1)
+    if pid == 0:
+        try:
+            address = _libc_ctypes._own_tid_address()
+            libc_tid = ctypes.c_int32.from_address(address).value
+            os.write(w, f"{libc_tid == os.getpid()}".encode())
+        finally:
+            os._exit(7)
+    os.close(w)
+    with os.fdopen(r) as f:
+        report = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 7
+    assert report == "True"
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_the_new_mount_api_errors_alike(impl, tmp_path):
+    # open_tree, move_mount and mount_setattr's userns_fd (idmapped mounts):
+    # the same refusal from both, naming the path given.
+    missing = str(tmp_path / "missing")
+    with pytest.raises(OSError) as err:
+        impl.open_tree(-1, "relative", 0)
+    assert err.value.errno == 9 and err.value.filename == "relative"
+    with pytest.raises(OSError) as err:
+        impl.move_mount(-1, "", -1, missing, 0)
+    assert err.value.errno in (9, 2) and err.value.filename == missing
+    with pytest.raises(OSError) as err:
+        impl.mount_setattr(-1, "", 0x1000, 0x100000, 0, 0, 7)  # AT_EMPTY_PATH, MOUNT_ATTR_IDMAP
+    assert err.value.errno in (9, 22)
