@@ -375,6 +375,9 @@ class Store:
             return Lock(directory, container_id, blocking=True, timeout=timeout)
         except FileNotFoundError:  # removed in between, by a concurrent delete
             raise ContainerNotFound(container_id) from None
+        except PermissionError:  # another user's container (its state root open to us, its directory not)
+            raise PyruncError(f"{container_id}: cannot lock the container's directory in {self.root}: "
+                              "permission denied") from None
 
     # ---- status
 

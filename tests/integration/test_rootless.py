@@ -382,6 +382,14 @@ def test_rootless_other_users_state_root_untouchable(user, ubundle, runtime, bun
         assert result.returncode != 0, (verb, result)
         assert "internal error" not in result.stderr
         assert len(result.stderr.splitlines()) == 1, result.stderr
+    # The state root itself open too (not pyrunc's way: a hand-made root):
+    # the container's own directory still keeps the user out, in one line.
+    os.chmod(runtime.root, 0o711)
+    for verb in (("kill", bundle.id, "KILL"), ("delete", "--force", bundle.id), ("state", bundle.id),
+                 ("exec", bundle.id, "true"), ("pause", bundle.id)):
+        result = user.pyrunc("--root", runtime.root, *verb)
+        assert result.returncode == (255 if verb[0] == "exec" else 1), (verb, result)  # exec: runc's 255
+        assert "internal error" not in result.stderr and len(result.stderr.splitlines()) == 1, (verb, result)
     assert json.loads(runtime("state", bundle.id).stdout)["status"] == "running"
 
 
