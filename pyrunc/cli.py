@@ -64,6 +64,16 @@ _PID_FILE = Option("--pid-file", "str", help="specify the file to write the proc
 _NO_PIVOT = Option("--no-pivot", help="do not use pivot root to jail process inside rootfs; needed when the rootfs is on ramdisk")
 _NO_NEW_KEYRING = Option("--no-new-keyring", help="do not create a new session keyring for the container")
 _PRESERVE_FDS = Option("--preserve-fds", "int", default=0, help="pass N additional file descriptors to the container (stdio + $LISTEN_FDS + N in total)", metavar="N")
+# checkpoint's and restore's shared flags (runc's)
+_WORK_PATH = Option("--work-path", "str", help="path for saving work files and logs (default: the image path)", metavar="DIR")
+_TCP_ESTABLISHED = Option("--tcp-established", help="allow open tcp connections")
+_EXT_UNIX_SK = Option("--ext-unix-sk", help="allow external unix sockets")
+_SHELL_JOB = Option("--shell-job", help="allow shell jobs")
+_FILE_LOCKS = Option("--file-locks", help="handle file locks, for safety")
+_MANAGE_CGROUPS = Option("--manage-cgroups-mode", "str", help="cgroups mode: soft|full|strict|ignore (default: CRIU's, soft)")
+_EMPTY_NS = Option("--empty-ns", "list", help="create a namespace, but don't restore its properties (network only)")
+_AUTO_DEDUP = Option("--auto-dedup", help="enable auto deduplication of memory images")
+_LAZY_PAGES = Option("--lazy-pages", help="use userfaultfd to lazily restore memory pages (unsupported: refused)")
 
 COMMANDS = {
     "create": Command(
@@ -164,18 +174,18 @@ COMMANDS = {
     "checkpoint": Command(
         "checkpoint", "checkpoint a running container", "<container-id>",
         (Option("--image-path", "str", help="path for saving criu image files (default: ./checkpoint)", metavar="DIR"),
-         Option("--work-path", "str", help="path for saving work files and logs (default: the image path)", metavar="DIR"),
+         _WORK_PATH,
          Option("--parent-path", "str", help="path for previous criu image files in pre-dump", metavar="DIR"),
          Option("--leave-running", help="leave the process running after checkpointing"),
-         Option("--tcp-established", help="allow open tcp connections"),
-         Option("--ext-unix-sk", help="allow external unix sockets"),
-         Option("--shell-job", help="allow shell jobs"),
-         Option("--lazy-pages", help="use userfaultfd to lazily restore memory pages (unsupported: refused)"),
-         Option("--file-locks", help="handle file locks, for safety"),
+         _TCP_ESTABLISHED,
+         _EXT_UNIX_SK,
+         _SHELL_JOB,
+         _LAZY_PAGES,
+         _FILE_LOCKS,
          Option("--pre-dump", help="dump container's memory information only, leave the container running after this"),
-         Option("--manage-cgroups-mode", "str", help="cgroups mode: soft|full|strict|ignore (default: CRIU's, soft)"),
-         Option("--empty-ns", "list", help="create a namespace, but don't restore its properties (network only)"),
-         Option("--auto-dedup", help="enable auto deduplication of memory images")),
+         _MANAGE_CGROUPS,
+         _EMPTY_NS,
+         _AUTO_DEDUP),
         usage="Dumps the container's processes with CRIU (over its RPC interface) into the image path;\n"
               "unless --leave-running or --pre-dump, the container is then stopped and deleted.\n"
               "Needs criu on PATH (or --criu) and a kernel `criu check` accepts.",
@@ -184,20 +194,20 @@ COMMANDS = {
         "restore", "restore a container from a previous checkpoint", "<container-id>",
         (_CONSOLE_SOCKET,
          Option("--image-path", "str", help="path to criu image files for restoring (default: ./checkpoint)", metavar="DIR"),
-         Option("--work-path", "str", help="path for saving work files and logs (default: the image path)", metavar="DIR"),
-         Option("--tcp-established", help="allow open tcp connections"),
-         Option("--ext-unix-sk", help="allow external unix sockets"),
-         Option("--shell-job", help="allow shell jobs"),
-         Option("--file-locks", help="handle file locks, for safety"),
-         Option("--manage-cgroups-mode", "str", help="cgroups mode: soft|full|strict|ignore (default: CRIU's, soft)"),
+         _WORK_PATH,
+         _TCP_ESTABLISHED,
+         _EXT_UNIX_SK,
+         _SHELL_JOB,
+         _FILE_LOCKS,
+         _MANAGE_CGROUPS,
          _BUNDLE,
          Option("--detach, -d", help="detach from the container's process"),
          _PID_FILE,
          Option("--no-subreaper", help="disable the use of the subreaper used to reap reparented processes"),
          _NO_PIVOT,
-         Option("--empty-ns", "list", help="create a namespace, but don't restore its properties (network only)"),
-         Option("--auto-dedup", help="enable auto deduplication of memory images"),
-         Option("--lazy-pages", help="use userfaultfd to lazily restore memory pages (unsupported: refused)")),
+         _EMPTY_NS,
+         _AUTO_DEDUP,
+         _LAZY_PAGES),
         usage="Creates the container from the bundle's config.json and has CRIU restore its processes\n"
               "from the image path into it (its cgroups and limits made first). In the foreground, waits\n"
               "and exits with the container's exit code, as `run`.",

@@ -42,20 +42,20 @@ def write_id_maps(pid: int, linux) -> None:
         mappings = linux.uid_mappings if name == "uid_map" else linux.gid_mappings
         if not mappings:
             continue
-        err = _write_map_file(pid, name, format_id_map(mappings))
+        err = write_map_file(pid, name, format_id_map(mappings))
         if err == errno.EPERM and name == "gid_map" and is_own_id_only(mappings, own_id()):
             # The kernel takes an unprivileged gid map only once setgroups
             # is denied: the container could otherwise drop a group the
             # host uses to keep its user out of something.
             _deny_setgroups(pid)
-            err = _write_map_file(pid, name, format_id_map(mappings))
+            err = write_map_file(pid, name, format_id_map(mappings))
         if err == errno.EPERM and not is_own_id_only(mappings, own_id()):
             _run_helper(helper, pid, mappings, field)
         elif err:
             raise KernelError(f"write {field} to", f"/proc/{pid}/{name}", err)
 
 
-def _write_map_file(pid: int, name: str, text: str) -> int:
+def write_map_file(pid: int, name: str, text: str) -> int:
     """0, or the errno of the write."""
     try:
         fd = os.open(f"/proc/{pid}/{name}", os.O_WRONLY | os.O_CLOEXEC)

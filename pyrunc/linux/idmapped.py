@@ -20,7 +20,7 @@ import os
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import _libc
-from pyrunc.linux.idmap import format_id_map
+from pyrunc.linux.idmap import format_id_map, write_map_file
 
 NO_API = "this kernel lacks the new mount API; idmapped mounts need Linux 5.12 or later"
 NOT_IDMAPPABLE = "the filesystem of the source cannot be idmapped on this kernel"
@@ -58,12 +58,9 @@ def user_namespace_fd(uid_mappings, gid_mappings) -> int:
         if not seen_as.isdigit():
             raise KernelError("unshare", "a user namespace for an idmapped mount", errno.EPERM)
         for name, mappings in (("uid_map", uid_mappings), ("gid_map", gid_mappings)):
-            path = f"/proc/{seen_as}/{name}"
-            try:
-                with open(path, "w") as f:
-                    f.write(format_id_map(mappings))
-            except OSError as err:
-                raise KernelError(f"write {name} of an idmapped mount to", path, err.errno) from None
+            err = write_map_file(int(seen_as), name, format_id_map(mappings))
+            if err:
+                raise KernelError(f"write {name} of an idmapped mount to", f"/proc/{seen_as}/{name}", err)
         return os.open(f"/proc/{seen_as}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(ready_r)

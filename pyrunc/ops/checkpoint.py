@@ -252,7 +252,7 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
              systemd: bool, rootless: bool = False) -> int:
     from pyrunc.linux import _libc, criu
     from pyrunc.linux.cgroups import devices, manager as cgroup_manager
-    from pyrunc.ops.create import UndoStack, _compile_seccomp, _destroy_cgroups, new_record
+    from pyrunc.ops.create import UndoStack, _compile_seccomp, claim_container, new_record
 
     # CRIU restores the init's filter; `exec` needs the compiled one beside
     # the state, as after create (a bad profile fails here, before anything).
@@ -267,13 +267,7 @@ def _restore(st, container_id: str, cfg, criu_path: str, images: str, opts: dict
 
             console_fd = console.connect_console_socket(opts["console_socket"])
             undo.callback(os.close, console_fd)
-        lock = st.create(container_id)
-        undo.callback(st.remove, container_id)
-        undo.callback(lock.close)
-        st.save(container_id, {"ociVersion": cfg.oci_version, "id": container_id, "pid": 0, "bundle": cfg.bundle,
-                               "rootfs": cfg.root_path, "created": "", "annotations": cfg.annotations,
-                               "cgroups": manager.partial_state(), "creating": True})
-        undo.callback(_destroy_cgroups, manager)
+        lock = claim_container(st, undo, container_id, cfg, manager)
         for warning in manager.prepare():
             log.warning(warning)
         _make_mountpoints(cfg)

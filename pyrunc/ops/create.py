@@ -106,16 +106,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
 
             console_fd = console.connect_console_socket(opts.console_socket)
             undo.callback(os.close, console_fd)
-        lock = st.create(container_id)
-        undo.callback(st.remove, container_id)
-        undo.callback(lock.close)
-        # A partial state first: if this process is killed from here on,
-        # `delete` finds the cgroups it made (whose processes are ours).
-        st.save(container_id, {"ociVersion": cfg.oci_version, "id": container_id, "pid": 0, "bundle": cfg.bundle,
-                               "rootfs": cfg.root_path, "created": "", "annotations": cfg.annotations,
-                               "cgroups": manager.partial_state(), "creating": True})
-        faults.point("create:after-state-dir")
-        undo.callback(_destroy_cgroups, manager)
+        lock = claim_container(st, undo, container_id, cfg, manager)
         # What the init (or stage1) is cloned into; the rest while its code loads.
         for warning in manager.prepare():
             log.warning(warning)
@@ -385,6 +376,22 @@ def listen_fds_from_env() -> int:
 def _shares_pid_namespace(cfg) -> bool:
     ns = cfg.linux.namespace("pid")
     return ns is None or bool(ns.path)
+
+
+def claim_container(st: Store, undo, container_id: str, cfg, manager):
+    """The container's directory, locked (create, restore), and a partial
+    state: if this process is killed from here on, `delete` finds the
+    cgroups it made (whose processes are ours). `undo` removes them all.
+    Returns the lock."""
+    lock = st.create(container_id)
+    undo.callback(st.remove, container_id)
+    undo.callback(lock.close)
+    st.save(container_id, {"ociVersion": cfg.oci_version, "id": container_id, "pid": 0, "bundle": cfg.bundle,
+                           "rootfs": cfg.root_path, "created": "", "annotations": cfg.annotations,
+                           "cgroups": manager.partial_state(), "creating": True})
+    faults.point("create:after-state-dir")
+    undo.callback(_destroy_cgroups, manager)
+    return lock
 
 
 def _destroy_cgroups(manager) -> None:
