@@ -45,14 +45,12 @@ REFUSALS: dict[str, dict[str, str]] = {
     "exec --ignore-paused": {CREATING: "cannot exec in a container that is still being created",
                              STOPPED: "cannot exec in a stopped container"},
     "update": {STOPPED: _NOT_RUNNING},
+    "checkpoint": {status: "Container cannot be checkpointed in {status} state"
+                   for status in (CREATING, CREATED, STOPPED)},
     # runc's words for events, with or without --stats.
     "events": {STOPPED: "container is not running"},
     "events --stats": {STOPPED: "container is not running"},
 }
-
-
-def allowed(operation: str, status: str) -> bool:
-    return status not in REFUSALS[operation]
 
 
 def require(operation: str, container_id: str, status: str) -> None:

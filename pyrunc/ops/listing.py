@@ -37,15 +37,15 @@ def list_containers(st: Store) -> list[dict]:
     entries = []
     for container_id in st.list_ids():
         try:
-            state = st.load(container_id)
+            record = st.load_record(container_id)
         except ContainerNotFound:
             continue  # deleted since it was listed, or its create is only just starting
         except PyruncError as err:  # another runtime's state, or a corrupt one: the others are still listed
             log.warning(f"list: {err}; skipped")
             continue
-        if state.get("creating"):
+        if record.creating:
             continue
-        entries.append(public_state(st, state, owner=_owner(st.path(container_id))))
+        entries.append(public_state(st, record, owner=_owner(st.path(container_id))))
     return entries
 
 
