@@ -3,14 +3,14 @@
 Status is derived from the kernel on every call (see store.Store.status);
 signals go through a pidfd after a start-time check, so a reused pid is
 never signalled.
-Imports: errors, log, store, ops.common, linux.{proc, signals, cgroups}.
+Imports: errors, faults, log, record, status, store, ops.common, linux.{proc, signals, cgroups}.
 """
 
 from __future__ import annotations
 
 import os
 
-from pyrunc import faults, log, status as status_rules, store as store_mod
+from pyrunc import log, status as status_rules, store as store_mod
 from pyrunc.errors import ContainerNotFound, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
 from pyrunc.record import ContainerRecord
@@ -57,6 +57,8 @@ def start_container(st: Store, container_id: str) -> None:
         # running); one killed before the byte leaves it created, its init
         # still waiting (it holds the fifo open for writing too, so a writer
         # that leaves without a byte does not end its wait): start again.
+        from pyrunc import faults  # not at the top: `state` and `kill` need none
+
         try:
             faults.point("start:before-fifo-write")
             os.write(fd, b"0")
@@ -293,6 +295,8 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             return
         status = st.status(record)
         status_rules.require("delete --force" if force else "delete", container_id, status)
+        from pyrunc import faults
+
         faults.point("delete:before-kill")
         if status != STOPPED:
             # created (as runc: no --force needed), or running with --force.
@@ -366,6 +370,8 @@ def destroy_container(st: Store, record: ContainerRecord) -> None:
         cgroups.kill_all()
     for problem in cgroups.destroy():
         log.warning(f"{record.id}: {problem}")
+    from pyrunc import faults
+
     faults.point("delete:after-cgroup-removal")
     faults.point("delete:before-state-removal")
     st.remove(record.id)
