@@ -106,11 +106,14 @@ def _ready_criu(parsed) -> str:
 
 # ---- checkpoint
 
+def _verb_args(parsed) -> tuple:
+    """What checkpoint and restore take first: the id, the options, the
+    store and CRIU's flags (checked before anything is looked at)."""
+    return one_id(parsed), parsed.options, store_for(parsed), criu_flags(parsed.options)
+
+
 def cmd_checkpoint(parsed) -> int:
-    container_id = one_id(parsed)
-    opts = parsed.options
-    st = store_for(parsed)
-    flags = criu_flags(opts)
+    container_id, opts, st, flags = _verb_args(parsed)
     with st.lock(container_id):
         record = st.load_record(container_id)
         status.require("checkpoint", container_id, st.status(record))
@@ -223,10 +226,7 @@ def _fdinfo_mnt_id(pid: int, fd: int) -> int | None:
 # ---- restore
 
 def cmd_restore(parsed) -> int:
-    container_id = one_id(parsed)
-    opts = parsed.options
-    st = store_for(parsed)
-    flags = criu_flags(opts)
+    container_id, opts, st, flags = _verb_args(parsed)
     store_mod.validate_id(container_id)
     if st.exists(container_id):
         from pyrunc.errors import ContainerExists

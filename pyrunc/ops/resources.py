@@ -15,7 +15,7 @@ import os
 
 from pyrunc import log, status as status_rules
 from pyrunc.errors import ConfigError, PyruncError, UsageError
-from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_config
+from pyrunc.ops.common import long_wait_ahead, one_id, output_format, store_for, validate_config
 from pyrunc.record import ContainerRecord
 from pyrunc.store import STOPPED, Store
 
@@ -81,11 +81,8 @@ def cmd_ps(parsed):
         raise PyruncError(f"{container_id}: has no cgroup to list processes from (rootless: "
                           "the user could not create one)")
     pids = sorted(set(manager.pids()))
-    fmt = parsed.options.get("format") or "table"
-    if fmt == "json":
+    if output_format(parsed, ("table", "json")) == "json":
         return jsonlite.dumps(pids) + "\n"
-    if fmt != "table":
-        raise UsageError(f"ps: invalid format {fmt!r}: must be table or json")
     return _ps_table(pids, ps_args or ["-ef"])
 
 
