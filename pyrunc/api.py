@@ -207,9 +207,9 @@ class Runtime:
              preserve_fds: int = 0, ignore_paused: bool = False) -> int:
         """Run a process in the container: `process` is an OCI process
         object (as `exec --process` reads), or a command line (a list of
-        strings) run with the container's own process settings. Returns
-        its exit code in the foreground (runc's 255 when it cannot be
-        run), 0 with `detach`."""
+        strings) run with the container's own process settings; anything
+        else is a ConfigError naming `process`. Returns its exit code in
+        the foreground (runc's 255 when it cannot be run), 0 with `detach`."""
         from pyrunc.ops.exec import exec_process
 
         _refuse_threads("exec")

@@ -1,6 +1,7 @@
 """`start`, `state`, `kill`, `delete`: the OCI lifecycle after create.
 
-Status is derived from the kernel on every call (see store.Store.status);
+Each verb loads the container's record (store.Store.load_record), derives
+its status from the kernel (store.Store.status) and asks status.require;
 signals go through a pidfd after a start-time check, so a reused pid is
 never signalled.
 Imports: errors, faults, log, record, status, store, ops.common, linux.{proc, signals, cgroups}.
