@@ -103,6 +103,9 @@ def state_problem(container_id: str, state: dict) -> str:
     """What is wrong with a state.json pyrunc wrote (its shape), or ""."""
     if state.get("id") != container_id:
         return f"id is {state.get('id')!r}, not {container_id!r}"
+    unknown = sorted(set(state) - _KNOWN_KEYS)
+    if unknown:  # a field no ContainerRecord has (a newer pyrunc's, or damage)
+        return f"unknown field {unknown[0]!r}"
     for key in ("pid", "startTime"):
         value = state.get(key, 0)
         if type(value) is not int or value < (0 if key == "pid" else -1):

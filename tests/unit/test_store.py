@@ -582,6 +582,7 @@ def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
     ({"id": "c1", "annotations": "x"}, "annotations has the wrong type"),
     ({"id": "c1", "pid": 5, "cgroups": {}}, "startTime is missing"),
     ({"id": "c1", "pid": 0}, "cgroups is missing"),
+    ({"id": "c1", "pid": 0, "cgroups": {}, "status": "running"}, "unknown field 'status'"),
 ])
 def test_store_load_corrupt_fields_name_the_field(tmp_path, state, why):
     import json
