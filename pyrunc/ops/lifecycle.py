@@ -37,6 +37,8 @@ def start_container(st: Store, container_id: str) -> None:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             # ENXIO: no reader, so the init is gone since the status said created.
+            if status_fd >= 0:
+                os.close(status_fd)
             status_rules.require("start", container_id, STOPPED)
             raise
         start_container_hooks = _hooks_of(record, "startContainer")
