@@ -207,18 +207,17 @@ class Runtime:
              preserve_fds: int = 0, ignore_paused: bool = False) -> int:
         """Run a process in the container: `process` is an OCI process
         object (as `exec --process` reads), or a command line (a list of
-        strings) run with the container's own process settings. Returns
-        its exit code in the foreground (runc's 255 when it cannot be
-        run), 0 with `detach`."""
+        strings) run with the container's own process settings; anything
+        else is a ConfigError naming `process`. Returns its exit code in
+        the foreground (runc's 255 when it cannot be run), 0 with `detach`."""
         from pyrunc.ops.exec import exec_process
 
         _refuse_threads("exec")
-        if isinstance(process, (list, tuple)):
-            state = self._store.load(container_id)
-            command = list(process)
-            process = dict(state.get("process") or {})
-            process.update(args=command, terminal=False)
-            process.pop("consoleSize", None)
+        if isinstance(process, tuple):
+            process = list(process)
+        if not (isinstance(process, dict) or isinstance(process, list) and all(isinstance(a, str) for a in process)):
+            raise ConfigError([("process", "must be an OCI process object (a dict) or a command line (a list of "
+                                           f"strings), not {_describe(process)}")], file="exec")
         with _kernel_errors("exec", container_id), _subreaper_kept():
             return exec_process(self._store, container_id, process, detach=detach, console_socket=console_socket,
                                 cgroup=cgroup, preserve_fds=preserve_fds, pid_file=pid_file,
@@ -283,9 +282,9 @@ class Runtime:
         (create cloned it): delete reaps it then, or it stays a zombie of
         the caller's. -1 otherwise."""
         try:
-            state = self._store.load(container_id)
-            pid = state.get("pid", 0)
-            if not isinstance(pid, int) or pid <= 0:
+            record = self._store.load_record(container_id)
+            pid = record.pid
+            if pid <= 0:
                 return -1
             pidfd = os.pidfd_open(pid)
         except (PyruncError, OSError):
@@ -294,7 +293,7 @@ class Runtime:
             with open(f"/proc/{pid}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
             # The pidfd pins the pid: if it is still our child of that start time, it is the init.
-            if int(fields[1]) == os.getpid() and int(fields[19]) == state.get("startTime", -1):
+            if int(fields[1]) == os.getpid() and int(fields[19]) == record.start_time:
                 return pidfd
         except (OSError, ValueError, IndexError):
             pass
@@ -346,6 +345,13 @@ def default_spec(rootless: bool = False) -> dict:
     from pyrunc.spec.defaults import default_config
 
     return default_config(rootless=rootless)
+
+
+def _describe(value) -> str:
+    """A wrong argument's type, for the error: "str", "a list holding int"."""
+    if isinstance(value, list):
+        return "a list holding " + next(type(item).__name__ for item in value if not isinstance(item, str))
+    return type(value).__name__
 
 
 def _reap(pidfd: int) -> None:

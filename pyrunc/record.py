@@ -19,6 +19,8 @@ KEYS = (
 _ATTRIBUTE = dict(KEYS)
 # What a finished create writes (seccomp too when null).
 CREATE_KEYS = tuple(key for key, _ in KEYS if key not in ("freezerState", "creating"))
+# What create saves before it makes anything (its partial state).
+PARTIAL_KEYS = ("ociVersion", "id", "pid", "bundle", "rootfs", "created", "annotations", "cgroups", "creating")
 
 
 class ContainerRecord:

@@ -5,9 +5,11 @@ words of each refusal (runc's, where engines match on them).
                   ↘        ↓
                     stopped
 
-A status comes from the kernel (store.Store.status); an operation checks it
-with `require` before acting. An operation not refused a status here is
-allowed in it. A leaf module: errors only.
+A status comes from the kernel, for a container's record
+(store.Store.status); every verb checks it with `require` before acting, and
+one that finds the init gone after that check (start, kill) is refused as
+stopped through `require` too: the words of every refusal are here. An
+operation not refused a status here is allowed in it. A leaf module: errors only.
 """
 
 from __future__ import annotations
@@ -45,14 +47,12 @@ REFUSALS: dict[str, dict[str, str]] = {
     "exec --ignore-paused": {CREATING: "cannot exec in a container that is still being created",
                              STOPPED: "cannot exec in a stopped container"},
     "update": {STOPPED: _NOT_RUNNING},
+    "checkpoint": {status: "Container cannot be checkpointed in {status} state"
+                   for status in (CREATING, CREATED, STOPPED)},
     # runc's words for events, with or without --stats.
     "events": {STOPPED: "container is not running"},
     "events --stats": {STOPPED: "container is not running"},
 }
-
-
-def allowed(operation: str, status: str) -> bool:
-    return status not in REFUSALS[operation]
 
 
 def require(operation: str, container_id: str, status: str) -> None:

@@ -10,14 +10,16 @@ writes is another runtime's (runc's /run/runc, youki's), as is a directory
 with files pyrunc never makes (crun's): refused, never read as stopped
 containers nor deleted. Anything else that is not what pyrunc writes is
 "corrupt": a one-line error naming the field (`delete --force` still
-removes the container, from what is left of it).
+removes the container, from what is left of it). Every verb reads and
+writes a state.json as a record.ContainerRecord (load_record, save_record),
+which keeps the file's keys and their order.
 
 Status is derived, never trusted: a dead pid, or a live pid whose start time
 differs from the recorded one (pid reuse), means stopped; the fifo means
 created. Mutating commands take an flock on the container directory, so
 concurrent commands on one container are serialised.
 Paused is the cgroup manager's answer (linux.cgroups.manager).
-Imports: errors, files, jsonlite, linux.proc, linux.cgroups.manager.
+Imports: errors, files, jsonlite, record, status, linux.proc, linux.cgroups.manager.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from pyrunc import jsonlite
 from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
 from pyrunc.files import read_regular
 from pyrunc.linux import proc
+from pyrunc.record import ContainerRecord
 # The statuses (the verbs import them from here too).
 from pyrunc.status import CREATED, CREATING, PAUSED, RUNNING, STOPPED  # noqa: F401
 
@@ -100,6 +103,9 @@ def state_problem(container_id: str, state: dict) -> str:
     """What is wrong with a state.json pyrunc wrote (its shape), or ""."""
     if state.get("id") != container_id:
         return f"id is {state.get('id')!r}, not {container_id!r}"
+    unknown = sorted(set(state) - _KNOWN_KEYS)
+    if unknown:  # a field no ContainerRecord has (a newer pyrunc's, or damage)
+        return f"unknown field {unknown[0]!r}"
     for key in ("pid", "startTime"):
         value = state.get(key, 0)
         if type(value) is not int or value < (0 if key == "pid" else -1):
@@ -219,14 +225,14 @@ class Store:
                 return False
             raise PyruncError(f"{container_id}: cannot read {self.root}: {(err.strerror or str(err)).lower()}") from None
 
-    def load(self, container_id: str) -> dict:
-        """The saved state of `container_id`; ContainerNotFound if there is none.
+    def load_record(self, container_id: str) -> ContainerRecord:
+        """The saved state of `container_id`, typed; ContainerNotFound if there is none.
 
         A directory without state.json whose creator still holds the lock is
-        a container being created: it loads as {"id": ..., "creating": True}.
-        So does the partial state create saves before it makes anything
-        (cgroup paths, "creating": true), while its creator holds the lock;
-        once the creator is gone it loads as a stopped container.
+        a container being created: its record has only the id and
+        `creating`. So does the partial state create saves before it makes
+        anything (cgroup paths, "creating": true), while its creator holds
+        the lock; once the creator is gone it loads as a stopped container.
         """
         validate_id(container_id)
         state = self._read(container_id)
@@ -238,7 +244,7 @@ class Store:
             if state.get("creating") and not self.is_locked(container_id):
                 state["creating"] = False
                 state["pid"] = 0
-        return state
+        return ContainerRecord.from_state(state)
 
     def _read(self, container_id: str) -> dict:
         state = self.read_raw(container_id)
@@ -326,21 +332,14 @@ class Store:
 
     # ---- writing
 
-    def save(self, container_id: str, state: dict) -> None:
+    def save_record(self, record: ContainerRecord) -> None:
+        """state.json, replaced whole (readers see the old or the new)."""
         try:
-            write_atomic(self.path(container_id, STATE_FILE), jsonlite.dumps({MARKER_KEY: MARKER, **state}).encode())
+            write_atomic(self.path(record.id, STATE_FILE),
+                         jsonlite.dumps({MARKER_KEY: MARKER, **record.to_state()}).encode())
         except OSError as err:  # a full or read-only state root
-            raise PyruncError(f"{container_id}: cannot save {STATE_FILE} in {self.root}: "
+            raise PyruncError(f"{record.id}: cannot save {STATE_FILE} in {self.root}: "
                               f"{(err.strerror or str(err)).lower()}") from None
-
-    def load_record(self, container_id: str) -> "ContainerRecord":
-        """load(), typed."""
-        from pyrunc.record import ContainerRecord
-
-        return ContainerRecord.from_state(self.load(container_id))
-
-    def save_record(self, record: "ContainerRecord") -> None:
-        self.save(record.id, record.to_state())
 
     def save_init(self, container_id: str, pid: int, start_time: int, cgroups: dict) -> None:
         """INIT_FILE: the init and the cgroups, for delete --force of a
@@ -381,16 +380,15 @@ class Store:
 
     # ---- status
 
-    def status(self, state: dict) -> str:
+    def status(self, record: ContainerRecord) -> str:
         """The container's current status, derived from the kernel's view."""
-        if state.get("creating"):
+        if record.creating:
             return CREATING
-        pid = state.get("pid", 0)
-        if not proc.is_alive(pid, state.get("startTime", -1)):
+        if not proc.is_alive(record.pid, record.start_time):
             return STOPPED
-        if _paused(state):
+        if _paused(record):
             return PAUSED
-        if fifo_has_reader(self.path(state["id"], FIFO_FILE)):
+        if fifo_has_reader(self.path(record.id, FIFO_FILE)):
             return CREATED
         return RUNNING
 
@@ -406,11 +404,11 @@ def fifo_has_reader(path: str) -> bool:
     return True
 
 
-def _paused(state: dict) -> bool:
+def _paused(record: ContainerRecord) -> bool:
     """Frozen by its own cgroup: the cgroup manager knows which file says so."""
     from pyrunc.linux.cgroups import manager
 
-    return manager.from_state(state.get("cgroups")).paused()
+    return manager.from_state(record.cgroups).paused()
 
 
 class Lock:

@@ -447,13 +447,14 @@ def process_problems(data: bytes, scratch: str) -> list[str]:
 
     from pyrunc.errors import PyruncError
     from pyrunc.ops import exec as exec_op
+    from pyrunc.record import ContainerRecord
 
     path = os.path.join(scratch, "process.json")
     with open(path, "wb") as f:
         f.write(data)
-    state = {"id": "c", "ociVersion": "1.2.0", "process": {"args": ["sh"], "cwd": "/"}}
+    record = ContainerRecord("c", oci_version="1.2.0", process={"args": ["sh"], "cwd": "/"})
     try:
-        process = exec_op._load_process(state, {"process": path}, [])
+        process = exec_op._load_process(record, {"process": path}, [])
     except PyruncError as err:
         return [f"error of several lines: {err}"] if "\n" in str(err) else []
     except Exception:  # noqa: BLE001

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 
 from pyrunc import sync
-from pyrunc.errors import KernelError
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import error_message
 from pyrunc.linux import console, mounts, namespaces, trampoline
@@ -108,22 +107,6 @@ def _report(ctx: ExecContext, err: BaseException) -> None:
 
 def open_container_namespaces(init_pid: int, kinds: list[str]) -> list[tuple[str, int]]:
     """fds of the init's namespaces that differ from ours, in join order."""
-    opened = []
-    try:
-        for kind in namespaces.JOIN_ORDER:
-            if kind not in kinds:
-                continue
-            name = namespaces.PROC_NAMES[kind]
-            path = f"/proc/{init_pid}/ns/{name}"
-            try:
-                if os.stat(path).st_ino == os.stat(f"/proc/self/ns/{name}").st_ino:
-                    continue  # already ours (a namespace shared with the host)
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError as err:
-                raise KernelError("open namespace", f"{kind} of the container's init", err.errno) from None
-            opened.append((kind, fd))
-    except BaseException:
-        for _, fd in opened:
-            os.close(fd)
-        raise
-    return opened
+    paths = {kind: f"/proc/{init_pid}/ns/{namespaces.PROC_NAMES[kind]}" for kind in kinds
+             if kind in namespaces.PROC_NAMES}
+    return namespaces.open_in_join_order(paths, "{kind} of the container's init", skip_ours=True)

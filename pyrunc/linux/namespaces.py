@@ -32,17 +32,26 @@ JOIN_ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
 def open_namespace_paths(namespaces) -> list[tuple[str, int]]:
     """Open every namespace path up front (in the host's mount namespace,
     before joining one changes what paths mean), in join order."""
+    return open_in_join_order({ns.type: ns.path for ns in namespaces if ns.path})
+
+
+def open_in_join_order(paths: dict[str, str], what: str = "{kind} {path}",
+                       skip_ours: bool = False) -> list[tuple[str, int]]:
+    """fds of the namespace files `paths` (type → path), in join order; all
+    closed again if one fails (its error names `what`). `skip_ours`: leave
+    out a namespace this process is in already (one shared with the host)."""
     opened = []
-    by_type = {ns.type: ns for ns in namespaces if ns.path}
     try:
         for kind in JOIN_ORDER:
-            ns = by_type.get(kind)
-            if ns is None:
+            path = paths.get(kind)
+            if path is None:
                 continue
             try:
-                fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                if skip_ours and os.stat(path).st_ino == os.stat(f"/proc/self/ns/{PROC_NAMES[kind]}").st_ino:
+                    continue
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except OSError as err:
-                raise KernelError("open namespace", f"{kind} {ns.path}", err.errno) from None
+                raise KernelError("open namespace", what.format(kind=kind, path=path), err.errno) from None
             opened.append((kind, fd))
     except BaseException:
         for _, fd in opened:

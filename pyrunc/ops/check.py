@@ -15,7 +15,7 @@ import os
 import stat
 
 from pyrunc import log
-from pyrunc.errors import PyruncError, UsageError
+from pyrunc.errors import PyruncError
 
 # Exceptions a semantic or host rule raises on a field of the wrong type.
 _MALFORMED = (TypeError, AttributeError, KeyError, IndexError, ValueError)
@@ -25,13 +25,11 @@ def cmd_check(parsed):
     """`pyrunc check`: every problem in the bundle, one line each (or JSON)."""
     from pyrunc.errors import format_problem
     from pyrunc.linux.capabilities import read_cap_last_cap
+    from pyrunc.ops.common import no_arguments, output_format
     from pyrunc.spec import check, load
 
-    fmt = parsed.options.get("format") or "text"
-    if fmt not in ("text", "json"):
-        raise UsageError(f"check: invalid format {fmt!r}: must be text or json")
-    if parsed.args:
-        raise UsageError("check: takes no arguments; use --bundle DIR")
+    fmt = output_format(parsed, ("text", "json"))
+    no_arguments(parsed, "use --bundle DIR")
     try:
         bundle_dir = load.resolve_bundle(parsed.options.get("bundle"))
         doc = load.read_config(bundle_dir)

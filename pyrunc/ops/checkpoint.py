@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 
-from pyrunc import jsonlite, log, store as store_mod
+from pyrunc import jsonlite, log, status, store as store_mod
 from pyrunc.errors import PyruncError, UsageError
 from pyrunc.ops.common import load_config, one_id, rootless_cgroups, store_for
 
@@ -106,34 +106,35 @@ def _ready_criu(parsed) -> str:
 
 # ---- checkpoint
 
+def _verb_args(parsed) -> tuple:
+    """What checkpoint and restore take first: the id, the options, the
+    store and CRIU's flags (checked before anything is looked at)."""
+    return one_id(parsed), parsed.options, store_for(parsed), criu_flags(parsed.options)
+
+
 def cmd_checkpoint(parsed) -> int:
-    container_id = one_id(parsed)
-    opts = parsed.options
-    st = store_for(parsed)
-    flags = criu_flags(opts)
+    container_id, opts, st, flags = _verb_args(parsed)
     with st.lock(container_id):
-        state = st.load(container_id)
-        status = st.status(state)
-        if status not in (store_mod.RUNNING, store_mod.PAUSED):
-            raise PyruncError(f"Container cannot be checkpointed in {status} state")  # runc's words
-        cfg = load_config(state["bundle"])
+        record = st.load_record(container_id)
+        status.require("checkpoint", container_id, st.status(record))
+        cfg = load_config(record.bundle)
         criu_path = _ready_criu(parsed)
         pre_dump = bool(opts.get("pre_dump"))
         leave_running = bool(opts.get("leave_running")) or pre_dump
-        _checkpoint(criu_path, state, cfg, opts, flags, pre_dump, leave_running)
+        _checkpoint(criu_path, record, cfg, opts, flags, pre_dump, leave_running)
         if not leave_running:
             from pyrunc.ops.lifecycle import destroy_container
 
-            destroy_container(st, state)
+            destroy_container(st, record)
     return 0
 
 
-def _checkpoint(criu_path: str, state: dict, cfg, opts: dict, flags: dict, pre_dump: bool,
+def _checkpoint(criu_path: str, record, cfg, opts: dict, flags: dict, pre_dump: bool,
                 leave_running: bool) -> None:
     from pyrunc.linux import criu
     from pyrunc.linux.cgroups import manager as cgroup_manager
 
-    pid = state["pid"]
+    pid = record.pid
     images = _images_dir(opts.get("image_path"))
     images_fd, made_images = _open_dir(images, "--image-path", create=True)
     work_fd = images_fd
@@ -143,12 +144,12 @@ def _checkpoint(criu_path: str, state: dict, cfg, opts: dict, flags: dict, pre_d
         if opts.get("work_path"):
             work_fd = _open_dir(os.path.abspath(opts["work_path"]), "--work-path", create=True)[0]
         request = {**flags, "images_dir_fd": images_fd, "work_dir_fd": work_fd, "pid": pid, "log_level": 4,
-                   "log_file": os.path.basename(log_path), "root": state["rootfs"], "manage_cgroups": True,
+                   "log_file": os.path.basename(log_path), "root": record.rootfs, "manage_cgroups": True,
                    "notify_scripts": True, "leave_running": leave_running or None,
                    "orphan_pts_master": bool(cfg.process and cfg.process.terminal) or None,
                    "ext_mnt": external_mounts(cfg, restore=False,
                                               is_file=lambda p: _is_file(f"/proc/{pid}/root{p}"))}
-        cgroups = cgroup_manager.from_state(state.get("cgroups"))
+        cgroups = cgroup_manager.from_state(record.cgroups)
         freezer = cgroups.paths.get("freezer") or cgroups.v2_path
         if freezer:
             request["freeze_cgroup"] = freezer
@@ -225,10 +226,7 @@ def _fdinfo_mnt_id(pid: int, fd: int) -> int | None:
 # ---- restore
 
 def cmd_restore(parsed) -> int:
-    container_id = one_id(parsed)
-    opts = parsed.options
-    st = store_for(parsed)
-    flags = criu_flags(opts)
+    container_id, opts, st, flags = _verb_args(parsed)
     store_mod.validate_id(container_id)
     if st.exists(container_id):
         from pyrunc.errors import ContainerExists

@@ -1,4 +1,5 @@
 """Shared by the verbs: the store from --root, the container id argument,
+--format and verbs without arguments,
 reading + validating a bundle's config.json, the fds a caller passed, and
 the signals run and exec forward while they wait.
 Imports: errors, log, store, spec.*.
@@ -57,6 +58,20 @@ def one_id(parsed, extra_ok: int = 0) -> str:
     if len(args) > 1 + extra_ok:
         raise UsageError(f"{name}: unexpected arguments after the container id: {' '.join(args[1 + extra_ok:])}")
     return args[0]
+
+
+def output_format(parsed, choices: tuple[str, ...]) -> str:
+    """--format: one of `choices`, the first by default."""
+    fmt = parsed.options.get("format") or choices[0]
+    if fmt not in choices:
+        raise UsageError(f"{parsed.command.name}: invalid format {fmt!r}: must be {' or '.join(choices)}")
+    return fmt
+
+
+def no_arguments(parsed, hint: str = "") -> None:
+    """A verb that takes flags only."""
+    if parsed.args:
+        raise UsageError(f"{parsed.command.name}: takes no arguments" + (f"; {hint}" if hint else ""))
 
 
 def check_preserved_fds(count: int, flag: str = "--preserve-fds") -> None:

@@ -14,7 +14,7 @@ import time
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.ops.common import check_preserved_fds, load_config, one_id, rootless_cgroups, store_for
-from pyrunc.record import ContainerRecord
+from pyrunc.record import PARTIAL_KEYS, ContainerRecord
 from pyrunc.store import Store
 
 
@@ -386,9 +386,9 @@ def claim_container(st: Store, undo, container_id: str, cfg, manager):
     lock = st.create(container_id)
     undo.callback(st.remove, container_id)
     undo.callback(lock.close)
-    st.save(container_id, {"ociVersion": cfg.oci_version, "id": container_id, "pid": 0, "bundle": cfg.bundle,
-                           "rootfs": cfg.root_path, "created": "", "annotations": cfg.annotations,
-                           "cgroups": manager.partial_state(), "creating": True})
+    st.save_record(ContainerRecord(container_id, keys=PARTIAL_KEYS, oci_version=cfg.oci_version, bundle=cfg.bundle,
+                                   rootfs=cfg.root_path, annotations=cfg.annotations,
+                                   cgroups=manager.partial_state(), creating=True))
     faults.point("create:after-state-dir")
     undo.callback(_destroy_cgroups, manager)
     return lock

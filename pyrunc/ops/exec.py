@@ -18,7 +18,9 @@ import os
 from pyrunc import log, status as status_rules
 from pyrunc.errors import ConfigError, InitError, ProgramError, PyruncError, UsageError
 from pyrunc.ops.common import check_preserved_fds, store_for, validate_config
+from pyrunc.record import ContainerRecord
 from pyrunc.store import CREATED
+
 
 def cmd_exec(parsed) -> int:
     check_preserved_fds(int(parsed.options.get("preserve_fds") or 0))
@@ -27,34 +29,46 @@ def cmd_exec(parsed) -> int:
     container_id, command = parsed.args[0], parsed.args[1:]
     opts = parsed.options
     st = store_for(parsed)
-    state = _load_for_exec(st, container_id, bool(opts.get("ignore_paused")))
-    process = _load_process(state, opts, command)
-    return _run_process(st, container_id, state, process, detach=bool(opts.get("detach")),
+    record = _load_for_exec(st, container_id, bool(opts.get("ignore_paused")))
+    process = _load_process(record, opts, command)
+    return _run_process(st, record, process, detach=bool(opts.get("detach")),
                         console_socket=opts.get("console_socket"), cgroup=opts.get("cgroup"),
                         preserve_fds=int(opts.get("preserve_fds") or 0), pid_file=opts.get("pid_file"))
 
 
-def exec_process(st, container_id: str, process: dict, detach: bool = False, console_socket: str | None = None,
+def exec_process(st, container_id: str, process: dict | list, detach: bool = False, console_socket: str | None = None,
                  cgroup: list[str] | None = None, preserve_fds: int = 0, pid_file: str | None = None,
                  ignore_paused: bool = False) -> int:
-    """Run `process` (an OCI process object) in the container: its exit
-    code in the foreground (128+N for signal N), 0 with `detach`."""
+    """Run `process` (an OCI process object, or a command line run with the
+    container's own process settings) in the container: its exit code in
+    the foreground (128+N for signal N), 0 with `detach`."""
     check_preserved_fds(preserve_fds)
-    state = _load_for_exec(st, container_id, ignore_paused)
-    spec = _checked_process(state, dict(process), "process")
-    return _run_process(st, container_id, state, spec, detach=detach, console_socket=console_socket,
+    record = _load_for_exec(st, container_id, ignore_paused)
+    if isinstance(process, list):
+        process = _process_for_command(record, process, terminal=False)
+    spec = _checked_process(record, dict(process), "process")
+    return _run_process(st, record, spec, detach=detach, console_socket=console_socket,
                         cgroup=cgroup, preserve_fds=preserve_fds, pid_file=pid_file)
 
 
-def _load_for_exec(st, container_id: str, ignore_paused: bool) -> dict:
-    state = st.load(container_id)
-    status_rules.require("exec --ignore-paused" if ignore_paused else "exec", container_id, st.status(state))
-    return state
+def _load_for_exec(st, container_id: str, ignore_paused: bool) -> ContainerRecord:
+    record = st.load_record(container_id)
+    status_rules.require("exec --ignore-paused" if ignore_paused else "exec", container_id, st.status(record))
+    return record
 
 
-def _run_process(st, container_id: str, state: dict, process, **how) -> int:
+def _process_for_command(record: ContainerRecord, command: list, terminal: bool) -> dict:
+    """The container's own process (saved at create) running `command`."""
+    process = dict(record.process)
+    process["args"] = list(command)
+    process["terminal"] = terminal
+    process.pop("consoleSize", None)
+    return process
+
+
+def _run_process(st, record: ContainerRecord, process, **how) -> int:
     try:
-        return _exec(st, container_id, state, process, **how)
+        return _exec(st, record, process, **how)
     except InitError as err:
         if err.kind == "exec":
             # The program cannot run: exit 255 as runc, with the words engines
@@ -64,7 +78,7 @@ def _run_process(st, container_id: str, state: dict, process, **how) -> int:
         raise
 
 
-def _load_process(state: dict, opts: dict, command: list[str]):
+def _load_process(record: ContainerRecord, opts: dict, command: list[str]):
     """The process spec: process.json, or the container's with the flags."""
     from pyrunc.files import read_regular
     from pyrunc.spec import load, model
@@ -83,19 +97,16 @@ def _load_process(state: dict, opts: dict, command: list[str]):
     else:
         if not command:
             raise PyruncError("exec: process args cannot be empty: give a command or --process FILE")
-        process = dict(state.get("process") or {})
-        process["args"] = list(command)
-        process["terminal"] = bool(opts.get("tty"))
-        process.pop("consoleSize", None)
+        process = _process_for_command(record, command, terminal=bool(opts.get("tty")))
         _apply_flags(process, opts)
-    return _checked_process(state, process, "process.json" if opts.get("process") else "exec")
+    return _checked_process(record, process, "process.json" if opts.get("process") else "exec")
 
 
-def _checked_process(state: dict, process: dict, where: str):
+def _checked_process(record: ContainerRecord, process: dict, where: str):
     """Validate a process object (errors name `where`) and model it."""
     from pyrunc.spec import model
 
-    _validate(state, process, where)
+    _validate(record, process, where)
     if process.get("apparmorProfile") or process.get("selinuxLabel"):
         from pyrunc.linux import lsm
 
@@ -143,9 +154,9 @@ def _apply_flags(process: dict, opts: dict) -> None:
         process["selinuxLabel"] = opts["process_label"]
 
 
-def _validate(state: dict, process: dict, where: str) -> None:
+def _validate(record: ContainerRecord, process: dict, where: str) -> None:
     """The schema and semantic checks of a config, run on the process alone."""
-    doc = {"ociVersion": state.get("ociVersion") or "1.0.2", "root": {"path": "rootfs"}, "process": process}
+    doc = {"ociVersion": record.oci_version or "1.0.2", "root": {"path": "rootfs"}, "process": process}
     problems = [p for p in validate_config(doc) if p[0] == "process" or p[0].startswith(("process.", "process["))]
     if problems:
         raise ConfigError(problems, file=where)
@@ -156,13 +167,14 @@ def _validate(state: dict, process: dict, where: str) -> None:
         log.warning(f"{where}: {path}: {message}")
 
 
-def _exec(st, container_id: str, state: dict, process, detach: bool, console_socket: str | None,
+def _exec(st, record: ContainerRecord, process, detach: bool, console_socket: str | None,
           cgroup: list[str] | None, preserve_fds: int, pid_file: str | None) -> int:
     from pyrunc import launcher
     import _prctl  # python-prctl's C module: no ctypes import for one prctl
 
     from pyrunc.linux.cgroups import manager as cgroup_manager
 
+    container_id = record.id
     console_fd, relay_end = -1, -1
     try:
         if process.terminal:
@@ -180,7 +192,7 @@ def _exec(st, container_id: str, state: dict, process, detach: bool, console_soc
                 relay_end, console_fd = relay_sock.detach(), init_sock.detach()
         elif console_socket:
             raise PyruncError("exec: --console-socket given, but the process has no terminal")
-        cgroups = cgroup_manager.from_state(state.get("cgroups"))
+        cgroups = cgroup_manager.from_state(record.cgroups)
         if cgroup:
             cgroups = cgroups.sub_cgroup(cgroup_manager.parse_sub_cgroup_args(cgroup))
         if not detach:
@@ -188,11 +200,11 @@ def _exec(st, container_id: str, state: dict, process, detach: bool, console_soc
             # adopt it when that exits, and can wait for its exit status.
             _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
         pid = launcher.launch_exec(
-            container_id, state.get("pid", 0), state.get("startTime", -1), process,
+            container_id, record.pid, record.start_time, process,
             cgroups=cgroups if cgroups.paths else None,
-            seccomp_program=_container_seccomp(st, container_id, state),
+            seccomp_program=_container_seccomp(st, record),
             preserve_fds=preserve_fds, console_fd=console_fd,
-            on_listener=lambda fd, exec_pid: _send_listener(state, container_id, fd, exec_pid),
+            on_listener=lambda fd, exec_pid: _send_listener(record, fd, exec_pid),
         )
     finally:
         if console_fd >= 0:
@@ -258,7 +270,7 @@ def _kill_and_reap(pid: int, reap: bool) -> None:
         os.close(pidfd)
 
 
-def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: list) -> None:
+def run_start_container_hooks(st, record: ContainerRecord, hooks_list: list) -> None:
     """runtime.md step 7: the startContainer hooks, as `start` runs them:
     each one a process of the container (its namespaces, cgroup, user,
     capabilities and seccomp filter, as runc's run after its init has set
@@ -272,17 +284,17 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     from pyrunc.linux.cgroups import manager as cgroup_manager
     from pyrunc.spec import model
 
-    init_pid = state.get("pid", 0)
-    data = hooks.state_json(hooks.state_document(state.get("ociVersion", ""), container_id, CREATED,
-                                                 proc.read_ns_pid(init_pid) or init_pid, state.get("bundle", ""),
-                                                 state.get("annotations")))
-    cgroups = cgroup_manager.from_state(state.get("cgroups"))
-    seccomp_program = _container_seccomp(st, container_id, state)
+    container_id, init_pid = record.id, record.pid
+    data = hooks.state_json(hooks.state_document(record.oci_version, container_id, CREATED,
+                                                 proc.read_ns_pid(init_pid) or init_pid, record.bundle,
+                                                 record.annotations))
+    cgroups = cgroup_manager.from_state(record.cgroups)
+    seccomp_program = _container_seccomp(st, record)
     # The stub that forks the hook exits at once: as subreaper we adopt the
     # hook, to wait for it within its timeout.
     _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
     for i, hook in enumerate(hooks_list):
-        spec = dict(state.get("process") or {})
+        spec = dict(record.process)
         # Without `env`, the process's own (runc runs it from its init).
         spec.update(args=list(hook.args) or [hook.path], terminal=False)
         if hook.env is not None:
@@ -292,7 +304,7 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
         out_read, out_write = os.pipe()
         where = f"hooks.startContainer[{i}]"
         try:
-            pid = launcher.launch_exec(container_id, init_pid, state.get("startTime", -1), model.Process(spec),
+            pid = launcher.launch_exec(container_id, init_pid, record.start_time, model.Process(spec),
                                        cgroups=cgroups if cgroups.paths else None, seccomp_program=seccomp_program,
                                        stdio=(in_read, out_write, out_write), program_path=hook.path)
         except InitError as err:
@@ -304,8 +316,8 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
         hooks.collect(hook, pid, in_write, out_read, data, where)
 
 
-def _container_seccomp(st, container_id: str, state: dict):
-    info = state.get("seccomp")
+def _container_seccomp(st, record: ContainerRecord):
+    info = record.seccomp
     if not info:
         return None
     from pyrunc.files import read_regular
@@ -313,19 +325,17 @@ def _container_seccomp(st, container_id: str, state: dict):
     from pyrunc.store import SECCOMP_FILE
 
     try:
-        bpf = read_regular(st.path(container_id, SECCOMP_FILE), f"{container_id}: {SECCOMP_FILE}")
+        bpf = read_regular(st.path(record.id, SECCOMP_FILE), f"{record.id}: {SECCOMP_FILE}")
     except OSError as err:
-        raise PyruncError(f"{container_id}: cannot read the container's seccomp filter: {err.strerror.lower()}") from None
+        raise PyruncError(f"{record.id}: cannot read the container's seccomp filter: {err.strerror.lower()}") from None
     return Program(bpf, info["flags"], info.get("notify", False), [])
 
 
-def _send_listener(state: dict, container_id: str, fd: int, pid: int) -> None:
+def _send_listener(record: ContainerRecord, fd: int, pid: int) -> None:
+    from pyrunc import hooks
     from pyrunc.linux import seccomp
 
-    info = state.get("seccomp") or {}
-    from pyrunc import hooks
-
+    info = record.seccomp or {}
     seccomp.send_to_listener(info.get("listenerPath", ""), info.get("listenerMetadata", ""), pid, fd,
-                             hooks.state_document(state.get("ociVersion", ""), container_id, "running",
-                                                  state.get("pid", 0), state.get("bundle", ""),
-                                                  state.get("annotations")))
+                             hooks.state_document(record.oci_version, record.id, "running", record.pid,
+                                                  record.bundle, record.annotations))

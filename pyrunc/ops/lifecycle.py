@@ -1,18 +1,20 @@
 """`start`, `state`, `kill`, `delete`: the OCI lifecycle after create.
 
-Status is derived from the kernel on every call (see store.Store.status);
+Each verb loads the container's record (store.Store.load_record), derives
+its status from the kernel (store.Store.status) and asks status.require;
 signals go through a pidfd after a start-time check, so a reused pid is
 never signalled.
-Imports: errors, log, store, ops.common, linux.{proc, signals, cgroups}.
+Imports: errors, faults, log, record, status, store, ops.common, linux.{proc, signals, cgroups}.
 """
 
 from __future__ import annotations
 
 import os
 
-from pyrunc import faults, log, status as status_rules, store as store_mod
-from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
+from pyrunc import log, status as status_rules, store as store_mod
+from pyrunc.errors import ContainerNotFound, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
+from pyrunc.record import ContainerRecord
 from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
 
 
@@ -24,37 +26,42 @@ def cmd_start(parsed) -> int:
 
 def start_container(st: Store, container_id: str) -> None:
     with st.lock(container_id):
-        state = st.load(container_id)
-        status_rules.require("start", container_id, st.status(state))
+        record = st.load_record(container_id)
+        status_rules.require("start", container_id, st.status(record))
         fifo = st.path(container_id, store_mod.FIFO_FILE)
         if not os.access(st.path(container_id), os.W_OK):
             raise PyruncError(f"{container_id}: cannot start the container: its state directory cannot be changed "
                               f"({st.path(container_id)} is not writable)")
-        status_fd = _open_start_status(st, container_id, state)
+        status_fd = _open_start_status(st, container_id)
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as err:
-            # ENXIO: no reader, so the init is gone.
-            raise InvalidStatus(container_id, f"cannot start container: its init process is gone ({err.strerror.lower()})") from None
-        start_container_hooks = _hooks_of(state, "startContainer")
+        except OSError:
+            # ENXIO: no reader, so the init is gone since the status said created.
+            if status_fd >= 0:
+                os.close(status_fd)
+            status_rules.require("start", container_id, STOPPED)
+            raise
+        start_container_hooks = _hooks_of(record, "startContainer")
         if start_container_hooks:
             from pyrunc import hooks
             from pyrunc.ops.exec import run_start_container_hooks
 
             try:
-                run_start_container_hooks(st, container_id, state, start_container_hooks)
+                run_start_container_hooks(st, record, start_container_hooks)
             except (hooks.HookError, PyruncError) as err:
                 # runtime.md step 7: an error, and the container is stopped.
                 os.close(fd)
                 if status_fd >= 0:
                     os.close(status_fd)
-                _kill_and_wait(state)
+                _kill_and_wait(record)
                 raise PyruncError(f"container {container_id}: {err}") from None
         # The byte first, then the fifo's removal: a start killed in between
         # leaves a running container whose fifo has no reader (status says
         # running); one killed before the byte leaves it created, its init
         # still waiting (it holds the fifo open for writing too, so a writer
         # that leaves without a byte does not end its wait): start again.
+        from pyrunc import faults  # not at the top: `state` and `kill` need none
+
         try:
             faults.point("start:before-fifo-write")
             os.write(fd, b"0")
@@ -66,17 +73,17 @@ def start_container(st: Store, container_id: str) -> None:
         except OSError as err:
             log.warning(f"{container_id}: remove {fifo}: {err.strerror.lower()}")
         if status_fd >= 0:
-            _wait_for_exec(container_id, state, status_fd)
-        poststart = _hooks_of(state, "poststart")
+            _wait_for_exec(record, status_fd)
+        poststart = _hooks_of(record, "poststart")
         if poststart:
             from pyrunc import hooks
 
             # spec 1.2: a failing poststart hook is a warning; the container runs on.
-            hooks.run_hooks_warning_only("poststart", poststart, _public_hook_state(state, RUNNING), log.warning,
-                                         state.get("bundle", ""))
+            hooks.run_hooks_warning_only("poststart", poststart, _public_hook_state(record, RUNNING), log.warning,
+                                         record.bundle)
 
 
-def _open_start_status(st: Store, container_id: str, state: dict) -> int:
+def _open_start_status(st: Store, container_id: str) -> int:
     """start.fifo, made by create when there are poststart hooks (else -1)."""
     try:
         return os.open(st.path(container_id, store_mod.START_STATUS_FILE), os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -84,14 +91,15 @@ def _open_start_status(st: Store, container_id: str, state: dict) -> int:
         return -1
 
 
-def _wait_for_exec(container_id: str, state: dict, status_fd: int) -> None:
+def _wait_for_exec(record: ContainerRecord, status_fd: int) -> None:
     """After the start byte, the init (the stub) execs the program: EOF on
     start.fifo (its end closed by that execve) means the program runs; the
     init dying first is an error. Every wait ends: EOF or the pidfd."""
     import select
 
+    container_id = record.id
     try:
-        pidfd = os.pidfd_open(state.get("pid", 0))
+        pidfd = os.pidfd_open(record.pid)
     except ProcessLookupError:
         pidfd = -1
     try:
@@ -129,26 +137,26 @@ def cmd_state(parsed) -> str:
 
 def container_state(st: Store, container_id: str) -> dict:
     """The state JSON `state` prints (see public_state)."""
-    return public_state(st, st.load(container_id))
+    return public_state(st, st.load_record(container_id))
 
 
-def public_state(st: Store, state: dict, owner: str = "") -> dict:
+def public_state(st: Store, record: ContainerRecord, owner: str = "") -> dict:
     """The state JSON runc prints: OCI fields plus rootfs, created, owner."""
-    status = st.status(state)
+    status = st.status(record)
     if status == CREATING:
-        return {"ociVersion": state.get("ociVersion", ""), "id": state["id"], "pid": 0, "status": CREATING,
-                "bundle": state.get("bundle", ""), "rootfs": "", "created": "", "owner": owner}
+        return {"ociVersion": record.oci_version, "id": record.id, "pid": 0, "status": CREATING,
+                "bundle": record.bundle, "rootfs": "", "created": "", "owner": owner}
     out = {
-        "ociVersion": state.get("ociVersion", ""),
-        "id": state["id"],
-        "pid": 0 if status == STOPPED else state.get("pid", 0),
+        "ociVersion": record.oci_version,
+        "id": record.id,
+        "pid": 0 if status == STOPPED else record.pid,
         "status": status,
-        "bundle": state.get("bundle", ""),
-        "rootfs": state.get("rootfs", ""),
-        "created": state.get("created", ""),
+        "bundle": record.bundle,
+        "rootfs": record.rootfs,
+        "created": record.created,
     }
-    if state.get("annotations"):
-        out["annotations"] = state["annotations"]
+    if record.annotations:
+        out["annotations"] = record.annotations
     out["owner"] = owner
     return out
 
@@ -168,46 +176,46 @@ def cmd_kill(parsed) -> int:
 
 def kill_container(st: Store, container_id: str, signal_number: int, all_processes: bool = False) -> None:
     """Signal the init (or, with all_processes, every process in the cgroup)."""
-    state = st.load(container_id)
-    status = st.status(state)
+    record = st.load_record(container_id)
+    status = st.status(record)
     status_rules.require("kill --all" if all_processes else "kill", container_id, status)
     if all_processes:
         # As runc: --all signals whatever is left in the cgroup, also after
         # the init has exited (containerd's shim runs `kill --all ID 9` then,
         # for containers without a pid namespace of their own), and is not an
         # error when nothing is left.
-        if _cgroups(state).paths or status not in (CREATED, RUNNING, PAUSED):
-            signal_all(state, signal_number)
+        if _cgroups(record).paths or status not in (CREATED, RUNNING, PAUSED):
+            signal_all(record, signal_number)
         else:
             # Rootless without a cgroup: the init is all pyrunc can find (in
             # a pid namespace of its own, its death ends the rest).
-            send_signal(container_id, state, signal_number)
+            send_signal(record, signal_number)
         return
-    send_signal(container_id, state, signal_number)
+    send_signal(record, signal_number)
     if status == PAUSED and signal_number == 9:
         # A frozen process dies only once thawed (runc thaws for SIGKILL too).
-        _thaw(state)
+        _thaw(record)
 
 
-def _cgroups(state: dict):
+def _cgroups(record: ContainerRecord):
     """The container's cgroup manager (the driver its create chose)."""
     from pyrunc.linux.cgroups import manager
 
-    return manager.from_state(state.get("cgroups"))
+    return manager.from_state(record.cgroups)
 
 
-def _thaw(state: dict) -> None:
+def _thaw(record: ContainerRecord) -> None:
     try:
-        _cgroups(state).thaw()
+        _cgroups(record).thaw()
     except (PyruncError, OSError) as err:
-        log.warning(f"{state['id']}: thaw: {err}")
+        log.warning(f"{record.id}: thaw: {err}")
 
 
-def signal_all(state: dict, signal_number: int) -> None:
+def signal_all(record: ContainerRecord, signal_number: int) -> None:
     """runc's signalAllProcesses: freeze the cgroup (nothing forks meanwhile),
     signal every process in it, thaw it (so a SIGKILL takes effect also in a
     paused container; as with runc, the container is not paused afterwards)."""
-    cgroups = _cgroups(state)
+    cgroups = _cgroups(record)
     try:
         cgroups.freeze(timeout=1.0)
     except (PyruncError, OSError):
@@ -215,31 +223,33 @@ def signal_all(state: dict, signal_number: int) -> None:
     try:
         cgroups.kill_all(signal_number, wait=0)
     finally:
-        _thaw(state)
+        _thaw(record)
 
 
-def send_signal(container_id: str, state: dict, signal_number: int) -> None:
-    """Signal the init, making sure first that its pid was not reused."""
+def send_signal(record: ContainerRecord, signal_number: int) -> None:
+    """Signal the init, making sure first that its pid was not reused; an
+    init gone since its status was read is refused as a stopped one."""
     import _signal
 
     from pyrunc.linux import proc
 
-    pid = state.get("pid", 0)
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = os.pidfd_open(record.pid)
     except ProcessLookupError:
-        raise InvalidStatus(container_id, "container not running") from None
+        pidfd = -1
     try:
         # The pidfd pins the process: if the start time still matches now,
         # the signal cannot reach a stranger that reused the pid.
-        if not proc.is_alive(pid, state.get("startTime", -1)):
-            raise InvalidStatus(container_id, "container not running")
-        try:
-            _signal.pidfd_send_signal(pidfd, signal_number)
-        except ProcessLookupError:
-            raise InvalidStatus(container_id, "container not running") from None
+        if pidfd >= 0 and proc.is_alive(record.pid, record.start_time):
+            try:
+                _signal.pidfd_send_signal(pidfd, signal_number)
+                return
+            except ProcessLookupError:
+                pass
+        status_rules.require("kill", record.id, STOPPED)
     finally:
-        os.close(pidfd)
+        if pidfd >= 0:
+            os.close(pidfd)
 
 
 def cmd_delete(parsed) -> int:
@@ -262,7 +272,7 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
         raise
     with lock:
         try:
-            state = st.load(container_id)
+            record = st.load_record(container_id)
         except ContainerNotFound:
             # A directory without state.json: a create that died half-way.
             _check_removable(st, container_id)
@@ -280,20 +290,22 @@ def delete_container(st: Store, container_id: str, force: bool = False) -> None:
             return
         # Nothing is killed that could not be removed afterwards.
         _check_removable(st, container_id)
-        if state.get("creating"):
+        if record.creating:
             # We hold its lock, so its create was killed half-way: remove
             # what it made (the partial state names the cgroups; killing
             # their processes ends an init it left waiting).
-            destroy_container(st, state)
+            destroy_container(st, record)
             return
-        status = st.status(state)
+        status = st.status(record)
         status_rules.require("delete --force" if force else "delete", container_id, status)
+        from pyrunc import faults
+
         faults.point("delete:before-kill")
         if status != STOPPED:
             # created (as runc: no --force needed), or running with --force.
-            _kill_and_wait(state, thaw=status == PAUSED)
+            _kill_and_wait(record, thaw=status == PAUSED)
         faults.point("delete:after-kill")
-        destroy_container(st, state)
+        destroy_container(st, record)
 
 
 def _check_removable(st: Store, container_id: str) -> None:
@@ -303,39 +315,39 @@ def _check_removable(st: Store, container_id: str) -> None:
                               f"changed ({path} is not writable)")
 
 
-def _kill_and_wait(state: dict, timeout: float = 10.0, thaw: bool = False) -> None:
+def _kill_and_wait(record: ContainerRecord, timeout: float = 10.0, thaw: bool = False) -> None:
     import _signal
     import select
 
     from pyrunc.linux import proc
 
-    pid = state.get("pid", 0)
-    if not isinstance(pid, int) or pid <= 0:
+    pid = record.pid
+    if pid <= 0:
         return
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return
     try:
-        if not proc.is_alive(pid, state.get("startTime", -1)):
+        if not proc.is_alive(pid, record.start_time):
             return
         try:
             _signal.pidfd_send_signal(pidfd, 9)
         except ProcessLookupError:
             return
         if thaw:
-            _thaw(state)  # a frozen init cannot die
+            _thaw(record)  # a frozen init cannot die
         # A pidfd polls readable once the process has exited: no sleep loop.
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
         if not poller.poll(int(timeout * 1000)):
-            raise PyruncError(f"{state['id']}: container init did not die within {timeout:.0f}s of SIGKILL")
+            raise PyruncError(f"{record.id}: container init did not die within {timeout:.0f}s of SIGKILL")
     finally:
         os.close(pidfd)
 
 
-def _hooks_of(state: dict, kind: str) -> list:
-    raw = (state.get("hooks") or {}).get(kind)
+def _hooks_of(record: ContainerRecord, kind: str) -> list:
+    raw = record.hooks.get(kind)
     if not raw:
         return []  # the common case: spares start and delete the model's import
     from pyrunc.spec.model import Hook
@@ -343,31 +355,32 @@ def _hooks_of(state: dict, kind: str) -> list:
     return [Hook(h) for h in raw]
 
 
-def _public_hook_state(state: dict, status: str) -> dict:
+def _public_hook_state(record: ContainerRecord, status: str) -> dict:
     from pyrunc import hooks
 
-    return hooks.state_document(state.get("ociVersion", ""), state["id"], status,
-                                state.get("pid", 0) if status != STOPPED else 0, state.get("bundle", ""),
-                                state.get("annotations"))
+    return hooks.state_document(record.oci_version, record.id, status, record.pid if status != STOPPED else 0,
+                                record.bundle, record.annotations)
 
 
-def destroy_container(st: Store, state: dict) -> None:
+def destroy_container(st: Store, record: ContainerRecord) -> None:
     """Remove what `create` made: leftover processes, cgroups, the state dir;
     then run the poststop hooks (failures are warnings, as the spec says)."""
-    cgroups = _cgroups(state)
+    cgroups = _cgroups(record)
     # Without a pid namespace of its own, the container's processes outlive
     # its init (as in runc, only then are they killed: with a pid namespace
     # the kernel already did, and a shared cgroup must not lose its others).
-    if state.get("sharedPidNamespace", True):
+    if record.shared_pid_namespace:
         cgroups.kill_all()
     for problem in cgroups.destroy():
-        log.warning(f"{state['id']}: {problem}")
+        log.warning(f"{record.id}: {problem}")
+    from pyrunc import faults
+
     faults.point("delete:after-cgroup-removal")
     faults.point("delete:before-state-removal")
-    st.remove(state["id"])
-    poststop = _hooks_of(state, "poststop")
+    st.remove(record.id)
+    poststop = _hooks_of(record, "poststop")
     if poststop:
         from pyrunc import hooks
 
-        hooks.run_hooks_warning_only("poststop", poststop, _public_hook_state(state, STOPPED), log.warning,
-                                     state.get("bundle", ""))
+        hooks.run_hooks_warning_only("poststop", poststop, _public_hook_state(record, STOPPED), log.warning,
+                                     record.bundle)

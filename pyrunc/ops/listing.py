@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 
 from pyrunc import log
-from pyrunc.errors import ContainerNotFound, PyruncError, UsageError
-from pyrunc.ops.common import store_for
+from pyrunc.errors import ContainerNotFound, PyruncError
+from pyrunc.ops.common import no_arguments, output_format, store_for
 from pyrunc.ops.lifecycle import public_state
 from pyrunc.store import Store
 
@@ -16,11 +16,8 @@ from pyrunc.store import Store
 def cmd_list(parsed):
     from pyrunc import jsonlite
 
-    fmt = parsed.options.get("format") or "table"
-    if fmt not in ("table", "json"):
-        raise UsageError(f"list: invalid format {fmt!r}: must be table or json")
-    if parsed.args:
-        raise UsageError("list: takes no arguments")
+    fmt = output_format(parsed, ("table", "json"))
+    no_arguments(parsed)
     entries = list_containers(store_for(parsed))
     if parsed.options.get("quiet"):
         return "".join(e["id"] + "\n" for e in entries)
@@ -37,15 +34,15 @@ def list_containers(st: Store) -> list[dict]:
     entries = []
     for container_id in st.list_ids():
         try:
-            state = st.load(container_id)
+            record = st.load_record(container_id)
         except ContainerNotFound:
             continue  # deleted since it was listed, or its create is only just starting
         except PyruncError as err:  # another runtime's state, or a corrupt one: the others are still listed
             log.warning(f"list: {err}; skipped")
             continue
-        if state.get("creating"):
+        if record.creating:
             continue
-        entries.append(public_state(st, state, owner=_owner(st.path(container_id))))
+        entries.append(public_state(st, record, owner=_owner(st.path(container_id))))
     return entries
 
 

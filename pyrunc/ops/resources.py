@@ -15,15 +15,16 @@ import os
 
 from pyrunc import log, status as status_rules
 from pyrunc.errors import ConfigError, PyruncError, UsageError
-from pyrunc.ops.common import long_wait_ahead, one_id, store_for, validate_config
+from pyrunc.ops.common import long_wait_ahead, one_id, output_format, store_for, validate_config
+from pyrunc.record import ContainerRecord
 from pyrunc.store import STOPPED, Store
 
 
-def _cgroups(state: dict):
+def _cgroups(record: ContainerRecord):
     """The container's cgroup manager (the driver its create chose)."""
     from pyrunc.linux.cgroups import manager
 
-    return manager.from_state(state.get("cgroups"))
+    return manager.from_state(record.cgroups)
 
 
 # ---------------------------------------------------------------- pause / resume
@@ -40,25 +41,25 @@ def cmd_resume(parsed) -> int:
 
 def pause_container(st: Store, container_id: str) -> None:
     """Freeze every process of a created or running container."""
-    state = st.load(container_id)
+    record = st.load_record(container_id)
     with st.lock(container_id):
-        status_rules.require("pause", container_id, st.status(state))
-        _cgroups(state).freeze()
+        status_rules.require("pause", container_id, st.status(record))
+        _cgroups(record).freeze()
 
 
 def resume_container(st: Store, container_id: str) -> None:
     """Thaw a paused container."""
-    state = st.load(container_id)
+    record = st.load_record(container_id)
     with st.lock(container_id):
-        status_rules.require("resume", container_id, st.status(state))
-        _cgroups(state).thaw()
+        status_rules.require("resume", container_id, st.status(record))
+        _cgroups(record).thaw()
 
 
 def container_stats(st: Store, container_id: str) -> dict:
     """runc's stats record (the `data` of `events --stats`)."""
-    state = st.load(container_id)
-    status_rules.require("events --stats", container_id, st.status(state))
-    return _cgroups(state).stats()
+    record = st.load_record(container_id)
+    status_rules.require("events --stats", container_id, st.status(record))
+    return _cgroups(record).stats()
 
 
 # ---------------------------------------------------------------- ps
@@ -71,20 +72,17 @@ def cmd_ps(parsed):
         raise UsageError("ps: requires a container id; see `pyrunc ps --help`")
     container_id, ps_args = parsed.args[0], parsed.args[1:]
     st = store_for(parsed)
-    state = st.load(container_id)
+    record = st.load_record(container_id)
     # As runc: a stopped container lists what is left in its cgroup (usually
     # nothing: `[]`, the table's header), not an error.
-    manager = _cgroups(state)
+    manager = _cgroups(record)
     if not manager.paths:
         # A rootless container the user could give no cgroup (runc fails too).
         raise PyruncError(f"{container_id}: has no cgroup to list processes from (rootless: "
                           "the user could not create one)")
     pids = sorted(set(manager.pids()))
-    fmt = parsed.options.get("format") or "table"
-    if fmt == "json":
+    if output_format(parsed, ("table", "json")) == "json":
         return jsonlite.dumps(pids) + "\n"
-    if fmt != "table":
-        raise UsageError(f"ps: invalid format {fmt!r}: must be table or json")
     return _ps_table(pids, ps_args or ["-ef"])
 
 
@@ -121,7 +119,7 @@ def cmd_events(parsed) -> int:
 
     container_id = one_id(parsed)
     st = store_for(parsed)
-    state = st.load(container_id)  # a missing container before a bad --interval, as before
+    record = st.load_record(container_id)  # a missing container before a bad --interval, as before
     interval = _parse_duration(parsed.options.get("interval") or "5s")
 
     def emit(record: dict) -> None:
@@ -132,7 +130,7 @@ def cmd_events(parsed) -> int:
         except OSError as err:  # closed or full: as for any other output (cli._out)
             raise PyruncError(f"cannot write the output: {(err.strerror or str(err)).lower()}") from None
 
-    status_rules.require("events", container_id, st.status(state))
+    status_rules.require("events", container_id, st.status(record))
     if parsed.options.get("stats"):
         emit({"type": "stats", "id": container_id, "data": container_stats(st, container_id)})
         return 0
@@ -145,7 +143,7 @@ def cmd_events(parsed) -> int:
 def event_stream(st: Store, container_id: str, interval: float):
     """The records' iterator, the container checked now (not found, not
     running), not at the first record."""
-    status_rules.require("events", container_id, st.status(st.load(container_id)))
+    status_rules.require("events", container_id, st.status(st.load_record(container_id)))
     return container_events(st, container_id, interval)
 
 
@@ -155,8 +153,8 @@ def container_events(st: Store, container_id: str, interval: float):
     OOM-kills in the container."""
     import time
 
-    state = st.load(container_id)
-    cgroups = _cgroups(state)
+    record = st.load_record(container_id)
+    cgroups = _cgroups(record)
     watch = cgroups.watch_ooms()
     ooms = watch.count()
     next_stats = 0.0
@@ -167,7 +165,7 @@ def container_events(st: Store, container_id: str, interval: float):
             if count > ooms:
                 yield {"type": "oom", "id": container_id}
                 ooms = count
-            if st.status(state) == STOPPED:
+            if st.status(record) == STOPPED:
                 return
             now = time.monotonic()
             if now >= next_stats:
@@ -250,7 +248,7 @@ def cmd_update(parsed) -> int:
 
     container_id = one_id(parsed)
     st = store_for(parsed)
-    st.load(container_id)  # a missing container is reported before stdin is read
+    st.load_record(container_id)  # a missing container is reported before stdin is read
     opts = parsed.options
     if opts.get("resources"):
         source = opts["resources"]
@@ -283,30 +281,32 @@ def cmd_update(parsed) -> int:
 def update_container(st: Store, container_id: str, resources: dict) -> None:
     """Apply a linux.resources object (only what it sets) and keep the
     merged result in the state."""
-    state = st.load(container_id)
-    _validate_resources(state, resources)
+    record = st.load_record(container_id)
+    _validate_resources(record, resources)
     with st.lock(container_id):
-        status_rules.require("update", container_id, st.status(state))
+        # Read again under the lock: a concurrent update saved meanwhile is kept.
+        record = st.load_record(container_id)
+        status_rules.require("update", container_id, st.status(record))
         # Devices are not updated (runc 1.1 leaves them too): the JSON
         # engines send carries a deny-all rule that would lock the container out.
-        manager = _cgroups(state)
+        manager = _cgroups(record)
         if not manager.paths:
             raise PyruncError(f"{container_id}: cannot set limits: the container has no cgroup (rootless: "
                               "the user could not create one)")
         for warning in manager.update(resources):
             log.warning(warning)
-        merged = dict(state.get("resources") or {})
+        merged = dict(record.resources)
         for section, values in resources.items():
             if isinstance(values, dict) and isinstance(merged.get(section), dict):
                 merged[section] = {**merged[section], **values}
             else:
                 merged[section] = values
-        state["resources"] = merged
-        st.save(container_id, state)
+        record.resources = merged
+        st.save_record(record)
 
 
-def _validate_resources(state: dict, resources: dict) -> None:
-    doc = {"ociVersion": state.get("ociVersion") or "1.0.2", "root": {"path": "rootfs"},
+def _validate_resources(record: ContainerRecord, resources: dict) -> None:
+    doc = {"ociVersion": record.oci_version or "1.0.2", "root": {"path": "rootfs"},
            "process": {"args": ["x"], "cwd": "/"}, "linux": {"resources": resources}}
     problems = [p for p in validate_config(doc) if p[0].startswith("linux.resources")]
     if problems:

@@ -3,7 +3,7 @@ left of it (the fields that still make sense, init.json, the process that
 holds the exec fifo) names its init and its cgroups, which are killed and
 removed like any container's. Apart from lifecycle, which imports it only
 for that case: every other command stays as cheap as before.
-Imports: errors, log, store, ops.lifecycle, linux.{cgroups, proc}.
+Imports: errors, log, record, store, ops.lifecycle, linux.{cgroups, proc}.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 from pyrunc import log, store as store_mod
 from pyrunc.errors import PyruncError
 from pyrunc.ops.lifecycle import _kill_and_wait as kill_and_wait, destroy_container
+from pyrunc.record import ContainerRecord
 from pyrunc.store import CorruptState, Store
 
 
@@ -25,45 +26,45 @@ def destroy_corrupt(st: Store, container_id: str) -> None:
         raw = st.read_raw(container_id)
     except CorruptState:
         raw = {}
-    state = salvage_state(container_id, raw)
+    record = salvage_record(container_id, raw)
     # What state.json lost, init.json (written beside it by create) may still say.
-    backup = salvage_state(container_id, st.read_init(container_id))
-    if not state.get("pid") and backup.get("pid"):
-        state["pid"], state["startTime"] = backup["pid"], backup["startTime"]
-    if not state["cgroups"]["paths"]:
-        state["cgroups"] = backup["cgroups"]
+    backup = salvage_record(container_id, st.read_init(container_id))
+    if not record.pid and backup.pid:
+        record.pid, record.start_time = backup.pid, backup.start_time
+    if not record.cgroups["paths"]:
+        record.cgroups = backup.cgroups
     log.warning(f"{container_id}: {store_mod.STATE_FILE} is corrupt; removing what is left of the container")
-    if state.get("pid"):
-        kill_and_wait(state)
+    if record.pid:
+        kill_and_wait(record)
     else:
         for pid in _fifo_holders(st.path(container_id, store_mod.FIFO_FILE)):
-            if not state["cgroups"]["paths"]:
+            if not record.cgroups["paths"]:
                 # Its own leaf cgroups, found from the process: removed once
                 # it is dead, but not emptied (others may share them).
-                state["cgroups"] = _own_cgroups_of(pid)
-                state["sharedPidNamespace"] = False
+                record.cgroups = _own_cgroups_of(pid)
+                record.shared_pid_namespace = False
             from pyrunc.linux import proc
 
             start_time = proc.read_start_time(pid)
             if start_time is not None:
-                kill_and_wait({"id": container_id, "pid": pid, "startTime": start_time})
-    destroy_container(st, state)
+                kill_and_wait(ContainerRecord(container_id, pid=pid, start_time=start_time))
+    destroy_container(st, record)
 
 
-def salvage_state(container_id: str, raw: dict) -> dict:
+def salvage_record(container_id: str, raw: dict) -> ContainerRecord:
     """The fields of a corrupt state.json that can still be trusted: the
     init's pid with its start time, and the cgroup directories create made
     (under this host's cgroup mounts): every process in those is the
-    container's, so they are emptied (sharedPidNamespace) and removed; a
+    container's, so they are emptied (shared_pid_namespace) and removed; a
     cgroup it did not make is left alone."""
     import posixpath
 
     from pyrunc.linux import cgroups
 
-    state: dict = {"id": container_id, "cgroups": {"paths": {}, "created": []}, "sharedPidNamespace": True}
+    record = ContainerRecord(container_id)
     pid, start_time = raw.get("pid"), raw.get("startTime")
     if type(pid) is int and pid > 0 and type(start_time) is int:
-        state["pid"], state["startTime"] = pid, start_time
+        record.pid, record.start_time = pid, start_time
     info = raw.get("cgroups") if isinstance(raw.get("cgroups"), dict) else {}
     mounts = [m.rstrip("/") + "/" for m in cgroups.detect_layout().mounts.values()]
 
@@ -75,8 +76,8 @@ def salvage_state(container_id: str, raw: dict) -> dict:
     paths = info.get("paths") if isinstance(info.get("paths"), dict) else {}
     paths = {k: v for k, v in paths.items() if isinstance(k, str) and v in created}
     created = [d for d in created if any(p == d or p.startswith(d + "/") for p in paths.values())]
-    state["cgroups"] = {"paths": paths, "created": created}
-    return state
+    record.cgroups = {"paths": paths, "created": created}
+    return record
 
 
 def _own_cgroups_of(pid: int) -> dict:

@@ -69,32 +69,6 @@ def namespaces(config: dict) -> dict[str, tuple[int, str]]:
     return found
 
 
-NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
-
-
-def find_nul(value, where: str = "") -> str | None:
-    """The JSON path of the first string (or key) holding a NUL: no system
-    call can take one (a path, an argument, a hostname, a cgroup name all
-    end at the first NUL). Annotations only travel as JSON: not searched."""
-    if isinstance(value, str):
-        return where if "\0" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{where}.{key}" if where else str(key)
-            if "\0" in key:
-                return inner
-            if inner != "annotations":
-                found = find_nul(item, inner)
-                if found is not None:
-                    return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = find_nul(item, f"{where}[{index}]")
-            if found is not None:
-                return found
-    return None
-
-
 def is_bind_mount(mount: dict) -> bool:
     """config.md: a mount is a bind mount if its options hold bind or rbind;
     runc and crun also take type "bind" to mean one."""

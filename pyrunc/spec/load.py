@@ -52,15 +52,18 @@ def parse_config(data: bytes, path: str = CONFIG_NAME) -> dict:
     return doc
 
 
+NUL_MESSAGE = "must not contain a NUL character (\\u0000)"
+
+
 def reject_nul(doc, data: bytes, path: str) -> None:
     """A string with an escaped NUL is valid JSON, but no system call takes
-    it. Only the escape makes one (JSON forbids the raw byte), so documents
-    without it are not walked."""
+    it (a path, an argument, a hostname, a cgroup name all end at the first
+    NUL). Only the escape makes one (JSON forbids the raw byte), so
+    documents without it are not walked. Annotations only travel as JSON:
+    not searched."""
     if b"\\u0000" not in data:
         return
-    from pyrunc.spec.check import NUL_MESSAGE, find_nul
-
-    where = find_nul(doc)
+    where = first_bad_string(doc, _has_nul, skip="annotations")
     if where is not None:
         from pyrunc.errors import ConfigError
 
@@ -73,30 +76,41 @@ def reject_lone_surrogates(doc, data: bytes, path: str) -> None:
     makes one, so documents without "\\ud" are not walked."""
     if b"\\ud" not in data and b"\\uD" not in data:
         return
-    where = _lone_surrogate(doc, "")
+    where = first_bad_string(doc, _not_unicode)
     if where is not None:
         raise PyruncError(f"{path}: {where or '(top level)'}: not valid Unicode (a \\u escape of half a "
                           f"surrogate pair)")
 
 
-def _lone_surrogate(value, where: str) -> str | None:
+def _has_nul(text: str) -> bool:
+    return "\0" in text
+
+
+def _not_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def first_bad_string(value, bad, where: str = "", skip: str = "") -> str | None:
+    """The JSON path of the first string (or key) `bad` says is bad, a bad
+    key's path made printable; the subtree at path `skip` is not searched."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return where
-        return None
+        return where if bad(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             inner = f"{where}.{key}" if where else str(key)
-            if _lone_surrogate(key, inner) is not None:
+            if bad(key):
                 return inner.encode("utf-8", "backslashreplace").decode()
-            found = _lone_surrogate(item, inner)
-            if found is not None:
-                return found
+            if inner != skip:
+                found = first_bad_string(item, bad, inner, skip)
+                if found is not None:
+                    return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _lone_surrogate(item, f"{where}[{index}]")
+            found = first_bad_string(item, bad, f"{where}[{index}]", skip)
             if found is not None:
                 return found
     return None

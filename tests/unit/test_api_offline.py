@@ -99,3 +99,22 @@ def test_forking_verbs_refuse_while_other_threads_run(tmp_path):
         stop.set()
         thread.join()
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("process, kind", [("ls -l", "str"), (42, "int"), (None, "NoneType"),
+                                           (["ls", 1], "a list holding int"), ({"args"}, "set")])
+def test_exec_refuses_a_process_that_is_neither_a_dict_nor_a_command_line(tmp_path, process, kind):
+    from pyrunc.linux import proc
+    from pyrunc.record import ContainerRecord
+    from pyrunc.store import Store
+
+    # A container in the running status (this process as its init), so the
+    # process argument is what is wrong (a bare TypeError or ValueError before).
+    st = Store(str(tmp_path / "state"))
+    st.create("c1").close()
+    st.save_record(ContainerRecord("c1", pid=os.getpid(), start_time=proc.read_start_time(os.getpid())))
+    with pytest.raises(pyrunc.ConfigError) as err:
+        pyrunc.Runtime(root=st.root).exec("c1", process)
+    assert str(err.value) == ("exec: process: must be an OCI process object (a dict) or a command line "
+                              f"(a list of strings), not {kind}")
+    assert err.value.problems[0][0] == "process"

@@ -16,7 +16,16 @@ import pytest
 from pyrunc import jsonlite, store
 from pyrunc.errors import ContainerNotFound, PyruncError
 from pyrunc.linux.cgroups import fs as cgroup_fs
+from pyrunc.record import ContainerRecord
 from pyrunc.store import CREATING, STOPPED, Store
+
+
+def _record(state: dict) -> ContainerRecord:
+    return ContainerRecord.from_state(state)
+
+
+def _save(st: Store, state: dict) -> None:
+    st.save_record(ContainerRecord.from_state(state))
 
 
 # ---------------------------------------------------------------- store: create vs. concurrent readers and deletes
@@ -78,21 +87,21 @@ def test_save_on_a_full_root_is_one_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(store.os, "write", full)
     with pytest.raises(PyruncError) as err:
-        st.save("c1", {"id": "c1"})
+        _save(st, {"id": "c1"})
     assert str(err.value) == f"c1: cannot save state.json in {tmp_path}: no space left on device"
     assert os.listdir(st.path("c1")) == []
 
 
 def test_load_of_an_id_too_long_for_a_directory_name_is_not_found(tmp_path):
     with pytest.raises(ContainerNotFound):
-        Store(str(tmp_path)).load("a" * 300)
+        Store(str(tmp_path)).load_record("a" * 300)
 
 
 # ---------------------------------------------------------------- store: a create killed half-way
 
 
 def _partial(st: Store, container_id: str) -> None:
-    st.save(container_id, {"ociVersion": "1.2.0", "id": container_id, "pid": 0, "bundle": "/b", "rootfs": "/b/r",
+    _save(st, {"ociVersion": "1.2.0", "id": container_id, "pid": 0, "bundle": "/b", "rootfs": "/b/r",
                            "created": "", "cgroups": {"paths": {}, "created": []}, "creating": True})
 
 
@@ -100,8 +109,8 @@ def test_partial_state_while_its_creator_holds_the_lock_is_creating(tmp_path):
     st = Store(str(tmp_path))
     lock = st.create("c1")
     _partial(st, "c1")
-    state = st.load("c1")
-    assert st.status(state) == CREATING
+    state = st.load_record("c1").to_state()
+    assert st.status(_record(state)) == CREATING
     lock.close()
 
 
@@ -109,8 +118,8 @@ def test_partial_state_of_a_creator_that_died_is_stopped(tmp_path):
     st = Store(str(tmp_path))
     st.create("c1").close()  # the creator is gone: its lock with it
     _partial(st, "c1")
-    state = st.load("c1")
-    assert st.status(state) == STOPPED
+    state = st.load_record("c1").to_state()
+    assert st.status(_record(state)) == STOPPED
     assert state["pid"] == 0
 
 
@@ -123,12 +132,12 @@ def test_partial_state_completed_meanwhile_loads_complete(tmp_path, monkeypatch)
     real_is_locked = st.is_locked
 
     def finish_then_probe(container_id):
-        st.save(container_id, {"id": container_id, "pid": os.getpid(), "startTime": 1, "cgroups": {}})
+        _save(st, {"id": container_id, "pid": os.getpid(), "startTime": 1, "cgroups": {}})
         lock.close()
         return real_is_locked(container_id)
 
     monkeypatch.setattr(st, "is_locked", finish_then_probe)
-    state = st.load("c1")
+    state = st.load_record("c1").to_state()
     assert "creating" not in state and state["pid"] == os.getpid()
 
 

@@ -56,7 +56,7 @@ def test_the_store_saves_and_loads_records(tmp_path):
     lock = st.create("c1")
     try:
         st.save_record(ContainerRecord.from_state(dict(FULL)))
-        assert st.load("c1") == FULL
+        assert st.load_record("c1").to_state() == FULL
         assert st.load_record("c1") == ContainerRecord.from_state(dict(FULL))
     finally:
         lock.close()

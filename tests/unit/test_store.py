@@ -14,7 +14,16 @@ import pytest
 from pyrunc import store
 from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
 from pyrunc.linux import proc
+from pyrunc.record import ContainerRecord
 from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, Store
+
+
+def _record(state: dict) -> ContainerRecord:
+    return ContainerRecord.from_state(state)
+
+
+def _save(st: Store, state: dict) -> None:
+    st.save_record(ContainerRecord.from_state(state))
 
 
 # ---------------------------------------------------------------- validate_id
@@ -208,21 +217,21 @@ def test_store_save_load_round_trip(tmp_path):
     st = Store(str(tmp_path))
     st.create("c1").close()
     state = {"id": "c1", "pid": 42, "annotations": {"a": "é"}, "startTime": 123, "cgroups": {"paths": {}}}
-    st.save("c1", state)
-    assert st.load("c1") == state
+    _save(st, state)
+    assert st.load_record("c1").to_state() == state
     assert sorted(os.listdir(st.path("c1"))) == ["state.json"]
 
 
 def test_store_load_missing_dir_not_found(tmp_path):
     with pytest.raises(ContainerNotFound, match="c1: container does not exist"):
-        Store(str(tmp_path)).load("c1")
+        Store(str(tmp_path)).load_record("c1")
 
 
 def test_store_load_dir_without_state_unlocked_not_found(tmp_path):
     st = Store(str(tmp_path))
     os.mkdir(st.path("c1"))
     with pytest.raises(ContainerNotFound):
-        st.load("c1")
+        st.load_record("c1")
 
 
 def test_store_load_dir_without_state_locked_creating(tmp_path):
@@ -231,19 +240,19 @@ def test_store_load_dir_without_state_locked_creating(tmp_path):
     fd = os.open(st.path("c1"), os.O_RDONLY | os.O_DIRECTORY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        state = st.load("c1")
+        state = st.load_record("c1").to_state()
         assert state == {"id": "c1", "creating": True}
-        assert st.status(state) == CREATING
+        assert st.status(_record(state)) == CREATING
     finally:
         os.close(fd)
     with pytest.raises(ContainerNotFound):
-        st.load("c1")
+        st.load_record("c1")
 
 
 def test_store_load_while_create_lock_held_creating(tmp_path):
     st = Store(str(tmp_path))
     with st.create("c1"):
-        assert st.load("c1")["creating"] is True
+        assert st.load_record("c1").creating is True
 
 
 def test_store_load_corrupt_state_error_names_file(tmp_path):
@@ -252,7 +261,7 @@ def test_store_load_corrupt_state_error_names_file(tmp_path):
     with open(st.path("c1", "state.json"), "w") as f:
         f.write('{"id": "c1", "pid": ')
     with pytest.raises(PyruncError, match=r"c1: corrupt state\.json: line 1") as info:
-        st.load("c1")
+        st.load_record("c1")
     assert not isinstance(info.value, ContainerNotFound)
 
 
@@ -263,12 +272,12 @@ def test_store_load_non_object_state_error(tmp_path, content):
     with open(st.path("c1", "state.json"), "wb") as f:
         f.write(content)
     with pytest.raises(PyruncError, match=r"c1: corrupt state\.json"):
-        st.load("c1")
+        st.load_record("c1")
 
 
 def test_store_load_invalid_id_rejected(tmp_path):
     with pytest.raises(InvalidID):
-        Store(str(tmp_path)).load("..")
+        Store(str(tmp_path)).load_record("..")
 
 
 def test_store_lock_missing_not_found(tmp_path):
@@ -320,7 +329,7 @@ def _own_state(**extra) -> dict:
 
 
 def test_store_status_live_pid_matching_start_running(tmp_path):
-    assert Store(str(tmp_path)).status(_own_state()) == RUNNING
+    assert Store(str(tmp_path)).status(_record(_own_state())) == RUNNING
 
 
 def test_store_status_fifo_held_by_the_init_created(tmp_path):
@@ -329,7 +338,7 @@ def test_store_status_fifo_held_by_the_init_created(tmp_path):
     os.mkfifo(st.path("c1", "exec.fifo"))
     held = os.open(st.path("c1", "exec.fifo"), os.O_RDWR | os.O_NONBLOCK)  # as the waiting init holds it
     try:
-        assert st.status(_own_state()) == CREATED
+        assert st.status(_record(_own_state())) == CREATED
     finally:
         os.close(held)
 
@@ -340,13 +349,13 @@ def test_store_status_fifo_nobody_holds_running(tmp_path):
     st = Store(str(tmp_path))
     os.mkdir(st.path("c1"))
     os.mkfifo(st.path("c1", "exec.fifo"))
-    assert st.status(_own_state()) == RUNNING
+    assert st.status(_record(_own_state())) == RUNNING
 
 
 def test_store_status_wrong_start_time_stopped(tmp_path):
     state = _own_state()
     state["startTime"] += 1  # the pid now belongs to another process
-    assert Store(str(tmp_path)).status(state) == STOPPED
+    assert Store(str(tmp_path)).status(_record(state)) == STOPPED
 
 
 def test_store_status_wrong_start_time_with_fifo_stopped(tmp_path):
@@ -355,7 +364,7 @@ def test_store_status_wrong_start_time_with_fifo_stopped(tmp_path):
     os.mkfifo(st.path("c1", "exec.fifo"))
     state = _own_state()
     state["startTime"] -= 1
-    assert st.status(state) == STOPPED
+    assert st.status(_record(state)) == STOPPED
 
 
 @pytest.mark.parametrize("state", [
@@ -364,11 +373,11 @@ def test_store_status_wrong_start_time_with_fifo_stopped(tmp_path):
     {"id": "c1", "pid": -1, "startTime": 0},
 ])
 def test_store_status_no_pid_stopped(tmp_path, state):
-    assert Store(str(tmp_path)).status(state) == STOPPED
+    assert Store(str(tmp_path)).status(_record(state)) == STOPPED
 
 
 def test_store_status_missing_start_time_stopped(tmp_path):
-    assert Store(str(tmp_path)).status({"id": "c1", "pid": os.getpid()}) == STOPPED
+    assert Store(str(tmp_path)).status(_record({"id": "c1", "pid": os.getpid()})) == STOPPED
 
 
 def _fork_waiting_child():
@@ -390,10 +399,10 @@ def test_store_status_reaped_child_stopped(tmp_path):
     start = proc.read_start_time(pid)
     state = {"id": "c1", "pid": pid, "startTime": start}
     st = Store(str(tmp_path))
-    assert st.status(state) == RUNNING
+    assert st.status(_record(state)) == RUNNING
     os.close(release)
     os.waitpid(pid, 0)
-    assert st.status(state) == STOPPED
+    assert st.status(_record(state)) == STOPPED
 
 
 def test_store_status_zombie_child_stopped(tmp_path):
@@ -406,7 +415,7 @@ def test_store_status_zombie_child_stopped(tmp_path):
             assert time.monotonic() < deadline, "child did not become a zombie"
             time.sleep(0.001)
         assert proc.read_start_time(pid) == start  # still there, same process
-        assert Store(str(tmp_path)).status({"id": "c1", "pid": pid, "startTime": start}) == STOPPED
+        assert Store(str(tmp_path)).status(_record({"id": "c1", "pid": pid, "startTime": start})) == STOPPED
     finally:
         os.waitpid(pid, 0)
 
@@ -425,17 +434,17 @@ def _frozen_state(tmp_path, kind: str, content: str) -> dict:
 
 @pytest.mark.parametrize("kind, content", [("v1", "FROZEN\n"), ("v1", "FREEZING"), ("v2", "1\n")])
 def test_store_status_frozen_paused(tmp_path, kind, content):
-    assert Store(str(tmp_path)).status(_frozen_state(tmp_path, kind, content)) == PAUSED
+    assert Store(str(tmp_path)).status(_record(_frozen_state(tmp_path, kind, content))) == PAUSED
 
 
 @pytest.mark.parametrize("kind, content", [("v1", "THAWED\n"), ("v2", "0\n"), ("v1", "")])
 def test_store_status_thawed_running(tmp_path, kind, content):
-    assert Store(str(tmp_path)).status(_frozen_state(tmp_path, kind, content)) == RUNNING
+    assert Store(str(tmp_path)).status(_record(_frozen_state(tmp_path, kind, content))) == RUNNING
 
 
 def test_store_status_freezer_file_missing_running(tmp_path):
     state = _own_state(freezerState=str(tmp_path / "absent"))
-    assert Store(str(tmp_path)).status(state) == RUNNING
+    assert Store(str(tmp_path)).status(_record(state)) == RUNNING
 
 
 # ---------------------------------------------------------------- list_ids
@@ -510,7 +519,7 @@ def test_remove_tree_path_itself_symlink_target_survives(tmp_path):
 def test_store_remove_removes_container_dir(tmp_path):
     st = Store(str(tmp_path))
     st.create("c1").close()
-    st.save("c1", {"id": "c1"})
+    _save(st, {"id": "c1"})
     os.mkfifo(st.path("c1", "exec.fifo"))
     st.remove("c1")
     assert not st.exists("c1")
@@ -537,7 +546,7 @@ def test_store_load_another_runtimes_state_is_refused(tmp_path, text):
     st = Store(str(tmp_path))
     _write_raw(st, "c1", text)
     with pytest.raises(store.ForeignState, match=r"/c1: not a pyrunc container"):
-        st.load("c1")
+        st.load_record("c1")
 
 
 def test_store_load_another_runtimes_directory_without_state_json_is_refused(tmp_path):
@@ -546,7 +555,7 @@ def test_store_load_another_runtimes_directory_without_state_json_is_refused(tmp
     os.mkdir(st.path("c1"))
     (tmp_path / "c1" / "status").write_text("{}")
     with pytest.raises(store.ForeignState):
-        st.load("c1")
+        st.load_record("c1")
 
 
 def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
@@ -554,10 +563,10 @@ def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
 
     st = Store(str(tmp_path))
     st.create("c1").close()
-    st.save("c1", {"id": "c1", "pid": 0, "cgroups": {}})
+    _save(st, {"id": "c1", "pid": 0, "cgroups": {}})
     with open(st.path("c1", "state.json")) as f:
         assert json.load(f)["runtime"] == "pyrunc"
-    assert st.load("c1") == {"id": "c1", "pid": 0, "cgroups": {}}
+    assert st.load_record("c1").to_state() == {"id": "c1", "pid": 0, "cgroups": {}}
 
 
 @pytest.mark.parametrize("state, why", [
@@ -573,6 +582,7 @@ def test_store_save_marks_the_state_as_pyrunc_and_load_hides_the_mark(tmp_path):
     ({"id": "c1", "annotations": "x"}, "annotations has the wrong type"),
     ({"id": "c1", "pid": 5, "cgroups": {}}, "startTime is missing"),
     ({"id": "c1", "pid": 0}, "cgroups is missing"),
+    ({"id": "c1", "pid": 0, "cgroups": {}, "status": "running"}, "unknown field 'status'"),
 ])
 def test_store_load_corrupt_fields_name_the_field(tmp_path, state, why):
     import json
@@ -580,7 +590,7 @@ def test_store_load_corrupt_fields_name_the_field(tmp_path, state, why):
     st = Store(str(tmp_path))
     _write_raw(st, "c1", json.dumps({"runtime": "pyrunc", **state}))
     with pytest.raises(store.CorruptState) as info:
-        st.load("c1")
+        st.load_record("c1")
     assert str(info.value).startswith(f"c1: corrupt state.json: {why}"), str(info.value)
     assert "delete --force c1" in str(info.value)
 
@@ -589,6 +599,6 @@ def test_store_root_that_is_a_file_is_one_line(tmp_path):
     root = tmp_path / "root"
     root.write_text("")
     st = Store(str(root))
-    for call in (st.list_ids, lambda: st.load("c1"), lambda: st.exists("c1")):
+    for call in (st.list_ids, lambda: st.load_record("c1"), lambda: st.exists("c1")):
         with pytest.raises(PyruncError, match=r"--root .*/root: not a directory"):
             call()
