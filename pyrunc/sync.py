@@ -33,6 +33,8 @@ found".
 `expect` reads one message and fails on anything but the wanted type; an
 error frame becomes an InitError (its kind, errno and the init's own
 wording); warnings on the way go to `on_warning` (the launcher: the log).
+A Channel is one child's socket, read step by step in the order its
+messages must come (launcher.LaunchSequence); its errors name the step.
 Imports: errors, jsonlite, _socket.
 """
 
@@ -129,7 +131,8 @@ def send_warning(sock: _socket.socket, msg: str) -> None:
 
 
 def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
-               eof_msg: str = "container init exited before finishing setup", on_warning=None) -> dict:
+               eof_msg: str = "container init exited before finishing setup", on_warning=None,
+               who: str = "container init") -> dict:
     """The next message of one of `kinds`; "warning" messages before it go
     to on_warning(text) (without one, a warning is an unexpected message)."""
     while True:
@@ -144,8 +147,41 @@ def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
     if message["type"] == "stub-error":
         raise InitError(describe_stub_error(message), "setup", _errno(message.get("errno")))
     if message["type"] not in kinds:
-        raise InitError(f"container init: expected one of {kinds}, got {message['type']!r}")
+        raise InitError(f"{who}: expected {_names(kinds)}, got {message['type']!r}")
     return message
+
+
+def _names(kinds: tuple[str, ...]) -> str:
+    return " or ".join(f'"{kind}"' for kind in kinds)
+
+
+class Channel:
+    """One child's end of the handshake, read in the order its messages
+    must come: each step names what it waits for, so anything else, or
+    EOF, is an error that says what was expected and at which step."""
+
+    __slots__ = ("sock", "who", "on_warning")
+
+    def __init__(self, sock: _socket.socket, who: str, on_warning=None):
+        self.sock = sock
+        self.who = who
+        self.on_warning = on_warning
+
+    def send(self, message_type: str, /, **fields) -> None:
+        send(self.sock, message_type, **fields)
+
+    def expect(self, kind: str, step: str) -> dict:
+        return self.expect_any((kind,), step)
+
+    def expect_any(self, kinds: tuple[str, ...], step: str) -> dict:
+        """`step` says where the sequence is ("while joining the
+        namespaces"): the EOF error reads "<who> exited <step>, before
+        sending <kinds>"."""
+        return expect_any(self.sock, kinds, f"{self.who} exited {step}, before sending {_names(kinds)}",
+                          self.on_warning, who=f"{self.who} ({step})")
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 # The steps of the stub (linux/stubs/stub_x86_64.S), as a stub-error names them.
