@@ -88,8 +88,7 @@ class LaunchSequence:
         user_ns = config.linux.namespace("user")
         self.new_user_ns = user_ns is not None and not user_ns.path
         self.wants_hooks = bool(config.hooks["prestart"] or config.hooks["createRuntime"])
-        program = ctx.seccomp_program
-        self.listener = program is not None and program.uses_notify
+        self.listener = _sends_listener(ctx.seccomp_program)
         # Who loads the filter: the Python init before its user switch
         # (no_new_privs off), or the stub, last (on).
         self.listener_from_setup = self.listener and not config.process.no_new_privileges
@@ -217,21 +216,7 @@ class LaunchSequence:
                 if kind == "seccomp-listener":
                     self._hand_over_listener(message, self.init_pid)
             return
-        # The stub's fork (3. in the module docstring): "pid" anywhere among
-        # the init's own last messages, which keep their order.
-        pending, listener = list(last), None
-        while pending or not self.init_pid:
-            kinds = (pending[0],) if pending else ()
-            message = channel.expect_any(kinds if self.init_pid else ("pid", *kinds), "before waiting for start")
-            if message["type"] == "pid":
-                self._init_started(int(message["pid"]))
-            else:
-                pending.pop(0)
-                if message["type"] == "seccomp-listener":
-                    listener = message
-            if listener is not None and self.init_pid:
-                self._hand_over_listener(listener, self.init_pid)
-                listener = None
+        read_stub_fork(channel, last, self._init_started, self._hand_over_listener, "before waiting for start")
 
     def _init_started(self, pid: int) -> None:
         self.init_pid = pid
@@ -285,9 +270,7 @@ class LaunchSequence:
         """The seccomp notify fd to the agent at linux.seccomp.listenerPath,
         with the pid of the process that loaded the filter: at once, as it
         may already make a notified syscall (runc's syncParentSeccomp)."""
-        fds = message.get("fds") or ()
-        if not fds:
-            raise InitError("container init: \"seccomp-listener\" came without its fd")
+        fds = _listener_fds(message)
         try:
             from pyrunc.linux import seccomp
 
@@ -305,6 +288,45 @@ class LaunchSequence:
         config = self.ctx.config
         return hooks.state_document(config.oci_version, self.ctx.container_id, status, pid, config.bundle,
                                     config.annotations)
+
+
+def read_stub_fork(channel: sync.Channel, last: tuple[str, ...], on_pid, on_listener, step: str) -> int:
+    """The stub's fork (launcher docstring, 3.; exec): "pid" from the stub
+    and the child's `last` messages ("seccomp-listener"?, "ready") share
+    the stub's one sync fd, so "pid" may come anywhere among them; each
+    side's own order holds. on_pid(pid) at once; a listener the child
+    loaded goes to on_listener(message, pid) once its pid is known.
+    Returns the pid."""
+    pending, listener, pid = list(last), None, 0
+    try:
+        while pending or not pid:
+            kinds = (pending[0],) if pending else ()
+            message = channel.expect_any(kinds if pid else ("pid", *kinds), step)
+            if message["type"] == "pid":
+                pid = int(message["pid"])
+                on_pid(pid)
+            elif pending.pop(0) == "seccomp-listener":
+                listener = message
+            if listener is not None and pid:
+                message, listener = listener, None
+                on_listener(message, pid)
+    finally:
+        for fd in (listener or {}).get("fds", ()):
+            os.close(fd)
+    return pid
+
+
+def _sends_listener(program) -> bool:
+    """Whether the process loading `program` sends a seccomp-listener
+    message: SECCOMP_FILTER_FLAG_NEW_LISTENER (linux.seccomp.load)."""
+    return program is not None and bool(program.flags & 8)
+
+
+def _listener_fds(message: dict) -> list[int]:
+    fds = message.get("fds") or []
+    if not fds:
+        raise InitError('container process: "seccomp-listener" came without its fd')
+    return fds
 
 
 def _close_pair_ends(socks) -> None:
@@ -449,38 +471,34 @@ def launch_exec(container_id: str, init_pid: int, start_time: int, process, *, c
         for _, fd in ns_fds:
             os.close(fd)
     faults.point("exec:after-fork")
+    channel = sync.Channel(parent_sock, "exec: the process joining the container", _init_warning)
+
+    def hand_over(message: dict, holder: int) -> None:
+        fds = _listener_fds(message)
+        try:
+            if on_listener is not None:
+                on_listener(fds[0], holder)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def started(pid: int) -> None:
+        os.waitpid(joiner, 0)  # the stub's parent, gone once it sent the pid
+        faults.point("exec:after-pid")
+
     try:
-        # The joiner's "pid" and the process's own messages may arrive in
-        # either order: both write to the same socket.
-        pid, ready, listeners = 0, False, []
-        while not (pid and ready):
-            message = sync.expect_any(parent_sock, ("pid", "seccomp-listener", "ready"),
-                                      "exec: joining the container failed" if not pid else
-                                      "exec: the process exited during setup", on_warning=_init_warning)
-            if message["type"] == "pid":
-                pid = int(message["pid"])
-                os.waitpid(joiner, 0)
-                faults.point("exec:after-pid")
-            elif message["type"] == "ready":
-                ready = True
-            else:
-                listeners.extend(message.get("fds", ()))
-            # To the agent as soon as the filter's holder is known, not after
-            # "ready": it may make a notified syscall (close) before that.
-            # With no_new_privs off the joiner loaded the filter, before the
-            # user switch, and goes on with setresuid, capset, chdir ...,
-            # any of them possibly notified, before its stub forks the
-            # process: the agent gets the listener at once, with the
-            # joiner's pid (runc's syncParentSeccomp: the pid of the process
-            # that loaded the filter), or the process's pid never comes.
-            holder = pid or (joiner if not process.no_new_privileges else 0)
-            while holder and listeners:
-                fd = listeners.pop(0)
-                try:
-                    if on_listener is not None:
-                        on_listener(fd, holder)
-                finally:
-                    os.close(fd)
+        # In order (as create's init, LaunchSequence): the joiner's listener
+        # with no_new_privs off, then the stub's fork. The joiner loaded that
+        # filter before the user switch and goes on with setresuid, capset,
+        # chdir ..., any of them possibly notified, before its stub forks
+        # the process: the agent gets the listener at once, with the
+        # joiner's pid (runc's syncParentSeccomp: the pid of the process
+        # that loaded the filter), or the process's pid never comes.
+        listener = _sends_listener(seccomp_program)
+        if listener and not process.no_new_privileges:
+            hand_over(channel.expect("seccomp-listener", "while setting up the process"), joiner)
+        last = ("seccomp-listener", "ready") if listener and process.no_new_privileges else ("ready",)
+        pid = read_stub_fork(channel, last, started, hand_over, "before the program runs")
         faults.point("exec:after-ready")
         return pid
     except BaseException:

@@ -37,8 +37,8 @@ class Undo:
 class Program:
     """The parts of a compiled seccomp profile the sequence reads."""
 
-    def __init__(self, uses_notify: bool):
-        self.uses_notify = uses_notify
+    def __init__(self, notify: bool):
+        self.flags = 8 if notify else 0  # SECCOMP_FILTER_FLAG_NEW_LISTENER
 
 
 def make_sequence(user_ns=False, joined_pid_ns=False, hooks=False, notify=False, no_new_privs=True,
