@@ -1,16 +1,18 @@
-"""The parent side of `create`: fork the container's processes and drive the
-handshake until its init waits for `start` (LaunchSequence).
+"""The parent side of `create` (LaunchSequence) and `exec` (launch_exec):
+fork the container's processes and drive the handshake until the init
+waits for `start`, or the exec'd process is about to run.
 
-Each child has its own channel (sync.Channel), read in the order its
-messages must come; "?" marks a message the config decides: idmap-request
+Where stage1 forks the init in Python, each has its own channel
+(sync.Channel); every channel is read in the order its messages must come; "?" marks a message the config decides: idmap-request
 with a new user namespace, hooks with prestart or createRuntime hooks,
 timings with --debug, seccomp-listener with a SCMP_ACT_NOTIFY profile
 (from Python before the user switch with no_new_privs off, from the stub
 with it on). Any message may instead be an error frame, and warnings go to
 the log on the way.
 
-1. Forked: a user namespace, or no clone3 into the namespaces, needs stage1
-   in between, which forks the init and exits. Two channels:
+1. Forked: a user or time namespace, a namespace joined by path (but a pid
+   one: 3.), or a kernel without clone3 needs stage1 in between, which
+   forks the init and exits. Two channels:
 
     pyrunc create ──fork──▶ stage1 ──fork──▶ init (stage2)
          │  ══ stage1's channel ═══════│      │
@@ -38,6 +40,9 @@ the log on the way.
    "pid" from the stub and the init's last messages (seccomp-listener?,
    ready) share the stub's one sync fd, so "pid" may come before, between
    or after them (each side's own order holds).
+
+`exec`: one channel; the joiner's seccomp-listener? (no_new_privs off, with
+the joiner's pid), then its stub's fork as in 3.
 
 Undo is the caller's job: the sequence registers what it made on its
 UndoStack. Imports: sync, hooks, init.*, linux.{proc, cgroups, seccomp,

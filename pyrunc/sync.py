@@ -1,23 +1,30 @@
 """The handshake between `pyrunc create` and the container init it forks.
 
 Framed JSON messages over a SOCK_SEQPACKET socketpair (one message per
-datagram, EOF when every peer has closed or died). Messages:
+datagram, EOF when every peer has closed or died). Each child has its own
+socketpair where there are two (stage1 and the init it forks), each read
+in the order its messages come (Channel; launcher's docstring has the
+sequences). Messages:
 
+    on stage1's channel (the init's own where stage1 forks no init):
     parent → stage1   {"type": "cgroups-ready"}            cgroups made, limits set: join them
-    (an init cloned straight into its namespaces is stage1 and init at once:
-    it gets cgroups-ready and sends no pid)
     stage1 → parent   {"type": "idmap-request"}            write my uid_map/gid_map
     parent → stage1   {"type": "idmap-done"}
-    stage1 → parent   {"type": "pid", "pid": N}            init's host pid (from the stub, when it
-                                                           forks the init into a joined pid namespace)
-    init   → parent   {"type": "hooks"}                    run createRuntime hooks now
+    stage1 → parent   {"type": "pid", "pid": N}            the init's host pid, where stage1 forks it
+    on the init's channel:
+    init   → parent   {"type": "hooks"}                    run prestart/createRuntime hooks now
     parent → init     {"type": "hooks-done"}
+    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath, to the
+                                                           agent at once with the pid of the process
+                                                           that loaded the filter (no_new_privs off:
+                                                           the Python init, here; on: the stub, below)
     init   → parent   {"type": "timings", "timings": {}}   set up; --debug shows where the time went
-    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath (to the
-                                                           agent at once: with no_new_privs off,
-                                                           from the process that set up, which
-                                                           has yet to fork the one that runs)
-    init   → parent   {"type": "ready"}                    from the stub: it waits on exec.fifo
+    stub   → parent   {"type": "pid", "pid": N}            the stub forked the init (a pid namespace
+                                                           joined by path; exec): its child's
+                                                           messages below may come before it
+    stub   → parent   {"type": "seccomp-listener"} + fd    no_new_privs on
+    stub   → parent   {"type": "ready"}                    it waits on exec.fifo
+    on either:
     any    → parent   {"type": "error", "kind": K, "errno": E, "msg": "..."}   failed (error frame)
     stub   → parent   {"type": "stub-error", "step": S, "errno": E}     a step of the stub failed
     any    → parent   {"type": "warning", "msg": "..."}    to pyrunc's log; the parent reads on
