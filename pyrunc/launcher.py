@@ -3,12 +3,13 @@ fork the container's processes and drive the handshake until the init
 waits for `start`, or the exec'd process is about to run.
 
 Where stage1 forks the init in Python, each has its own channel
-(sync.Channel); every channel is read in the order its messages must come; "?" marks a message the config decides: idmap-request
-with a new user namespace, hooks with prestart or createRuntime hooks,
-timings with --debug, seccomp-listener with a SCMP_ACT_NOTIFY profile
-(from Python before the user switch with no_new_privs off, from the stub
-with it on). Any message may instead be an error frame, and warnings go to
-the log on the way.
+(sync.Channel); every channel is read in the order its messages must
+come; "?" marks a message the config decides: idmap-request with a new
+user namespace, hooks with prestart or createRuntime hooks, timings with
+--debug, seccomp-listener with a SCMP_ACT_NOTIFY profile (from Python
+before the user switch with no_new_privs off, from the stub with it on).
+Any message may instead be an error frame, and warnings go to the log on
+the way.
 
 1. Forked: a user or time namespace, a namespace joined by path (but a pid
    one: 3.), or a kernel without clone3 needs stage1 in between, which
@@ -151,7 +152,8 @@ class LaunchSequence:
         faults.point("create:after-fork")
         log.phase("cloned into the cgroup and namespaces" if cloned_with else "forked stage1")
         init = sync.Channel(init_parent, "container init", _init_warning)
-        first = init if stage1_parent is init_parent else sync.Channel(stage1_parent, "container setup (stage1)", _init_warning)
+        first = init if stage1_parent is init_parent else sync.Channel(stage1_parent, "container setup (stage1)",
+                                                                       _init_warning)
         try:
             if late_cgroups:
                 self._prepare_cgroups(stage1_pid)

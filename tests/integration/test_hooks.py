@@ -170,7 +170,8 @@ def test_runtime_hooks_with_a_pid_namespace_joined_by_path(runtime, bundle, tmp_
     script = tmp_path / "ns.sh"
     script.write_text(f"""#!/bin/sh
 pid=$(sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
-echo "$1 $pid $(readlink /proc/$pid/ns/net) $(readlink /proc/$pid/ns/mnt) $(readlink /proc/$pid/ns/pid)" >> {tmp_path}/ns.out
+ns() {{ readlink /proc/$pid/ns/$1; }}
+echo "$1 $pid $(ns net) $(ns mnt) $(ns pid)" >> {tmp_path}/ns.out
 """)
     script.chmod(0o755)
     bundle.config["hooks"] = {"prestart": [{"path": str(script), "args": ["ns.sh", "prestart"]}],
