@@ -1,23 +1,30 @@
 """The handshake between `pyrunc create` and the container init it forks.
 
 Framed JSON messages over a SOCK_SEQPACKET socketpair (one message per
-datagram, EOF when every peer has closed or died). Messages:
+datagram, EOF when every peer has closed or died). Each child has its own
+socketpair where there are two (stage1 and the init it forks), each read
+in the order its messages come (Channel; launcher's docstring has the
+sequences). Messages:
 
+    on stage1's channel (the init's own where stage1 forks no init):
     parent → stage1   {"type": "cgroups-ready"}            cgroups made, limits set: join them
-    (an init cloned straight into its namespaces is stage1 and init at once:
-    it gets cgroups-ready and sends no pid)
     stage1 → parent   {"type": "idmap-request"}            write my uid_map/gid_map
     parent → stage1   {"type": "idmap-done"}
-    stage1 → parent   {"type": "pid", "pid": N}            init's host pid (from the stub, when it
-                                                           forks the init into a joined pid namespace)
-    init   → parent   {"type": "hooks"}                    run createRuntime hooks now
+    stage1 → parent   {"type": "pid", "pid": N}            the init's host pid, where stage1 forks it
+    on the init's channel:
+    init   → parent   {"type": "hooks"}                    run prestart/createRuntime hooks now
     parent → init     {"type": "hooks-done"}
+    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath, to the
+                                                           agent at once with the pid of the process
+                                                           that loaded the filter (no_new_privs off:
+                                                           the Python init, here; on: the stub, below)
     init   → parent   {"type": "timings", "timings": {}}   set up; --debug shows where the time went
-    init   → parent   {"type": "seccomp-listener"} + fd    the notify fd, for listenerPath (to the
-                                                           agent at once: with no_new_privs off,
-                                                           from the process that set up, which
-                                                           has yet to fork the one that runs)
-    init   → parent   {"type": "ready"}                    from the stub: it waits on exec.fifo
+    stub   → parent   {"type": "pid", "pid": N}            the stub forked the init (a pid namespace
+                                                           joined by path; exec): its child's
+                                                           messages below may come before it
+    stub   → parent   {"type": "seccomp-listener"} + fd    no_new_privs on
+    stub   → parent   {"type": "ready"}                    it waits on exec.fifo
+    on either:
     any    → parent   {"type": "error", "kind": K, "errno": E, "msg": "..."}   failed (error frame)
     stub   → parent   {"type": "stub-error", "step": S, "errno": E}     a step of the stub failed
     any    → parent   {"type": "warning", "msg": "..."}    to pyrunc's log; the parent reads on
@@ -33,6 +40,8 @@ found".
 `expect` reads one message and fails on anything but the wanted type; an
 error frame becomes an InitError (its kind, errno and the init's own
 wording); warnings on the way go to `on_warning` (the launcher: the log).
+A Channel is one child's socket, read step by step in the order its
+messages must come (launcher.LaunchSequence); its errors name the step.
 Imports: errors, jsonlite, _socket.
 """
 
@@ -129,7 +138,8 @@ def send_warning(sock: _socket.socket, msg: str) -> None:
 
 
 def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
-               eof_msg: str = "container init exited before finishing setup", on_warning=None) -> dict:
+               eof_msg: str = "container init exited before finishing setup", on_warning=None,
+               who: str = "container init") -> dict:
     """The next message of one of `kinds`; "warning" messages before it go
     to on_warning(text) (without one, a warning is an unexpected message)."""
     while True:
@@ -144,8 +154,41 @@ def expect_any(sock: _socket.socket, kinds: tuple[str, ...],
     if message["type"] == "stub-error":
         raise InitError(describe_stub_error(message), "setup", _errno(message.get("errno")))
     if message["type"] not in kinds:
-        raise InitError(f"container init: expected one of {kinds}, got {message['type']!r}")
+        raise InitError(f"{who}: expected {_names(kinds)}, got {message['type']!r}")
     return message
+
+
+def _names(kinds: tuple[str, ...]) -> str:
+    return " or ".join(f'"{kind}"' for kind in kinds)
+
+
+class Channel:
+    """One child's end of the handshake, read in the order its messages
+    must come: each step names what it waits for, so anything else, or
+    EOF, is an error that says what was expected and at which step."""
+
+    __slots__ = ("sock", "who", "on_warning")
+
+    def __init__(self, sock: _socket.socket, who: str, on_warning=None):
+        self.sock = sock
+        self.who = who
+        self.on_warning = on_warning
+
+    def send(self, message_type: str, /, **fields) -> None:
+        send(self.sock, message_type, **fields)
+
+    def expect(self, kind: str, step: str) -> dict:
+        return self.expect_any((kind,), step)
+
+    def expect_any(self, kinds: tuple[str, ...], step: str) -> dict:
+        """`step` says where the sequence is ("while joining the
+        namespaces"): the EOF error reads "<who> exited <step>, before
+        sending <kinds>"."""
+        return expect_any(self.sock, kinds, f"{self.who} exited {step}, before sending {_names(kinds)}",
+                          self.on_warning, who=f"{self.who} ({step})")
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 # The steps of the stub (linux/stubs/stub_x86_64.S), as a stub-error names them.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class InitContext:
-    __slots__ = ("container_id", "config", "sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
+    __slots__ = ("container_id", "config", "sock", "stage1_sock", "fifo_fd", "cgroups", "cgroup_layout", "no_pivot",
                  "no_new_keyring", "preserve_fds", "wait_for_init", "seccomp_program", "console_fd",
                  "start_status_fd", "proc_fd", "pid_ns_fd", "joins_pid_ns", "tty_fd", "send_timings",
                  "mount_source_fds")
@@ -14,7 +14,10 @@ class InitContext:
                  start_status_fd=-1):
         self.container_id = container_id
         self.config = config
+        # The init's channel to the parent (sync), and stage1's, the same
+        # socket where stage1 forks no init (launcher module docstring).
         self.sock = sock
+        self.stage1_sock = sock
         self.fifo_fd = fifo_fd
         self.cgroups = cgroups
         self.cgroup_layout = cgroup_layout

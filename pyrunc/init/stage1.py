@@ -18,8 +18,9 @@ order, each step needing the one before:
   5. create the other namespaces: owned by that user namespace;
   6. fork the container init, which is pid 1 when the pid namespace is new
      (unshare(CLONE_NEWPID) only applies to children).
-It reports the init's host pid and exits, so the init is reparented to the
-caller's subreaper. A pid namespace joined by path is not joined in step 3:
+It reports the init's host pid on its own channel (ctx.stage1_sock; the
+init's is ctx.sock, see launcher) and exits, so the init is reparented to
+the caller's subreaper. A pid namespace joined by path is not joined in step 3:
 what is already in it (a pod's other containers) must never see a Python
 process. This process builds the container itself (stage2), outside that
 pid namespace, joins it for its children last, and becomes the stub, which
@@ -79,15 +80,20 @@ def _run(ctx: InitContext, join_v2: bool) -> None:
         _send_error(ctx, err)
         os._exit(1)
     if ctx.joins_pid_ns or init_pid == 0:
+        if ctx.stage1_sock is not ctx.sock:
+            ctx.stage1_sock.close()  # stage1's channel, not the init's
+            ctx.stage1_sock = ctx.sock
         stage2.run(ctx)  # never returns
         os._exit(1)
+    # The init's channel is the init's alone: its EOF is the init's end.
+    ctx.sock.close()
     try:
-        sync.send(ctx.sock, "pid", pid=init_pid)
+        sync.send(ctx.stage1_sock, "pid", pid=init_pid)
     except OSError:
         os._exit(1)
     if not ctx.wait_for_init:
         os._exit(0)
-    ctx.sock.close()
+    ctx.stage1_sock.close()
     _, status = os.waitpid(init_pid, 0)
     os._exit(proc.exit_code(status))
 
@@ -98,7 +104,7 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
     cfg = ctx.config
     # The parent makes the cgroups and sets their limits while this process
     # loaded its code; nothing runs in them before that is done.
-    sync.expect(ctx.sock, "cgroups-ready", "pyrunc create exited before the container's cgroups were ready")
+    sync.expect(ctx.stage1_sock, "cgroups-ready", "pyrunc create exited before the container's cgroups were ready")
     ctx.cgroups.join_self(v2=join_v2)
     faults.point("init:after-cgroup-join")
     if cfg.process.oom_score_adj is not None:
@@ -115,8 +121,8 @@ def _enter(ctx: InitContext, join_v2: bool, cloned_with: int = 0) -> None:
     if user_ns is not None:
         if not user_ns.path:
             namespaces.unshare(namespaces.CLONE_FLAGS["user"])
-            sync.send(ctx.sock, "idmap-request")
-            sync.expect(ctx.sock, "idmap-done", "pyrunc create exited while writing the id maps")
+            sync.send(ctx.stage1_sock, "idmap-request")
+            sync.expect(ctx.stage1_sock, "idmap-done", "pyrunc create exited while writing the id maps")
         _become_root()
     # The cgroup namespace always here, never in the clone: its root is the
     # cgroup the process is in when it is made, so only after joining.
@@ -299,7 +305,7 @@ def _become_root() -> None:
 
 def _send_error(ctx: InitContext, err: BaseException) -> None:
     try:
-        sync.send(ctx.sock, "error", **error_message(err))
+        sync.send(ctx.stage1_sock, "error", **error_message(err))
     except OSError:
         pass
 

@@ -87,7 +87,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     preserve = opts.preserve_fds + opts.listen_fds
 
     from pyrunc.init.context import InitContext
-    from pyrunc.launcher import launch
+    from pyrunc.launcher import LaunchSequence, log_cgroup_timings
     from pyrunc.linux import cgroups
     from pyrunc.linux.cgroups import manager as cgroup_manager
 
@@ -98,7 +98,7 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
     manager = cgroup_manager.new_manager(cfg.linux.cgroups_path, container_id, systemd=opts.systemd_cgroup,
                                          annotations=cfg.annotations, layout=layout,
                                          rootless=opts.rootless, resources=cfg.linux.resources)
-    _log_cgroup_timings(manager)
+    log_cgroup_timings(manager)
     with UndoStack() as undo:
         console_fd = opts.console_fd
         if opts.console_socket:
@@ -130,52 +130,10 @@ def create_container(st: Store, container_id: str, opts: CreateOptions):
                           wait_for_init=opts.wait_for_init, seccomp_program=seccomp_program,
                           console_fd=console_fd, start_status_fd=start_status_fd)
 
-        # Imported before the fork, not in prepare_cgroups: after it, until
-        # the init execs, every page this process writes is copied first.
-        from pyrunc.linux.cgroups import devices
-
-        def prepare_cgroups(pid: int) -> None:
-            faults.point("create:after-cgroups")
-            resources = cfg.linux.resources
-            rules = devices.container_device_rules(resources.get("devices"), [d.path for d in cfg.linux.devices])
-            if opts.rootless and _unprivileged():
-                # No device rules, as runc's rootless manager: an unprivileged
-                # user can attach no device filter, and a user namespace
-                # cannot make device nodes (bound ones keep the host's modes).
-                # The host's root given --rootless=true keeps them (runc too).
-                resources = {k: v for k, v in resources.items() if k != "devices"}
-                rules = None
-            # linux.resources before any process of the container runs (runc
-            # sets them before its init runs, too), and the device rules.
-            for warning in manager.apply(pid, resources, rules):
-                log.warning(warning)
-            _log_cgroup_timings(manager)
-            faults.point("create:after-resources")
-            log.phase("cgroups and limits")
-
-        def send_listener(fd: int, init_pid: int) -> None:
-            _send_seccomp_listener(cfg, container_id, fd, init_pid)
-
-        def run_runtime_hooks(init_pid: int) -> None:
-            from pyrunc import hooks
-
-            # runtime.md: prestart and createRuntime are steps 3-4, after the
-            # environment was created (step 2), so the status is "created".
-            state = hook_state(cfg, container_id, "created", init_pid)
-            hooks.run_hooks("prestart", cfg.hooks["prestart"], state, cfg.bundle)
-            hooks.run_hooks("createRuntime", cfg.hooks["createRuntime"], state, cfg.bundle)
-
-        if not isinstance(manager, (cgroup_manager.FsV1Manager, cgroup_manager.FsV2Manager)):
-            late_cgroups = prepare_cgroups  # systemd puts the forked process itself in the unit
-        else:
-            # The directories and limits need no process: made before the
-            # fork, as the cloned init would only wait for them meanwhile,
-            # and after it each page this process writes is copied first
-            # while the child shares it.
-            prepare_cgroups(0)
-            late_cgroups = None
-        launched = launch(ctx, undo, run_hooks=run_runtime_hooks, close_in_child=(lock.fd, *manager.private_fds()),
-                          on_listener=send_listener, prepare_cgroups=late_cgroups)
+        # The parent's steps (cgroups and limits, the fork, the runtime
+        # hooks, the seccomp listener) are the launch sequence's.
+        launched = LaunchSequence(ctx, undo, close_in_child=(lock.fd, *manager.private_fds()),
+                                  rootless=opts.rootless).run()
         faults.point("create:after-launch")
         record = new_record(cfg, container_id, launched.init_pid, launched.start_time, manager, seccomp_program)
         if seccomp_program is not None:
@@ -256,13 +214,6 @@ def _seccomp_state(cfg, program) -> dict | None:
             "listenerMetadata": profile.get("listenerMetadata", "")}
 
 
-def hook_state(cfg, container_id: str, status: str, pid: int) -> dict:
-    """The state JSON runtime-namespace hooks get on stdin (host pid)."""
-    from pyrunc import hooks
-
-    return hooks.state_document(cfg.oci_version, container_id, status, pid, cfg.bundle, cfg.annotations)
-
-
 def _compile_seccomp(cfg, cache_dir: str | None = None):
     """linux.seccomp → BPF, before anything exists (a bad profile is a clean
     error); None when the config has no profile."""
@@ -277,14 +228,6 @@ def _compile_seccomp(cfg, cache_dir: str | None = None):
         raise PyruncError("config.json: linux.seccomp.listenerPath: required when a rule uses SCMP_ACT_NOTIFY")
     log.phase("seccomp compiled")
     return program
-
-
-def _send_seccomp_listener(cfg, container_id: str, fd: int, init_pid: int) -> None:
-    from pyrunc.linux import seccomp
-
-    profile = cfg.linux.seccomp
-    seccomp.send_to_listener(profile["listenerPath"], profile.get("listenerMetadata", ""), init_pid, fd,
-                             hook_state(cfg, container_id, "creating", init_pid))
 
 
 def _refuse_sysctls_in_host_namespaces(cfg) -> None:
@@ -358,12 +301,6 @@ def check_caller_fds(preserve_fds: int, listen_fds: int = 0) -> None:
     check_preserved_fds(listen_fds + preserve_fds)
 
 
-def _unprivileged() -> bool:
-    from pyrunc.linux import proc
-
-    return os.geteuid() != 0 or proc.in_user_namespace()
-
-
 def listen_fds_from_env() -> int:
     """Socket activation (sd_listen_fds, as runc reads it): LISTEN_FDS
     counts, when LISTEN_PID names this process."""
@@ -398,11 +335,3 @@ def _destroy_cgroups(manager) -> None:
     # Only what this create made: any process in it is ours.
     for problem in manager.destroy(kill=True):
         log.warning(problem)
-
-
-def _log_cgroup_timings(manager) -> None:
-    """--debug: the cgroup manager's own steps (the systemd driver's D-Bus
-    round trips among them)."""
-    for step, ms in manager.timings:
-        log.debug(f"cgroups: {step}: {ms:.2f} ms")
-    manager.timings.clear()

@@ -7,6 +7,7 @@ import os
 import time
 
 from tests.integration.test_lifecycle import wait_for_status
+from tests.integration.conftest import cgroups_path_for
 from tests.integration.test_run import sh
 
 
@@ -155,3 +156,37 @@ def test_create_hooks_run_in_a_joined_mount_namespace(runtime, bundle, tmp_path,
     assert read_record(tmp_path, "prestart")[0]["id"] == joiner_id
     with open(f"/proc/{holder_pid}/root/dev/hook.out") as f:
         assert f.read().strip() == "/"
+
+
+def test_runtime_hooks_with_a_pid_namespace_joined_by_path(runtime, bundle, tmp_path, new_id):
+    """Joining a pid namespace by path, stage1 builds the container and the
+    stub forks the init only at the end: prestart and createRuntime run
+    with stage1's pid, in the container's namespaces but the pid one (where
+    a CNI-style hook finds the network namespace). The parent once waited
+    for the init's pid before running them, which never came (a hang)."""
+    sh(bundle, "sleep 60")
+    runtime.ok("run", "--detach", "--bundle", bundle.path, bundle.id)
+    holder = runtime.state(bundle.id)["pid"]
+    script = tmp_path / "ns.sh"
+    script.write_text(f"""#!/bin/sh
+pid=$(sed 's/.*"pid":\\([0-9]*\\).*/\\1/')
+ns() {{ readlink /proc/$pid/ns/$1; }}
+echo "$1 $pid $(ns net) $(ns mnt) $(ns pid)" >> {tmp_path}/ns.out
+""")
+    script.chmod(0o755)
+    bundle.config["hooks"] = {"prestart": [{"path": str(script), "args": ["ns.sh", "prestart"]}],
+                              "createRuntime": [{"path": str(script), "args": ["ns.sh", "createRuntime"]}]}
+    bundle.config["linux"]["namespaces"] = [ns for ns in bundle.config["linux"]["namespaces"] if ns["type"] != "pid"]
+    bundle.config["linux"]["namespaces"].append({"type": "pid", "path": f"/proc/{holder}/ns/pid"})
+    other = new_id()
+    bundle.config["linux"]["cgroupsPath"] = cgroups_path_for(other)
+    sh(bundle, "sleep 60")
+    runtime.ok("create", "--bundle", bundle.path, other, timeout=20)
+    init = runtime.state(other)["pid"]
+    lines = (tmp_path / "ns.out").read_text().splitlines()
+    assert [line.split()[0] for line in lines] == ["prestart", "createRuntime"], lines
+    for line in lines:
+        _, pid, net, mnt, pid_ns = line.split()
+        assert int(pid) != init, line  # stage1: the init did not exist yet
+        assert (net, mnt) == (os.readlink(f"/proc/{init}/ns/net"), os.readlink(f"/proc/{init}/ns/mnt")), line
+        assert pid_ns == os.readlink("/proc/self/ns/pid"), line  # outside the joined one
