@@ -22,6 +22,7 @@ The order is the contract (runc's standard_init_linux.go follows the same):
      possible, so the profile has to allow the fewest runtime syscalls
      (send, poll, read, execve: as with runc), and not clone even when the
      stub forks the process into the container.
+System calls go through `kernel` (linux.syscalls.Kernel; REAL by default).
 Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
 """
 

@@ -11,6 +11,9 @@ it, and the stub forks the init into it. Either way no Python process ever
 appears in a pid namespace that holds anything of the container's
 (CVE-2019-5736 class). The stub says "ready" and waits on the exec fifo;
 `pyrunc start` writes one byte into it.
+Every system call of the set-up goes through one linux.syscalls.Kernel,
+passed down from setup() (REAL in the init; a recording fake in
+tests/unit/test_init_sequence.py, which checks this order without root).
 Imports: sync, init.{context, process}, linux.* (no pyseccomp, nothing heavy).
 """
 
@@ -236,7 +239,13 @@ def _setup_terminal(ctx: InitContext, kernel: Kernel) -> None:
     /dev/console may have to be created."""
     from pyrunc.linux import console
 
-    master, slave, slave_path = console.open_pty(kernel=kernel)
+    try:
+        master, slave, slave_path = console.open_pty(kernel=kernel)
+    except BaseException:
+        # The console socket is closed however this step ends.
+        kernel.close(ctx.console_fd)
+        ctx.console_fd = -1
+        raise
     try:
         size = ctx.config.process.console_size
         if size:

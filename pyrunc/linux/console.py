@@ -5,7 +5,7 @@ The pty pair is allocated from the container's own devpts (through
 goes to whoever listens on --console-socket in one SCM_RIGHTS message (the
 payload is the master's name, as runc sends it); the slave becomes the
 process's controlling terminal and fds 0-2, and is bound onto /dev/console.
-Imports: errors, linux._libc (fcntl, _socket, struct).
+Imports: errors, linux.{_libc, mounts, syscalls} (fcntl, _socket, struct).
 """
 
 from __future__ import annotations

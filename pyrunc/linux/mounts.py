@@ -5,7 +5,9 @@ flags, propagation changes, recursive attributes (mount_setattr) and the data
 string for the filesystem. The operations resolve every destination inside the
 root with openat2(RESOLVE_IN_ROOT) and mount onto /proc/self/fd/N, so a symlink
 in the rootfs cannot send a mount to the host (CVE-2021-30465).
-Imports: errors, linux._libc.
+The operations make their system calls through a linux.syscalls.Kernel
+(`kernel`, REAL by default).
+Imports: errors, linux.{_libc, syscalls}.
 """
 
 from __future__ import annotations

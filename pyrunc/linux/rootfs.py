@@ -3,7 +3,9 @@
 Order matters, and each step says why it sits where it does. Everything that
 touches a path inside the rootfs resolves it with openat2(RESOLVE_IN_ROOT)
 (see linux.mounts), so the rootfs's own symlinks cannot reach the host.
-Imports: errors, spec.model (types only), linux.{_libc, mounts, proc}.
+Every system call goes through a linux.syscalls.Kernel (`kernel`, REAL by
+default), so tests/unit/test_init_sequence.py can run these steps on a fake.
+Imports: errors, spec.model (types only), linux.{_libc, mounts, proc, syscalls}.
 """
 
 from __future__ import annotations
@@ -305,23 +307,25 @@ def pivot_root(rootfs: str, *, kernel: Kernel = REAL) -> None:
     fchdir to the old root it is "." and can be lazily unmounted (made slave
     first so the unmount does not propagate to the host)."""
     old_root = kernel.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
-    new_root = kernel.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
     try:
-        kernel.fchdir(new_root)
+        new_root = kernel.open(rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
         try:
-            kernel.pivot_root(".", ".")
-        except OSError as err:
-            raise KernelError("pivot_root", f'"{rootfs}"', err.errno) from None
-        kernel.fchdir(old_root)
-        mounts.mount(None, ".", None, MS_SLAVE | MS_REC, what="old root propagation", kernel=kernel)
-        try:
-            kernel.umount2(".", MNT_DETACH)
-        except OSError as err:
-            raise KernelError("unmount", "old root", err.errno) from None
-        kernel.chdir("/")
+            kernel.fchdir(new_root)
+            try:
+                kernel.pivot_root(".", ".")
+            except OSError as err:
+                raise KernelError("pivot_root", f'"{rootfs}"', err.errno) from None
+            kernel.fchdir(old_root)
+            mounts.mount(None, ".", None, MS_SLAVE | MS_REC, what="old root propagation", kernel=kernel)
+            try:
+                kernel.umount2(".", MNT_DETACH)
+            except OSError as err:
+                raise KernelError("unmount", "old root", err.errno) from None
+            kernel.chdir("/")
+        finally:
+            kernel.close(new_root)
     finally:
         kernel.close(old_root)
-        kernel.close(new_root)
 
 
 def move_root(rootfs: str, *, kernel: Kernel = REAL) -> None:

@@ -14,7 +14,7 @@ The write opens the subtree's directory beneath a procfs handle, then the
 rest beneath that directory (openat2 RESOLVE_BENEATH, no symlinks, no mount
 crossings), and checks the file is on procfs: even a key that slipped
 through the checks could not reach another file.
-Imports: errors, linux._libc.
+Imports: errors, linux.{_libc, syscalls} (in the functions: spec imports this module).
 """
 
 from __future__ import annotations
