@@ -184,7 +184,7 @@ def _prepare_rootfs(ctx: InitContext, kernel: Kernel) -> None:
 
             def cgroup_mount(fd, entry, plan):
                 cgroup_mounts.mount_cgroup(fd, entry, plan, ctx.cgroups, ctx.cgroup_layout,
-                                           private_ns=_has_new_ns(cfg, "cgroup"))
+                                           private_ns=_has_new_ns(cfg, "cgroup"), kernel=kernel)
         rootfs.mount_entries(root_fd, cfg.mounts, cfg.bundle, cgroup_mount, cfg.linux.mount_label,
                              pid_ns_fd=ctx.pid_ns_fd, source_fds=ctx.mount_source_fds, kernel=kernel)
         if rootfs.needs_dev_setup(cfg.mounts):

@@ -370,10 +370,8 @@ def test_fake_kernel_has_every_call_of_the_real_one():
 
 def runc_spec(**changes) -> dict:
     """`runc spec`'s config (tests/unit/configs/good/runc-spec.json), with a
-    sysctl, a prestart hook and rprivate propagation so every step runs;
-    without its cgroup mount (linux.cgroups.mount is not on the seam)."""
+    sysctl, a prestart hook and rprivate propagation so every step runs."""
     doc = load.parse_config((CONFIGS / "runc-spec.json").read_bytes(), "runc-spec.json")
-    doc["mounts"] = [m for m in doc["mounts"] if m["type"] != "cgroup"]
     doc["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
     doc["linux"]["rootfsPropagation"] = "rprivate"
     doc["hooks"] = {"prestart": [{"path": "/bin/true"}]}
@@ -389,11 +387,18 @@ def runc_spec(**changes) -> dict:
     return doc
 
 
+# cgroup v1 with a v2 tree beside it (this machine's "hybrid" layout): the
+# `cgroup` mount binds the container's directory of each hierarchy.
+CGROUP_LAYOUT = types.SimpleNamespace(mode="hybrid", mounts={
+    "cpu,cpuacct": "/sys/fs/cgroup/cpu,cpuacct", "memory": "/sys/fs/cgroup/memory", "": "/sys/fs/cgroup/unified"})
+CGROUPS = types.SimpleNamespace(paths={key: f"{point}/pyrunc/seam" for key, point in CGROUP_LAYOUT.mounts.items()})
+
+
 def make_ctx(kernel: FakeKernel, doc: dict, **options) -> InitContext:
     cfg = Config(copy.deepcopy(doc), BUNDLE)
     console_fd = kernel.adopt("console socket") if cfg.process.terminal else -1
-    ctx = InitContext("seam", cfg, FakeSyncSocket(kernel), -1, None, None, console_fd=console_fd, **options)
-    return ctx
+    return InitContext("seam", cfg, FakeSyncSocket(kernel), -1, CGROUPS, CGROUP_LAYOUT, console_fd=console_fd,
+                       **options)
 
 
 def run_setup(kernel: FakeKernel, ctx: InitContext):
@@ -410,6 +415,8 @@ def run_setup(kernel: FakeKernel, ctx: InitContext):
 def step(call: tuple, cfg: Config) -> str | None:
     """The step a call belongs to; None for lookups and closes."""
     name = call[0]
+    if name in ("mount", "symlink") and call[2 if name == "mount" else 1].startswith("/sys/fs/cgroup"):
+        return "mount /sys/fs/cgroup"
     if name == "mount":
         _, source, target, fstype, flags, _ = call
         if flags & _libc.MS_REMOUNT:
@@ -465,6 +472,7 @@ RUNC_SPEC_ORDER = [
     # rslave before anything is mounted, so nothing propagates back.
     "propagation host:/", "bind rootfs",
     "mount /proc", "mount /dev", "mount /dev/pts", "mount /dev/shm", "mount /dev/mqueue", "mount /sys",
+    "mount /sys/fs/cgroup",
     "devices", "dev symlinks",
     "sync hooks",
     "pivot_root", "detach old root",
@@ -603,6 +611,8 @@ FAILURES = [
     ("mount /dev/pts", _mount_to("/dev/pts"), 'mount "devpts" on "/dev/pts": operation not permitted'),
     # EPERM would make it bind the host's /sys instead (test_sysfs_refused_...).
     ("mount /sys", _mount_to("/sys"), 'mount "sysfs" on "/sys": no such device'),
+    ("cgroup bind", _mount_to("/sys/fs/cgroup/memory"),
+     'mount "/sys/fs/cgroup/memory/pyrunc/seam" on "/sys/fs/cgroup/memory": operation not permitted'),
     ("mknod", lambda c: c[0] == "mknod" and c[1] == "/dev/full", 'mknod "/dev/full": operation not permitted'),
     ("dev symlinks", lambda c: c[0] == "symlink" and c[1] == "/dev/ptmx", "operation not permitted"),
     ("pivot_root", lambda c: c[0] == "pivot_root", f'pivot_root "{ROOTFS}": operation not permitted'),
@@ -677,6 +687,21 @@ def test_a_failing_terminal_closes_the_pty_and_the_console_socket(where):
     assert ctx.console_fd == -1 and console_fd not in kernel.fds
     assert ctx.tty_fd == -1
     assert not [p for p in kernel.open_fds().values() if p.startswith(("/dev/pts", "/dev/ptmx"))]
+
+
+def test_the_cgroup_mount_binds_each_hierarchy_read_only():
+    kernel = FakeKernel()
+    ctx = make_ctx(kernel, runc_spec())
+    run_setup(kernel, ctx)
+    calls = [c for c in kernel.calls if step(c, ctx.config) == "mount /sys/fs/cgroup"]
+    binds = [(c[1], c[2]) for c in calls if c[0] == "mount" and c[4] & _libc.MS_BIND and not c[4] & _libc.MS_REMOUNT]
+    assert binds == [("host:/sys/fs/cgroup/cpu,cpuacct/pyrunc/seam", "/sys/fs/cgroup/cpu,cpuacct"),
+                     ("host:/sys/fs/cgroup/memory/pyrunc/seam", "/sys/fs/cgroup/memory"),
+                     ("host:/sys/fs/cgroup/unified/pyrunc/seam", "/sys/fs/cgroup/unified")]
+    assert [c[1:] for c in calls if c[0] == "symlink"] == [("/sys/fs/cgroup/cpu", "cpu,cpuacct"),
+                                                         ("/sys/fs/cgroup/cpuacct", "cpu,cpuacct")]
+    # Read-only last: the tmpfs holding the binds.
+    assert calls[-1][2] == "/sys/fs/cgroup" and calls[-1][4] & (_libc.MS_REMOUNT | _libc.MS_RDONLY)
 
 
 def test_sysfs_refused_with_eperm_binds_the_hosts_sys_read_only():
