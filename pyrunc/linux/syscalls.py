@@ -1,23 +1,30 @@
 """The system calls the container init's steps make, named in one place.
 
 `Kernel` lists every call the init's set-up makes (stage2's steps, the
-rootfs, mounts, terminal and sysctl steps under them, and init.process's
-user, capability and seccomp steps); `REAL` is the instance that forwards
-each one to `os` or `linux._libc`, unchanged. The steps get the kernel
-passed down as an argument (`ctx.kernel` in the init, a keyword that
-defaults to REAL in the helpers others share), never through a module
-global that a test would have to patch: a unit test hands them a recording
-fake instead (tests/unit/test_init_sequence.py) and asserts the order of
-the steps and what a failure at each one undoes, without root and without
-touching the host's mounts; the real-kernel tests run the same code with REAL.
+rootfs, mount, cgroup-mount, terminal and sysctl steps under them, and
+init.process's user, capability and seccomp steps); `REAL` is the instance
+that forwards each one to `os` or `linux._libc`, unchanged.
+
+How the steps get it: as an argument. stage2.setup(ctx, timings,
+kernel=REAL) passes its `kernel` down to every step, and the helpers that
+other code shares (linux.mounts, linux.rootfs, linux.console, init.process)
+take it as a keyword that defaults to REAL, so exec, checkpoint and the
+parent side call them as before. Not a module global swapped by tests:
+what a step uses is visible in its signature, two set-ups cannot share a
+fake by accident, and nothing has to be restored after a test. A unit test
+hands setup a recording fake (tests/unit/test_init_sequence.py) and checks
+the order of the steps and what a failure at each one leaves behind,
+without root and without touching the host's mounts; the real-kernel tests
+run the same code with REAL.
 
 Why a class of static methods: REAL's attributes are the functions of `os`
-and `_libc` themselves, so a call costs one attribute lookup more, and
-nothing new is imported (the init's code is loaded before the fork and
-must not import after pivot_root). A few entries are a step's thin helper
-rather than one system call (capability sets through _prctl, the seccomp
-load, the fd sweep, the stub's memfd): what they do to the process is one
-kernel request each, and a test must not run them on itself.
+and `_libc` themselves, so a call costs one attribute lookup more, and this
+module imports nothing the init's code did not load already (it is loaded
+before the fork with the rest, by linux.mounts; nothing may be imported
+after pivot_root). A few entries are a step's thin helper rather than one
+system call (capability sets through _prctl, the seccomp load, the fd
+sweep, the stub's memfd, sendmsg with an fd): each is one request to the
+kernel about this process, which a test must not make on itself.
 Imports: linux.{_libc, capabilities, fds, proc, trampoline}.
 """
 
