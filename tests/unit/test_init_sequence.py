@@ -524,6 +524,20 @@ def test_devices_made_with_umask_zero_and_the_umask_restored():
     assert umasks[:2] == ["0o0", "0o22"]
 
 
+def test_in_a_user_namespace_devices_are_bound_from_the_host():
+    doc = runc_spec()
+    doc["linux"]["namespaces"].append({"type": "user"})
+    kernel = FakeKernel()
+    ctx = make_ctx(kernel, doc)
+    path, error = run_setup(kernel, ctx)
+    assert error is None
+    assert not [c for c in kernel.calls if c[0] == "mknod"]
+    binds = [(c[1], c[2]) for c in kernel.calls if c[0] == "mount" and c[2] in
+             ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")]
+    assert binds == [(f"host:{d}", d) for d in
+                     ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")]
+
+
 def test_no_new_mount_namespace_chroots_after_the_hooks():
     doc = runc_spec()
     doc["linux"]["namespaces"] = [ns for ns in doc["linux"]["namespaces"] if ns["type"] != "mount"]
