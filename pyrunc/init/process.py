@@ -22,6 +22,7 @@ The order is the contract (runc's standard_init_linux.go follows the same):
      possible, so the profile has to allow the fewest runtime syscalls
      (send, poll, read, execve: as with runc), and not clone even when the
      stub forks the process into the container.
+System calls go through `kernel` (linux.syscalls.Kernel; REAL by default).
 Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
 """
 
@@ -29,14 +30,14 @@ from __future__ import annotations
 
 import errno
 import os
-import resource
 import stat
 
 import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is out of reach)
 import _signal
 
 from pyrunc.errors import KernelError, ProgramError, PyruncError, SetupError
-from pyrunc.linux import _libc, capabilities, fds, mounts, trampoline
+from pyrunc.linux import _libc, capabilities, mounts, trampoline
+from pyrunc.linux.syscalls import REAL, Kernel
 from pyrunc.linux.rlimits import RLIMITS
 from pyrunc.spec.model import DEFAULT_PATH
 
@@ -44,51 +45,53 @@ SIGPIPE, SIGXFSZ = 13, 25
 
 
 def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_listener=None,
-             personality: dict | None = None, program_path: str = "", tty_fd: int = -1) -> str:
+             personality: dict | None = None, program_path: str = "", tty_fd: int = -1,
+             kernel: Kernel = REAL) -> str:
     """Steps 1-8 above; returns the resolved path of process.args[0] (or the
     checked `program_path`, a hook's). The stub loads a filter that waits
     for no_new_privs (step 9): see init.stage2.become_the_stub. `tty_fd`:
-    the terminal the stub will make the process's stdio."""
+    the terminal the stub will make the process's stdio. `kernel`: the
+    system calls (linux.syscalls)."""
     # The stub's sealed memfd, made before any filter could forbid memfd_create.
     if trampoline.supported():
-        trampoline.sealed_fd()
-    set_home(process)
-    _set_rlimits(process.rlimits)
+        kernel.sealed_stub_fd()
+    set_home(process, kernel=kernel)
+    _set_rlimits(process.rlimits, kernel=kernel)
     if process.scheduler:
         set_scheduler(process.scheduler)
     if process.io_priority:
         set_io_priority(process.io_priority)
     if personality:
         set_personality(personality)
-    set_lsm_labels(process.apparmor_profile, process.selinux_label)
-    give_stdio_to_user(process.user.uid, [tty_fd] if tty_fd >= 0 else [0, 1, 2])
+    set_lsm_labels(process.apparmor_profile, process.selinux_label, kernel=kernel)
+    give_stdio_to_user(process.user.uid, [tty_fd] if tty_fd >= 0 else [0, 1, 2], kernel=kernel)
     # Python ignores SIGPIPE and SIGXFSZ for itself; the program must start
     # with the default dispositions, as after any exec. Restored before
     # seccomp, so a profile need not allow rt_sigaction for it.
-    _signal.signal(SIGPIPE, _signal.SIG_DFL)
-    _signal.signal(SIGXFSZ, _signal.SIG_DFL)
+    kernel.signal(SIGPIPE, _signal.SIG_DFL)
+    kernel.signal(SIGXFSZ, _signal.SIG_DFL)
     # The cwd is entered with the runtime's rights first, as runc does: a
     # directory the user cannot search (the user's own home under a 0700
     # /home, /root for a non-root user) is still its cwd. Only where those
     # rights are refused (root squashed on NFS, unmapped in a user
     # namespace) does the user try after the switch.
-    entered = _chdir_and_verify(process.cwd, retry_as_user=True)
+    entered = _chdir_and_verify(process.cwd, retry_as_user=True, kernel=kernel)
     if seccomp_program is not None and not process.no_new_privileges:
-        _load_seccomp(seccomp_program, send_listener)
-    set_user_and_caps(process)
+        _load_seccomp(seccomp_program, send_listener, kernel=kernel)
+    set_user_and_caps(process, kernel=kernel)
     if not entered:
         # The profile may deny getcwd now (runtime-tools' linux_seccomp does);
         # the path was resolved in the root all the same.
-        _chdir_and_verify(process.cwd, may_skip_check=seccomp_program is not None)
+        _chdir_and_verify(process.cwd, may_skip_check=seccomp_program is not None, kernel=kernel)
     if program_path:
-        _check_executable(program_path, program_path)
+        _check_executable(program_path, program_path, kernel=kernel)
         path = program_path
     else:
-        path = look_path(process.args[0], process)
+        path = look_path(process.args[0], process, kernel=kernel)
     if process.no_new_privileges:
-        _libc.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
-    fds.make_inheritable(3, preserve_fds)
-    fds.mark_cloexec_from(3 + preserve_fds)
+        kernel.prctl(_libc.PR_SET_NO_NEW_PRIVS, 1)
+    kernel.make_inheritable(3, preserve_fds)
+    kernel.mark_cloexec_from(3 + preserve_fds)
     return path
 
 
@@ -96,7 +99,7 @@ def finalize(process, *, seccomp_program=None, preserve_fds: int = 0, send_liste
 PASSWD_LIMIT = 4 << 20
 
 
-def set_home(process) -> None:
+def set_home(process, *, kernel: Kernel = REAL) -> None:
     """HOME, when process.env has none (or an empty one), from the
     container's /etc/passwd for the process's uid, "/" without an entry, as
     runc and crun set it (shells and tools expect it). Read before the user
@@ -104,22 +107,22 @@ def set_home(process) -> None:
     if process.env_value("HOME"):
         return
     try:
-        fd = os.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a fifo must not block us
+        fd = kernel.open("/etc/passwd", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a fifo must not block us
     except OSError:
         data = b""
     else:
         try:
-            data = _read_passwd(fd)
+            data = _read_passwd(fd, kernel=kernel)
         finally:
-            os.close(fd)
+            kernel.close(fd)
     process.env = [e for e in process.env if not e.startswith("HOME=")] + [f"HOME={home_of(data, process.user.uid)}"]
 
 
-def _read_passwd(fd: int) -> bytes:
+def _read_passwd(fd: int, *, kernel: Kernel) -> bytes:
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(kernel.fstat(fd).st_mode):
             return b""
-        return os.read(fd, PASSWD_LIMIT)
+        return kernel.read(fd, PASSWD_LIMIT)
     except OSError:
         return b""
 
@@ -134,7 +137,7 @@ def home_of(passwd: bytes, uid: int) -> str:
     return "/"
 
 
-def give_stdio_to_user(uid: int, fds: list[int]) -> None:
+def give_stdio_to_user(uid: int, fds: list[int], *, kernel: Kernel = REAL) -> None:
     """The process's terminal, or the files, pipes and sockets it gets as
     stdio, are made its user's (the group kept: devpts gives the tty group),
     as runc does: a non-root user can then reopen them (/dev/stdout,
@@ -143,7 +146,7 @@ def give_stdio_to_user(uid: int, fds: list[int]) -> None:
     away. Owners the namespace cannot map are skipped."""
     for fd in fds:
         try:
-            st = os.fstat(fd)
+            st = kernel.fstat(fd)
         except OSError:
             continue
         if st.st_uid == uid:
@@ -151,28 +154,28 @@ def give_stdio_to_user(uid: int, fds: list[int]) -> None:
         if fd in (0, 1, 2) and stat.S_ISCHR(st.st_mode):
             continue
         try:
-            os.fchown(fd, uid, -1)
+            kernel.fchown(fd, uid, -1)
         except OSError as err:
             if err.errno not in (errno.EINVAL, errno.EPERM):
                 raise KernelError("give the process's stdio to", f"uid {uid}", err.errno) from None
 
 
-def _chdir(cwd: str, retry_as_user: bool = False) -> bool:
+def _chdir(cwd: str, retry_as_user: bool = False, *, kernel: Kernel) -> bool:
     """chdir to `cwd` resolved in the root as a path: a /proc magic link in
     it (/proc/self/fd/N, /proc/self/cwd) is refused, never followed to where
     it points (CVE-2024-21626 class). With the caller's credentials (fchdir
     checks search permission). With `retry_as_user`, a refusal of those
     rights (EACCES, EPERM) returns False: try again after the user switch."""
     try:
-        root_fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        root_fd = kernel.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fd = mounts.open_in_root(root_fd, cwd, os.O_PATH | os.O_DIRECTORY)
+            fd = mounts.open_in_root(root_fd, cwd, os.O_PATH | os.O_DIRECTORY, kernel=kernel)
         finally:
-            os.close(root_fd)
+            kernel.close(root_fd)
         try:
-            os.fchdir(fd)
+            kernel.fchdir(fd)
         finally:
-            os.close(fd)
+            kernel.close(fd)
     except OSError as err:
         if retry_as_user and err.errno in (errno.EACCES, errno.EPERM):
             return False
@@ -181,15 +184,16 @@ def _chdir(cwd: str, retry_as_user: bool = False) -> bool:
     return True
 
 
-def _chdir_and_verify(cwd: str, retry_as_user: bool = False, may_skip_check: bool = False) -> bool:
+def _chdir_and_verify(cwd: str, retry_as_user: bool = False, may_skip_check: bool = False, *,
+                      kernel: Kernel) -> bool:
     """_chdir, then check where it landed: False (nothing done) when it is
     to be retried as the user."""
-    if not _chdir(cwd, retry_as_user):
+    if not _chdir(cwd, retry_as_user, kernel=kernel):
         return False
     # A cwd reached through a leaked fd (/proc/self/fd/N) could sit outside
     # the root; the kernel then reports it as "(unreachable)/..." (CVE-2024-21626).
     try:
-        where = os.getcwd()
+        where = kernel.getcwd()
     except PermissionError:
         if may_skip_check:  # getcwd denied by the container's seccomp profile
             return True
@@ -199,15 +203,13 @@ def _chdir_and_verify(cwd: str, retry_as_user: bool = False, may_skip_check: boo
     return True
 
 
-def _load_seccomp(program, send_listener) -> None:
-    from pyrunc.linux import seccomp  # loaded before the fork, with a program only (launcher.load_init_code)
-
-    listener = seccomp.load(program)
+def _load_seccomp(program, send_listener, *, kernel: Kernel) -> None:
+    listener = kernel.load_seccomp(program)
     if listener is not None:
         if send_listener is None:
             raise PyruncError("linux.seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath")
         send_listener(listener)
-        os.close(listener)
+        kernel.close(listener)
 
 
 def write_oom_score_adj(value: int) -> None:
@@ -220,12 +222,12 @@ def write_oom_score_adj(value: int) -> None:
         raise KernelError("set process.oomScoreAdj to", str(value), err.errno) from None
 
 
-def _set_rlimits(rlimits) -> None:
+def _set_rlimits(rlimits, *, kernel: Kernel) -> None:
     for i, limit in enumerate(rlimits):
         soft = -1 if limit.soft >= 1 << 63 else limit.soft
         hard = -1 if limit.hard >= 1 << 63 else limit.hard
         try:
-            resource.prlimit(0, RLIMITS[limit.type], (soft, hard))
+            kernel.prlimit(0, RLIMITS[limit.type], (soft, hard))
         except (OSError, ValueError) as err:
             reason = err.strerror.lower() if isinstance(err, OSError) else str(err)
             raise PyruncError(f"process.rlimits[{i}]: setrlimit {limit.type}: {reason}") from None
@@ -278,77 +280,77 @@ def set_personality(personality: dict) -> None:
         raise KernelError("set linux.personality", personality["domain"], err.errno) from None
 
 
-def set_lsm_labels(apparmor_profile: str, selinux_label: str) -> None:
+def set_lsm_labels(apparmor_profile: str, selinux_label: str, *, kernel: Kernel = REAL) -> None:
     """AppArmor profile and SELinux label for the next execve (create and
     exec have refused labels whose module this host lacks)."""
     if apparmor_profile:
         _write_attr(("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"), f"exec {apparmor_profile}",
-                    "process.apparmorProfile")
+                    "process.apparmorProfile", kernel=kernel)
     if selinux_label:
-        _write_attr(("/proc/self/attr/exec",), selinux_label, "process.selinuxLabel")
+        _write_attr(("/proc/self/attr/exec",), selinux_label, "process.selinuxLabel", kernel=kernel)
 
 
-def _write_attr(paths: tuple[str, ...], value: str, field: str) -> None:
+def _write_attr(paths: tuple[str, ...], value: str, field: str, *, kernel: Kernel = REAL) -> None:
     for path in paths:
         try:
-            fd = mounts.open_own_proc_file(path, os.O_WRONLY | os.O_CLOEXEC)
+            fd = mounts.open_own_proc_file(path, os.O_WRONLY | os.O_CLOEXEC, kernel=kernel)
         except FileNotFoundError:
             continue
         except OSError as err:
             raise KernelError(f"set {field} through", path, err.errno) from None
         try:
-            os.write(fd, value.encode())
+            kernel.write(fd, value.encode())
             return
         except OSError as err:
             raise KernelError(f"set {field} through", path, err.errno) from None
         finally:
-            os.close(fd)
+            kernel.close(fd)
     raise PyruncError(f"{field}: this kernel has no /proc/self/attr interface for it")
 
 
-def _setgroups_allowed() -> bool:
+def _setgroups_allowed(*, kernel: Kernel) -> bool:
     # An unprivileged user's own gid mapping is written only after setgroups
     # was denied in the namespace (linux.idmap); the process then keeps the
     # groups it has, as with runc.
     # Read through pyrunc's own procfs: exec's process is not "self" in the
     # container's until the stub forks it in.
     try:
-        fd = mounts.open_own_proc_file("/proc/self/setgroups", os.O_RDONLY | os.O_CLOEXEC)
+        fd = mounts.open_own_proc_file("/proc/self/setgroups", os.O_RDONLY | os.O_CLOEXEC, kernel=kernel)
     except OSError:
         return True
     try:
-        return os.read(fd, 64).strip() != b"deny"
+        return kernel.read(fd, 64).strip() != b"deny"
     finally:
-        os.close(fd)
+        kernel.close(fd)
 
 
-def set_user_and_caps(process) -> None:
+def set_user_and_caps(process, *, kernel: Kernel = REAL) -> None:
     user = process.user
     caps = process.capabilities
     last_cap = capabilities.read_cap_last_cap()
     if caps is not None:
         # The bounding set first: dropping needs CAP_SETPCAP, which the
         # container may not keep.
-        capabilities.drop_bounding(capabilities.numbers(caps["bounding"], last_cap), last_cap)
+        kernel.drop_bounding(capabilities.numbers(caps["bounding"], last_cap), last_cap)
     # Keep the permitted set across the switch away from uid 0.
-    capabilities.set_keepcaps(True)
-    if _setgroups_allowed():
+    kernel.prctl(capabilities.PR_SET_KEEPCAPS, 1)
+    if _setgroups_allowed(kernel=kernel):
         try:
-            os.setgroups(user.additional_gids)
+            kernel.setgroups(user.additional_gids)
         except OSError as err:
             raise KernelError("setgroups", str(user.additional_gids), err.errno) from None
     elif user.additional_gids:
         raise PyruncError("process.user.additionalGids: cannot be set: setgroups is denied in this user namespace "
                           "(a single gid mapping made without newgidmap)")
     try:
-        os.setresgid(user.gid, user.gid, user.gid)
-        os.setresuid(user.uid, user.uid, user.uid)
+        kernel.setresgid(user.gid, user.gid, user.gid)
+        kernel.setresuid(user.uid, user.uid, user.uid)
     except OSError as err:
         raise KernelError("set user", f"{user.uid}:{user.gid}", err.errno) from None
-    capabilities.set_keepcaps(False)
+    kernel.prctl(capabilities.PR_SET_KEEPCAPS, 0)
     if caps is not None:
         try:
-            capabilities.set_process_caps(
+            kernel.set_process_caps(
                 capabilities.numbers(caps["effective"], last_cap),
                 capabilities.numbers(caps["permitted"], last_cap),
                 capabilities.numbers(caps["inheritable"], last_cap),
@@ -357,10 +359,10 @@ def set_user_and_caps(process) -> None:
             )
         except OSError as err:
             raise KernelError("set capabilities", "", err.errno) from None
-    os.umask(user.umask if user.umask is not None else 0o022)
+    kernel.umask(user.umask if user.umask is not None else 0o022)
 
 
-def look_path(program: str, process) -> str:
+def look_path(program: str, process, *, kernel: Kernel = REAL) -> str:
     """Go's exec.LookPath with the container's PATH, checked for the user.
 
     Plain access(2), not faccessat2 (what `effective_ids=True` calls): the
@@ -368,14 +370,14 @@ def look_path(program: str, process) -> str:
     already loaded (noNewPrivileges off) may predate faccessat2 (Linux 5.8);
     glibc falls back to faccessat only on ENOSYS, not on the profile's EPERM."""
     if "/" in program:
-        _check_executable(program, program)
+        _check_executable(program, program, kernel=kernel)
         return program
     path_var = process.env_value("PATH")
     if path_var is None:
         path_var = DEFAULT_PATH
     for directory in path_var.split(":"):
         candidate = os.path.join(directory or ".", program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+        if kernel.isfile(candidate) and kernel.access(candidate, os.X_OK):
             return candidate
     raise ProgramError(f'exec: "{program}": executable file not found in $PATH', errno.ENOENT)
 
@@ -386,14 +388,14 @@ def look_path(program: str, process) -> str:
 _OWN_PATHS = ("/proc/self/", "/proc/thread-self/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
 
 
-def _check_executable(program: str, path: str) -> None:
+def _check_executable(program: str, path: str, *, kernel: Kernel = REAL) -> None:
     try:
-        st = os.stat(path)
+        st = kernel.stat(path)
     except FileNotFoundError:
         if path.startswith(_OWN_PATHS):
             return
         raise ProgramError(f'exec: "{program}": stat {path}: no such file or directory', errno.ENOENT) from None
     except OSError as err:
         raise ProgramError(f'exec: "{program}": stat {path}: {err.strerror.lower()}', err.errno) from None
-    if stat.S_ISDIR(st.st_mode) or not os.access(path, os.X_OK):
+    if stat.S_ISDIR(st.st_mode) or not kernel.access(path, os.X_OK):
         raise ProgramError(f'exec: "{program}": permission denied', errno.EACCES)

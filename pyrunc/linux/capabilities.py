@@ -110,13 +110,6 @@ def drop_bounding(keep: set[int], last_cap: int) -> None:
             _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
 
 
-def set_keepcaps(keep: bool) -> None:
-    """Keep the permitted set across setuid from root (PR_SET_KEEPCAPS)."""
-    from pyrunc.linux import _libc
-
-    _libc.prctl(PR_SET_KEEPCAPS, 1 if keep else 0)
-
-
 def set_process_caps(effective: set[int], permitted: set[int], inheritable: set[int], ambient: set[int],
                      last_cap: int) -> None:
     """Set the effective, permitted and inheritable sets exactly, then raise

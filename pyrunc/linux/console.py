@@ -5,7 +5,7 @@ The pty pair is allocated from the container's own devpts (through
 goes to whoever listens on --console-socket in one SCM_RIGHTS message (the
 payload is the master's name, as runc sends it); the slave becomes the
 process's controlling terminal and fds 0-2, and is bound onto /dev/console.
-Imports: errors, linux._libc (fcntl, _socket, struct).
+Imports: errors, linux.{_libc, mounts, syscalls} (fcntl, _socket, struct).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import struct
 
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.linux import _libc, mounts
+from pyrunc.linux.syscalls import REAL, Kernel
 
 # ioctl numbers (asm-generic/ioctls.h; the same on x86_64 and arm64)
 TIOCSCTTY = 0x540E
@@ -39,26 +40,26 @@ def connect_console_socket(path: str) -> int:
     return sock.detach()
 
 
-def open_pty() -> tuple[int, int, str]:
+def open_pty(*, kernel: Kernel = REAL) -> tuple[int, int, str]:
     """(master fd, slave fd, slave path) from the devpts behind /dev/ptmx."""
     try:
-        master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        master = kernel.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as err:
         raise KernelError("open", "/dev/ptmx (process.terminal needs a devpts in the container)", err.errno) from None
     try:
-        fcntl.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
-        number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
+        kernel.ioctl(master, TIOCSPTLCK, struct.pack("i", 0))
+        number = struct.unpack("I", kernel.ioctl(master, TIOCGPTN, struct.pack("I", 0)))[0]
         # TIOCGPTPEER opens the slave through the master, not by a path a
         # container could have replaced.
-        slave = fcntl.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+        slave = kernel.ioctl(master, TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as err:
-        os.close(master)
+        kernel.close(master)
         raise KernelError("allocate", "pty", err.errno) from None
     return master, slave, f"/dev/pts/{number}"
 
 
-def set_window_size(fd: int, rows: int, cols: int) -> None:
-    fcntl.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+def set_window_size(fd: int, rows: int, cols: int, *, kernel: Kernel = REAL) -> None:
+    kernel.ioctl(fd, TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
 def get_window_size(fd: int) -> tuple[int, int] | None:
@@ -69,15 +70,12 @@ def get_window_size(fd: int) -> tuple[int, int] | None:
     return rows, cols
 
 
-def send_fd(sock_fd: int, fd: int, name: str) -> None:
+def send_fd(sock_fd: int, fd: int, name: str, *, kernel: Kernel = REAL) -> None:
     """One message, payload `name`, carrying `fd` (as runc's utils.SendFd)."""
-    sock = _socket.socket(fileno=sock_fd)
     try:
-        sock.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
+        kernel.send_fd(sock_fd, name.encode(), fd)
     except OSError as err:
         raise KernelError("send the pty master to", "--console-socket", err.errno) from None
-    finally:
-        sock.detach()
 
 
 def receive_fd(sock_fd: int) -> int:
@@ -103,17 +101,17 @@ def become_controlling_terminal(slave: int) -> None:
         os.dup2(slave, target)
 
 
-def bind_console(slave: int, slave_path: str) -> None:
+def bind_console(slave: int, slave_path: str, *, kernel: Kernel = REAL) -> None:
     """/dev/console is the container's terminal (runtime-linux.md). Bound
     from our own fd, onto a file opened without following symlinks, so
     neither end can be swapped for another path (CVE-2025-52565)."""
     try:
-        target = os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        target = kernel.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as err:
         raise KernelError("create", "/dev/console", err.errno) from None
     try:
-        mounts.sys_mount(mounts.fd_path(slave), mounts.fd_path(target), None, _libc.MS_BIND)
+        mounts.sys_mount(mounts.fd_path(slave), mounts.fd_path(target), None, _libc.MS_BIND, kernel=kernel)
     except OSError as err:
         raise KernelError("mount", f'"{slave_path}" on "/dev/console"', err.errno) from None
     finally:
-        os.close(target)
+        kernel.close(target)

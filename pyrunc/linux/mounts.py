@@ -5,7 +5,9 @@ flags, propagation changes, recursive attributes (mount_setattr) and the data
 string for the filesystem. The operations resolve every destination inside the
 root with openat2(RESOLVE_IN_ROOT) and mount onto /proc/self/fd/N, so a symlink
 in the rootfs cannot send a mount to the host (CVE-2021-30465).
-Imports: errors, linux._libc.
+The operations make their system calls through a linux.syscalls.Kernel
+(`kernel`, REAL by default).
+Imports: errors, linux.{_libc, syscalls}.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import stat
 
 from pyrunc.errors import KernelError
 from pyrunc.linux import _libc
+from pyrunc.linux.syscalls import REAL, Kernel
 from pyrunc.linux._libc import (
     MS_BIND, MS_DIRSYNC, MS_LAZYTIME, MS_MANDLOCK, MS_NOATIME, MS_NODEV, MS_NODIRATIME, MS_NOEXEC,
     MS_NOSUID, MS_NOSYMFOLLOW, MS_PRIVATE, MS_RDONLY, MS_REC, MS_RELATIME, MS_REMOUNT, MS_SHARED,
@@ -163,11 +166,11 @@ def open_own_proc() -> int:
     return -1
 
 
-def open_own_proc_file(path: str, flags: int) -> int:
+def open_own_proc_file(path: str, flags: int, *, kernel: Kernel = REAL) -> int:
     """open(2) of "/proc/self/..." through the procfs of use_proc_dir."""
     if _proc_dir[0] >= 0 and path.startswith("/proc/self/"):
-        return os.open(path[len("/proc/"):], flags, dir_fd=_proc_dir[0])
-    return os.open(path, flags)
+        return kernel.open(path[len("/proc/"):], flags, dir_fd=_proc_dir[0])
+    return kernel.open(path, flags)
 
 
 def use_proc_dir(fd: int) -> None:
@@ -181,10 +184,10 @@ def fd_path(fd: int) -> str:
     return f"self/fd/{fd}" if _proc_dir[0] >= 0 else f"/proc/self/fd/{fd}"
 
 
-def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH) -> int:
+def open_in_root(root_fd: int, path: str, flags: int = os.O_PATH, *, kernel: Kernel = REAL) -> int:
     """Open `path` as seen from `root_fd`: symlinks are followed, but as if
     the root were "/", so they cannot leave it; /proc magic links are refused."""
-    return _libc.openat2(root_fd, path.lstrip("/") or ".", flags, IN_ROOT)
+    return kernel.openat2(root_fd, path.lstrip("/") or ".", flags, IN_ROOT)
 
 
 MAX_SYMLINKS = 40
@@ -193,7 +196,7 @@ MAX_SYMLINKS = 40
 PROC_SUPER_MAGIC = 0x9FA0
 
 
-def resolve_in_root(root_fd: int, path: str) -> str:
+def resolve_in_root(root_fd: int, path: str, *, kernel: Kernel = REAL) -> str:
     """`path` with every symlink in its existing part resolved inside the
     root (as runc's securejoin does); the missing tail is kept, so the
     result names where a mount point must be created. Relative to the root.
@@ -214,15 +217,15 @@ def resolve_in_root(root_fd: int, path: str) -> str:
             continue
         candidate = "/".join(resolved + [part])
         try:
-            st = os.stat(candidate, dir_fd=root_fd, follow_symlinks=False)
+            st = kernel.stat(candidate, dir_fd=root_fd, follow_symlinks=False)
         except FileNotFoundError:
             resolved.append(part)
             continue
         if stat.S_ISLNK(st.st_mode):
             links += 1
-            if links > MAX_SYMLINKS or _on_procfs(root_fd, "/".join(resolved)):
+            if links > MAX_SYMLINKS or _on_procfs(root_fd, "/".join(resolved), kernel):
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
-            target = os.readlink(candidate, dir_fd=root_fd)
+            target = kernel.readlink(candidate, dir_fd=root_fd)
             if target.startswith("/"):
                 resolved = []
             pending = [c for c in target.split("/") if c] + pending
@@ -231,20 +234,20 @@ def resolve_in_root(root_fd: int, path: str) -> str:
     return "/".join(resolved)
 
 
-def _on_procfs(root_fd: int, directory: str) -> bool:
-    fd = _libc.openat2(root_fd, directory or ".", os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+def _on_procfs(root_fd: int, directory: str, kernel: Kernel) -> bool:
+    fd = kernel.openat2(root_fd, directory or ".", os.O_PATH | os.O_DIRECTORY, IN_ROOT)
     try:
-        return _libc.fstatfs_type(fd) == PROC_SUPER_MAGIC
+        return kernel.fstatfs_type(fd) == PROC_SUPER_MAGIC
     finally:
-        os.close(fd)
+        kernel.close(fd)
 
 
-def refuse_symlinks_on_the_way(root_fd: int, destination: str, what: str) -> None:
+def refuse_symlinks_on_the_way(root_fd: int, destination: str, what: str, *, kernel: Kernel = REAL) -> None:
     """Kernel filesystems (proc, sysfs) go on a real directory of the root:
     a rootfs whose /proc is a symlink to /tmp would get procfs at /tmp, a
     place the container's programs do not expect one (runc refuses too)."""
     try:
-        fd = _libc.openat2(root_fd, destination.lstrip("/") or ".", os.O_PATH | os.O_DIRECTORY,
+        fd = kernel.openat2(root_fd, destination.lstrip("/") or ".", os.O_PATH | os.O_DIRECTORY,
                            _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_SYMLINKS | _libc.RESOLVE_NO_MAGICLINKS)
     except FileNotFoundError:
         return  # made below, one real directory at a time
@@ -252,95 +255,97 @@ def refuse_symlinks_on_the_way(root_fd: int, destination: str, what: str) -> Non
         why = {errno.ELOOP: "a symlink in the rootfs is on the way",
                errno.ENOTDIR: "it is not a directory in the rootfs"}.get(err.errno, err.strerror.lower())
         raise KernelError("mount", f'{what} on "{destination}"', err.errno, why) from None
-    os.close(fd)
+    kernel.close(fd)
 
 
-def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755) -> int:
+def mkdirs_in_root(root_fd: int, path: str, mode: int = 0o755, *, kernel: Kernel = REAL) -> int:
     """mkdir -p `path` inside the root; return an O_PATH fd on the directory."""
-    parts = [p for p in resolve_in_root(root_fd, path).split("/") if p]
-    current = os.dup(root_fd)
+    parts = [p for p in resolve_in_root(root_fd, path, kernel=kernel).split("/") if p]
+    current = kernel.dup(root_fd)
     try:
         for i, part in enumerate(parts):
             prefix = "/".join(parts[: i + 1])
             try:
-                fd = _libc.openat2(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+                fd = kernel.openat2(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
             except FileNotFoundError:
                 # Create one component at a time, relative to the directory
                 # already resolved, so nothing outside the root is touched.
                 try:
-                    os.mkdir(part, mode, dir_fd=current)
+                    kernel.mkdir(part, mode, dir_fd=current)
                 except FileExistsError:
                     pass
-                fd = _libc.openat2(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
-            os.close(current)
+                fd = kernel.openat2(root_fd, prefix, os.O_PATH | os.O_DIRECTORY, IN_ROOT)
+            kernel.close(current)
             current = fd
         return current
     except BaseException:
-        os.close(current)
+        kernel.close(current)
         raise
 
 
-def create_file_in_root(root_fd: int, path: str, mode: int = 0o644) -> int:
+def create_file_in_root(root_fd: int, path: str, mode: int = 0o644, *, kernel: Kernel = REAL) -> int:
     """Make sure a file exists at `path` inside the root; return an O_PATH fd."""
     try:
-        return open_in_root(root_fd, path)
+        return open_in_root(root_fd, path, kernel=kernel)
     except FileNotFoundError:
         pass
-    parent, _, name = resolve_in_root(root_fd, path).rpartition("/")
-    parent_fd = mkdirs_in_root(root_fd, parent)
+    parent, _, name = resolve_in_root(root_fd, path, kernel=kernel).rpartition("/")
+    parent_fd = mkdirs_in_root(root_fd, parent, kernel=kernel)
     try:
         try:
-            fd = os.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, mode,
+            fd = kernel.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW, mode,
                          dir_fd=parent_fd)
-            os.close(fd)
+            kernel.close(fd)
         except FileExistsError:
             pass
     finally:
-        os.close(parent_fd)
-    return open_in_root(root_fd, path)
+        kernel.close(parent_fd)
+    return open_in_root(root_fd, path, kernel=kernel)
 
 
-def make_mountpoint(root_fd: int, destination: str, as_file: bool) -> int:
+def make_mountpoint(root_fd: int, destination: str, as_file: bool, *, kernel: Kernel = REAL) -> int:
     """Create the mount point (directory, or empty file for a file bind
     mount) unless it exists; return an O_PATH fd on it."""
     try:
-        return open_in_root(root_fd, destination)
+        return open_in_root(root_fd, destination, kernel=kernel)
     except FileNotFoundError:
         pass
     if as_file:
-        return create_file_in_root(root_fd, destination)
-    return mkdirs_in_root(root_fd, destination)
+        return create_file_in_root(root_fd, destination, kernel=kernel)
+    return mkdirs_in_root(root_fd, destination, kernel=kernel)
 
 
 # ---------------------------------------------------------------- mount calls
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None,
-          what: str = "") -> None:
+          what: str = "", *, kernel: Kernel = REAL) -> None:
     try:
-        sys_mount(source, target, fstype, flags, data)
+        sys_mount(source, target, fstype, flags, data, kernel=kernel)
     except OSError as err:
         raise KernelError("mount", what or f"{fstype or source} on {target}", err.errno) from None
 
 
-def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+def sys_mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None, *,
+              kernel: Kernel = REAL) -> None:
     """mount(2), resolving fd_path() paths (and a pidns= option naming one)
     from the procfs of use_proc_dir: the process's cwd goes there for the
     call and comes back."""
     relative = (source or "").startswith("self/fd/") or target.startswith("self/fd/") or "pidns=self/fd/" in (data or "")
     if _proc_dir[0] < 0 or not relative:
-        _libc.mount(source, target, fstype, flags, data)
+        kernel.mount(source, target, fstype, flags, data)
         return
-    cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    cwd = kernel.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.fchdir(_proc_dir[0])
-        _libc.mount(source, target, fstype, flags, data)
+        kernel.fchdir(_proc_dir[0])
+        kernel.mount(source, target, fstype, flags, data)
     finally:
-        os.fchdir(cwd)
-        os.close(cwd)
+        kernel.fchdir(cwd)
+        kernel.close(cwd)
 
 
 def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: str | None, plan: MountPlan,
-                  source_is_dir: bool = True, mounter=None, label: str = "", tree_fd: int = -1) -> None:
+                  source_is_dir: bool = True, mounter=None, label: str = "", tree_fd: int = -1, *,
+                  kernel: Kernel = REAL) -> None:
     """Mount one entry at `destination` inside the root, then apply its
     read-only/nosuid/... remount, propagation and recursive attributes.
     `mounter(target_fd, flags, data)` makes a filesystem's mount instead of
@@ -350,16 +355,16 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
     label = label or f'"{source or fstype}" on "{destination}"'
     copy_up = not plan.is_bind and fstype == "tmpfs" and "tmpcopyup" in plan.extensions
     try:
-        target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir)
+        target_fd = make_mountpoint(root_fd, destination, as_file=not source_is_dir, kernel=kernel)
     except OSError as err:
         raise KernelError("create mount point for", label, err.errno) from None
     covered_fd = None
     try:
         data = ",".join(plan.data) or None
         if tree_fd >= 0:
-            attach_tree(tree_fd, target_fd, label)
+            attach_tree(tree_fd, target_fd, label, kernel=kernel)
         elif plan.is_bind:
-            mount(source, fd_path(target_fd), None, plan.flags & (MS_BIND | MS_REC), None, what=label)
+            mount(source, fd_path(target_fd), None, plan.flags & (MS_BIND | MS_REC), None, what=label, kernel=kernel)
         else:
             flags = plan.flags & ~(MS_REMOUNT | MS_BIND | MS_REC)
             if copy_up:
@@ -367,57 +372,57 @@ def mount_in_root(root_fd: int, destination: str, source: str | None, fstype: st
                 # directory the tmpfs covers, still readable through this fd,
                 # is copied into it; read-only only after the copy.
                 try:
-                    covered_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target_fd)
+                    covered_fd = kernel.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=target_fd)
                 except OSError as err:
                     raise KernelError("open for tmpcopyup", label, err.errno) from None
                 flags &= ~MS_RDONLY
             if mounter is not None:
                 mounter(target_fd, flags, data or "", label)
             else:
-                mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label)
+                mount(source or fstype, fd_path(target_fd), fstype, flags, data, what=label, kernel=kernel)
     except BaseException:
         if covered_fd is not None:
-            os.close(covered_fd)
+            kernel.close(covered_fd)
         raise
     finally:
-        os.close(target_fd)
+        kernel.close(target_fd)
     if covered_fd is not None:
         try:
-            tmpfs_fd = open_in_root(root_fd, destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            tmpfs_fd = open_in_root(root_fd, destination, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, kernel=kernel)
             try:
                 copy_tree(covered_fd, tmpfs_fd)
-                os.fchmod(tmpfs_fd, stat.S_IMODE(os.fstat(covered_fd).st_mode))
+                kernel.fchmod(tmpfs_fd, stat.S_IMODE(kernel.fstat(covered_fd).st_mode))
             finally:
-                os.close(tmpfs_fd)
+                kernel.close(tmpfs_fd)
         except OSError as err:
             raise KernelError("tmpcopyup into", label, err.errno) from None
         finally:
-            os.close(covered_fd)
+            kernel.close(covered_fd)
         if plan.flags & MS_RDONLY:
-            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & PER_MOUNT_FLAGS), label)
+            remount(root_fd, destination, MS_BIND | MS_REMOUNT | (plan.flags & PER_MOUNT_FLAGS), label, kernel=kernel)
     # The fd above points at the covered directory; reopen to reach the new mount.
     if plan.is_bind:
         extra = plan.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
         if extra:
-            remount(root_fd, destination, MS_BIND | MS_REMOUNT | extra, label)
+            remount(root_fd, destination, MS_BIND | MS_REMOUNT | extra, label, kernel=kernel)
     if plan.propagation or plan.attr_set or plan.attr_clr:
-        fd = open_in_root(root_fd, destination)
+        fd = open_in_root(root_fd, destination, kernel=kernel)
         try:
             for flag in plan.propagation:
-                mount(None, fd_path(fd), None, flag, None, what=label)
+                mount(None, fd_path(fd), None, flag, None, what=label, kernel=kernel)
             if plan.attr_set or plan.attr_clr:
                 try:
-                    _libc.mount_setattr(fd, "", _libc.AT_EMPTY_PATH | _libc.AT_RECURSIVE, plan.attr_set, plan.attr_clr)
+                    kernel.mount_setattr(fd, "", _libc.AT_EMPTY_PATH | _libc.AT_RECURSIVE, plan.attr_set, plan.attr_clr)
                 except OSError as err:
                     raise KernelError("mount_setattr", label, err.errno) from None
         finally:
-            os.close(fd)
+            kernel.close(fd)
 
 
-def attach_tree(tree_fd: int, target_fd: int, what: str) -> None:
+def attach_tree(tree_fd: int, target_fd: int, what: str, *, kernel: Kernel = REAL) -> None:
     """move_mount(2) the detached mount `tree_fd` onto `target_fd` (O_PATH)."""
     try:
-        _libc.move_mount(tree_fd, "", target_fd, "", _libc.MOVE_MOUNT_F_EMPTY_PATH | _libc.MOVE_MOUNT_T_EMPTY_PATH)
+        kernel.move_mount(tree_fd, "", target_fd, "", _libc.MOVE_MOUNT_F_EMPTY_PATH | _libc.MOVE_MOUNT_T_EMPTY_PATH)
     except OSError as err:
         raise KernelError("move_mount", what, err.errno) from None
 
@@ -515,23 +520,23 @@ def copy_tree(src_fd: int, dst_fd: int) -> None:
             os.close(src)
 
 
-def remount(root_fd: int, destination: str, flags: int, label: str = "") -> None:
+def remount(root_fd: int, destination: str, flags: int, label: str = "", *, kernel: Kernel = REAL) -> None:
     """Change the flags of the mount at `destination`, keeping the flags the
     kernel locked (in a user namespace, dropping nosuid/nodev/... is EPERM)."""
-    fd = open_in_root(root_fd, destination)
+    fd = open_in_root(root_fd, destination, kernel=kernel)
     try:
         try:
-            sys_mount(None, fd_path(fd), None, flags, None)
+            sys_mount(None, fd_path(fd), None, flags, None, kernel=kernel)
         except OSError as err:
             if err.errno != errno.EPERM:
                 raise KernelError("remount", label or destination, err.errno) from None
-            locked = locked_flags(fd)
+            locked = locked_flags(fd, kernel=kernel)
             try:
-                sys_mount(None, fd_path(fd), None, flags | locked, None)
+                sys_mount(None, fd_path(fd), None, flags | locked, None, kernel=kernel)
             except OSError as err2:
                 raise KernelError("remount", label or destination, err2.errno) from None
     finally:
-        os.close(fd)
+        kernel.close(fd)
 
 
 _STATVFS_TO_MS = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
@@ -539,13 +544,13 @@ _STATVFS_TO_MS = ((os.ST_RDONLY, MS_RDONLY), (os.ST_NOSUID, MS_NOSUID), (os.ST_N
                   (os.ST_RELATIME, MS_RELATIME))
 
 
-def locked_flags(fd: int) -> int:
-    flags = os.fstatvfs(fd).f_flag
+def locked_flags(fd: int, *, kernel: Kernel = REAL) -> int:
+    flags = kernel.fstatvfs(fd).f_flag
     return sum(ms for st, ms in _STATVFS_TO_MS if flags & st)
 
 
-def is_directory_source(source: str) -> bool:
+def is_directory_source(source: str, *, kernel: Kernel = REAL) -> bool:
     try:
-        return stat.S_ISDIR(os.stat(source).st_mode)
+        return stat.S_ISDIR(kernel.stat(source).st_mode)
     except OSError:
         return True

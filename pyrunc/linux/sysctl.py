@@ -14,7 +14,7 @@ The write opens the subtree's directory beneath a procfs handle, then the
 rest beneath that directory (openat2 RESOLVE_BENEATH, no symlinks, no mount
 crossings), and checks the file is on procfs: even a key that slipped
 through the checks could not reach another file.
-Imports: errors, linux._libc.
+Imports: errors, linux.{_libc, syscalls} (in the functions: spec imports this module).
 """
 
 from __future__ import annotations
@@ -70,38 +70,48 @@ def parse(key: str) -> Key:
 PROC_SUPER_MAGIC = 0x9FA0
 
 
-def open_proc(root_fd: int, path: str = "proc") -> int:
+def _kernel(kernel):
+    # Imported here, as _libc below: spec imports this module for parse()
+    # alone. The init has linux.syscalls loaded long before (linux.mounts).
+    if kernel is None:
+        from pyrunc.linux.syscalls import REAL
+
+        return REAL
+    return kernel
+
+
+def open_proc(root_fd: int, path: str = "proc", *, kernel=None) -> int:
     """An O_PATH fd of the procfs at `path` under `root_fd` (no symlink
-    followed), checked to be procfs."""
+    followed), checked to be procfs. `kernel`: linux.syscalls.Kernel."""
     from pyrunc.linux import _libc
 
-    fd = _libc.openat2(root_fd, path, os.O_PATH | os.O_DIRECTORY,
-                       _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_SYMLINKS | _libc.RESOLVE_NO_MAGICLINKS)
-    if _libc.fstatfs_type(fd) != PROC_SUPER_MAGIC:
-        os.close(fd)
+    kernel = _kernel(kernel)
+    fd = kernel.openat2(root_fd, path, os.O_PATH | os.O_DIRECTORY,
+                        _libc.RESOLVE_IN_ROOT | _libc.RESOLVE_NO_SYMLINKS | _libc.RESOLVE_NO_MAGICLINKS)
+    if kernel.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+        kernel.close(fd)
         raise OSError(22, f"{path} is not a procfs")
     return fd
 
 
-def write(proc_fd: int, key: str, value: str) -> None:
+def write(proc_fd: int, key: str, value: str, *, kernel=None) -> None:
     """Write `value` to sysctl `key` through the procfs `proc_fd`; OSError
     (ValueError for a key parse refuses) on failure."""
-    from pyrunc.linux import _libc
-
+    kernel = _kernel(kernel)
     parsed = parse(key)
     prefix = "sys/" + "/".join(parsed.components[:parsed.prefix_length])
     rest = "/".join(parsed.components[parsed.prefix_length:])
-    subtree = _libc.openat2(proc_fd, prefix, os.O_PATH | os.O_DIRECTORY, _beneath())
+    subtree = kernel.openat2(proc_fd, prefix, os.O_PATH | os.O_DIRECTORY, _beneath())
     try:
-        fd = _libc.openat2(subtree, rest, os.O_WRONLY, _beneath())
+        fd = kernel.openat2(subtree, rest, os.O_WRONLY, _beneath())
     finally:
-        os.close(subtree)
+        kernel.close(subtree)
     try:
-        if _libc.fstatfs_type(fd) != PROC_SUPER_MAGIC:
+        if kernel.fstatfs_type(fd) != PROC_SUPER_MAGIC:
             raise OSError(22, "not a procfs file")
-        os.write(fd, value.encode())
+        kernel.write(fd, value.encode())
     finally:
-        os.close(fd)
+        kernel.close(fd)
 
 
 def _beneath() -> int:
