@@ -159,8 +159,7 @@ def _validate(state: dict, process: dict, where: str) -> None:
 def _exec(st, container_id: str, state: dict, process, detach: bool, console_socket: str | None,
           cgroup: list[str] | None, preserve_fds: int, pid_file: str | None) -> int:
     from pyrunc import launcher
-    import _prctl  # python-prctl's C module: no ctypes import for one prctl
-
+    from pyrunc.linux import _libc  # loaded for the exec'd process anyway
     from pyrunc.linux.cgroups import manager as cgroup_manager
 
     console_fd, relay_end = -1, -1
@@ -186,7 +185,7 @@ def _exec(st, container_id: str, state: dict, process, detach: bool, console_soc
         if not detach:
             # The process is forked by an intermediate one; as subreaper we
             # adopt it when that exits, and can wait for its exit status.
-            _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+            _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
         pid = launcher.launch_exec(
             container_id, state.get("pid", 0), state.get("startTime", -1), process,
             cgroups=cgroups if cgroups.paths else None,
@@ -265,10 +264,8 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     these), through exec's machinery, so never as a Python process in the
     container's pid namespace (CVE-2019-5736 class). Its path resolves in
     the container. The first failure raises HookError."""
-    import _prctl
-
     from pyrunc import hooks, launcher
-    from pyrunc.linux import proc
+    from pyrunc.linux import _libc, proc
     from pyrunc.linux.cgroups import manager as cgroup_manager
     from pyrunc.spec import model
 
@@ -280,7 +277,7 @@ def run_start_container_hooks(st, container_id: str, state: dict, hooks_list: li
     seccomp_program = _container_seccomp(st, container_id, state)
     # The stub that forks the hook exits at once: as subreaper we adopt the
     # hook, to wait for it within its timeout.
-    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+    _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
     for i, hook in enumerate(hooks_list):
         spec = dict(state.get("process") or {})
         # Without `env`, the process's own (runc runs it from its init).
