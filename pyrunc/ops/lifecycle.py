@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from pyrunc import faults, log, status as status_rules, store as store_mod
+from pyrunc import log, status as status_rules, store as store_mod
 from pyrunc.errors import ContainerNotFound, InvalidStatus, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for
 from pyrunc.store import CREATED, CREATING, PAUSED, RUNNING, STOPPED, CorruptState, Store
@@ -23,6 +23,8 @@ def cmd_start(parsed) -> int:
 
 
 def start_container(st: Store, container_id: str) -> None:
+    from pyrunc import faults  # here, not at the top: state and kill never load it
+
     with st.lock(container_id):
         state = st.load(container_id)
         status_rules.require("start", container_id, st.status(state))
@@ -249,6 +251,8 @@ def cmd_delete(parsed) -> int:
 
 
 def delete_container(st: Store, container_id: str, force: bool = False) -> None:
+    from pyrunc import faults
+
     store_mod.validate_id(container_id)
     if not st.exists(container_id):
         if force:
@@ -354,6 +358,8 @@ def _public_hook_state(state: dict, status: str) -> dict:
 def destroy_container(st: Store, state: dict) -> None:
     """Remove what `create` made: leftover processes, cgroups, the state dir;
     then run the poststop hooks (failures are warnings, as the spec says)."""
+    from pyrunc import faults
+
     cgroups = _cgroups(state)
     # Without a pid namespace of its own, the container's processes outlive
     # its init (as in runc, only then are they killed: with a pid namespace
