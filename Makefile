@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # The Python versions `make test` runs beside the venv's own (setup.cfg claims these).
 PYTHON_VERSIONS ?= 3.12 3.13
 
-.PHONY: all setup deps compile demo dist test test-pythons test-unit test-root test-vm conformance bench e2e e2e-ci stress stress-ci clean
+.PHONY: all setup deps compile demo dist test test-pythons test-unit test-root test-vm conformance bench bench-vm e2e e2e-ci stress stress-ci clean
 
 all: setup
 
@@ -101,6 +101,13 @@ conformance: setup
 bench: setup
 	tools/install-deps runc crun
 	$(PY) bench/lifecycle.py --pyrunc $(PYRUNC) $(BENCH_ARGS)
+
+# The same table with --systemd-cgroup, in the VM lane's guest (systemd,
+# pure cgroup v2) beside runc and crun: tests/vm/jobs/bench-systemd.sh.
+# Under emulation: compare its ratios, not its times.
+bench-vm: setup
+	tools/install-deps qemu-system-x86 qemu-utils mmdebstrap e2fsprogs
+	tests/vm/lane.sh $(PY) bench-systemd
 
 # Podman, containerd (ctr + CRI) and Docker driving pyrunc in runc's place
 # (tests/e2e/README.md). The set-up installs the engines (Debian packages) and

@@ -1,6 +1,7 @@
 """Lifecycle benchmark: pyrunc beside runc (and crun), same bundle, one run.
 
     python bench/lifecycle.py [--rounds 3] [--reps 15] [--runtimes pyrunc,runc,crun] [--quick]
+                              [--systemd-cgroup]
 
 Alternates the runtimes within every round so machine noise hits them
 alike, and prints medians (ms), each runtime's ratio to runc, and the
@@ -16,11 +17,14 @@ targets of the project (issues 8 and 20) with whether pyrunc meets them:
 CPU time is what wait4() reports for the command: its own user+sys and that
 of every descendant it waited for (for `run`, the container's processes too).
 
-The bundle is a busybox rootfs with `runc spec`'s config. crun refuses this
-host's hybrid cgroups, so it runs in a private mount namespace without
+The bundle is a busybox rootfs with `runc spec`'s config. crun refuses a
+hybrid host's cgroups, so there it runs in a private mount namespace without
 /sys/fs/cgroup/unified; that wrapper's cost is measured and subtracted for
-crun only. A benchmark, not a test: it asserts nothing. Needs root; removes
-everything it creates (containers, cgroups, state, bundles).
+crun only. With --systemd-cgroup every runtime gets that flag and every
+container the cgroupsPath `system.slice:pyrunc-bench:<id>` (a scope of
+system.slice, made through systemd: needs systemd as PID 1; the VM lane's
+bench-systemd job). A benchmark, not a test: it asserts nothing. Needs root;
+removes everything it creates (containers, cgroups, state, bundles).
 """
 
 from __future__ import annotations
@@ -59,9 +63,10 @@ def spawn_wait(argv: list[str]) -> tuple[float, int, float]:
 
 
 class Runtime:
-    def __init__(self, name: str, argv: list[str], work: str, wrapped: bool = False):
+    def __init__(self, name: str, argv: list[str], work: str, wrapped: bool = False, systemd: bool = False):
         self.name = name
         self.argv = argv
+        self.global_args = ["--systemd-cgroup"] if systemd else []
         self.wrapped = wrapped
         self.root = os.path.join(work, "state-" + name)
         self.times: dict[str, list[float]] = {op: [] for op in SINGLE_OPS}
@@ -71,7 +76,7 @@ class Runtime:
         self.failures = 0
 
     def cmd(self, *args: str) -> list[str]:
-        return [*self.argv, "--root", self.root, *args]
+        return [*self.argv, "--root", self.root, *self.global_args, *args]
 
     def timed(self, op: str | None, *args: str) -> int:
         elapsed, code, cpu = spawn_wait(self.cmd(*args))
@@ -97,9 +102,10 @@ class Runtime:
 class Bundles:
     """One config.json per container id; the busybox rootfs is shared."""
 
-    def __init__(self, work: str, cg_parent: str):
+    def __init__(self, work: str, cg_parent: str, systemd: bool = False):
         self.work = work
         self.cg_parent = cg_parent
+        self.systemd = systemd
         rootfs = os.path.join(work, "rootfs")
         subprocess.run([os.path.join(ROOT_DIR, "tools", "busybox-rootfs"), rootfs], check=True)
         spec_dir = os.path.join(work, "spec")
@@ -117,7 +123,8 @@ class Bundles:
         os.makedirs(path, exist_ok=True)
         config = json.loads(json.dumps(self.template))
         config["process"]["args"] = args
-        config["linux"]["cgroupsPath"] = f"{self.cg_parent}/{container_id}"
+        config["linux"]["cgroupsPath"] = (f"system.slice:pyrunc-bench:{container_id}" if self.systemd
+                                          else f"{self.cg_parent}/{container_id}")
         if seccomp:
             config["linux"]["seccomp"] = self.docker_seccomp
         with open(os.path.join(path, "config.json"), "w") as f:
@@ -210,6 +217,8 @@ def main() -> int:
     parser.add_argument("--runtimes", default="pyrunc,runc,crun")
     parser.add_argument("--quick", action="store_true", help="skip the 100-run, list and parallel passes")
     parser.add_argument("--pyrunc", default=os.path.join(ROOT_DIR, ".venv", "bin", "pyrunc"))
+    parser.add_argument("--systemd-cgroup", action="store_true",
+                        help="every runtime with --systemd-cgroup, containers in scopes of system.slice")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("bench: must run as root", file=sys.stderr)
@@ -218,18 +227,27 @@ def main() -> int:
     cg_parent = f"/pyrunc-bench-{os.getpid()}"
     runtimes: list[Runtime] = []
     try:
-        bundles = Bundles(work, cg_parent)
+        systemd = args.systemd_cgroup
+        bundles = Bundles(work, cg_parent, systemd)
         unshare = shutil.which("unshare")
+        # Only a hybrid host needs crun's wrapper (pure v2 has no unified mount).
+        hybrid = os.path.ismount("/sys/fs/cgroup/unified")
         for name in args.runtimes.split(","):
             if name == "pyrunc":
-                runtimes.append(Runtime("pyrunc", [args.pyrunc], work))
+                runtimes.append(Runtime("pyrunc", [args.pyrunc], work, systemd=systemd))
             elif name == "runc" and shutil.which("runc"):
-                runtimes.append(Runtime("runc", [shutil.which("runc")], work))
+                runtimes.append(Runtime("runc", [shutil.which("runc")], work, systemd=systemd))
             elif name == "crun" and shutil.which("crun"):
-                runtimes.append(Runtime("crun", [unshare, *WRAPPER_ARGS, shutil.which("crun")], work, wrapped=True))
+                crun = shutil.which("crun")
+                runtimes.append(Runtime("crun", [unshare, *WRAPPER_ARGS, crun] if hybrid else [crun], work,
+                                        wrapped=hybrid, systemd=systemd))
         python = os.path.realpath(sys.executable)
+        venv_python = os.path.join(ROOT_DIR, ".venv", "bin", "python")
+        if not os.path.exists(venv_python):  # an installed pyrunc (the VM lane): the interpreter running this
+            venv_python = sys.executable
+        where = "system.slice:pyrunc-bench:<id> (--systemd-cgroup)" if systemd else f"{cg_parent}/<id>"
         print(f"# {', '.join(r.name for r in runtimes)}; {args.rounds} rounds x {args.reps} reps; busybox bundle "
-              f"from `runc spec`; cgroupsPath {cg_parent}/<id>; kernel {os.uname().release}; {os.cpu_count()} cpu")
+              f"from `runc spec`; cgroupsPath {where}; kernel {os.uname().release}; {os.cpu_count()} cpu")
         wrapper, floors, venv_floors = [], [], []
         for r in range(args.rounds):
             order = runtimes[r % len(runtimes):] + runtimes[: r % len(runtimes)]
@@ -238,7 +256,7 @@ def main() -> int:
                 one_round(rt, bundles, args.reps, str(r), heavy=not args.quick)
             wrapper.append(floor_ms([unshare, *WRAPPER_ARGS, "/bin/true"], args.reps))
             floors.append(floor_ms([python, "-I", "-S", "-c", "pass"], args.reps))
-            venv_floors.append(floor_ms([os.path.join(ROOT_DIR, ".venv", "bin", "python"), "-c", "pass"], args.reps))
+            venv_floors.append(floor_ms([venv_python, "-c", "pass"], args.reps))
         report(runtimes, tuple(statistics.median(w[k] for w in wrapper) for k in (0, 1)),
                statistics.median(f[0] for f in floors), statistics.median(f[0] for f in venv_floors))
     finally:
@@ -324,8 +342,9 @@ def report(runtimes: list[Runtime], wrapper: tuple[float, float], floor: float, 
         text += "".join(f"{rss.get(n, 0) / rss['runc']:>13.2f}" for n in names if n != "runc")
         text += f"{'pyrunc/runc <= 1.0':>22}{'met' if rss.get('pyrunc', 1e9) <= rss['runc'] else 'MISSED':>8}"
     print(text)
-    print(f"\n(crun figures are net of its mount-namespace wrapper, {wrapper_ms:.2f} ms a call; failures: "
-          + ", ".join(f"{rt.name} {rt.failures}" for rt in runtimes) + ")")
+    net_of = (f"crun figures are net of its mount-namespace wrapper, {wrapper_ms:.2f} ms a call; "
+              if any(rt.wrapped for rt in runtimes) else "")
+    print(f"\n({net_of}failures: " + ", ".join(f"{rt.name} {rt.failures}" for rt in runtimes) + ")")
 
 
 if __name__ == "__main__":

@@ -380,7 +380,7 @@ class _subreaper_kept:
     keep them as zombies, and their cgroups with them."""
 
     def __enter__(self):
-        import _prctl  # python-prctl's C module, which the verbs load anyway
+        import _prctl  # python-prctl's C module: PR_GET_CHILD_SUBREAPER answers through a pointer
 
         self.was = _prctl.prctl(_prctl.PR_GET_CHILD_SUBREAPER)
         return self

@@ -75,26 +75,29 @@ _EMPTY_NS = Option("--empty-ns", "list", help="create a namespace, but don't res
 _AUTO_DEDUP = Option("--auto-dedup", help="enable auto deduplication of memory images")
 _LAZY_PAGES = Option("--lazy-pages", help="use userfaultfd to lazily restore memory pages (unsupported: refused)")
 
-COMMANDS = {
-    "create": Command(
+# Each verb's Command is built when first asked for (_command): the whole
+# table is ~100 Option objects, which a `state` or a `run` would otherwise
+# build on every call for the one verb it runs.
+_COMMAND_TABLE = {
+    "create": lambda: Command(
         "create", "create a container", "<container-id>",
         (_BUNDLE, _CONSOLE_SOCKET, _PID_FILE, _NO_PIVOT, _NO_NEW_KEYRING, _PRESERVE_FDS),
         usage="Creates the container from the bundle's config.json and leaves its init waiting\n"
               "for `pyrunc start`. Everything in the config is applied except running process.args.",
     ),
-    "start": Command("start", "executes the user defined process in a created container", "<container-id>"),
-    "state": Command("state", "output the state of a container", "<container-id>"),
-    "kill": Command(
+    "start": lambda: Command("start", "executes the user defined process in a created container", "<container-id>"),
+    "state": lambda: Command("state", "output the state of a container", "<container-id>"),
+    "kill": lambda: Command(
         "kill", "kill sends the specified signal (default: SIGTERM) to the container's init process",
         "<container-id> [signal]",
         (Option("--all, -a", help="send the specified signal to all processes inside the container"),),
         usage="The signal is a number (9), a name (KILL) or a name with SIG (SIGKILL).",
     ),
-    "delete": Command(
+    "delete": lambda: Command(
         "delete", "delete any resources held by the container", "<container-id>",
         (Option("--force, -f", help="forcibly deletes the container if it is still running (uses SIGKILL)"),),
     ),
-    "run": Command(
+    "run": lambda: Command(
         "run", "create and run a container", "<container-id>",
         (_BUNDLE, _CONSOLE_SOCKET,
          Option("--detach, -d", help="detach from the container's process"),
@@ -105,7 +108,7 @@ COMMANDS = {
         usage="In the foreground, waits for the container and exits with its exit code\n"
               "(128+N when it was killed by signal N).",
     ),
-    "exec": Command(
+    "exec": lambda: Command(
         "exec", "execute new process inside the container", "<container-id> <command> [command options]",
         (_CONSOLE_SOCKET,
          Option("--cwd", "str", help="current working directory in the container", metavar="DIR"),
@@ -128,21 +131,21 @@ COMMANDS = {
               "after the command is passed to it.",
         rest=0,
     ),
-    "list": Command(
+    "list": lambda: Command(
         "list", "lists containers started by pyrunc with the given root", "",
         (Option("--format, -f", "str", default="table", help="select one of: table or json"),
          Option("--quiet, -q", help="display only container IDs")),
     ),
-    "ps": Command(
+    "ps": lambda: Command(
         "ps", "ps displays the processes running inside a container", "<container-id> [ps options]",
         (Option("--format, -f", "str", default="table", help="select one of: table or json"),),
         usage="With --format table, runs the host's ps (default: ps -ef) and keeps the container's rows;\n"
               "with json, prints the container's pids.",
         rest=0,
     ),
-    "pause": Command("pause", "pause suspends all processes inside the container", "<container-id>"),
-    "resume": Command("resume", "resumes all processes that have been previously paused", "<container-id>"),
-    "update": Command(
+    "pause": lambda: Command("pause", "pause suspends all processes inside the container", "<container-id>"),
+    "resume": lambda: Command("resume", "resumes all processes that have been previously paused", "<container-id>"),
+    "update": lambda: Command(
         "update", "update container resource constraints", "<container-id>",
         (Option("--resources, -r", "str", help="path to a file with linux.resources JSON, or - for stdin",
                 metavar="FILE"),
@@ -165,13 +168,13 @@ COMMANDS = {
          Option("--l3-cache-schema", "str", help="the string of Intel RDT/CAT L3 cache schema (unsupported)"),
          Option("--mem-bw-schema", "str", help="the string of Intel RDT/MBA memory bandwidth schema (unsupported)")),
     ),
-    "events": Command(
+    "events": lambda: Command(
         "events", "display container events such as OOM notifications, cpu, memory, and IO usage statistics",
         "<container-id>",
         (Option("--interval", "str", default="5s", help="set the stats collection interval"),
          Option("--stats", help="display the container's stats then exit")),
     ),
-    "checkpoint": Command(
+    "checkpoint": lambda: Command(
         "checkpoint", "checkpoint a running container", "<container-id>",
         (Option("--image-path", "str", help="path for saving criu image files (default: ./checkpoint)", metavar="DIR"),
          _WORK_PATH,
@@ -190,7 +193,7 @@ COMMANDS = {
               "unless --leave-running or --pre-dump, the container is then stopped and deleted.\n"
               "Needs criu on PATH (or --criu) and a kernel `criu check` accepts.",
     ),
-    "restore": Command(
+    "restore": lambda: Command(
         "restore", "restore a container from a previous checkpoint", "<container-id>",
         (_CONSOLE_SOCKET,
          Option("--image-path", "str", help="path to criu image files for restoring (default: ./checkpoint)", metavar="DIR"),
@@ -212,18 +215,18 @@ COMMANDS = {
               "from the image path into it (its cgroups and limits made first). In the foreground, waits\n"
               "and exits with the container's exit code, as `run`.",
     ),
-    "spec": Command(
+    "spec": lambda: Command(
         "spec", "create a new specification file", "",
         (_BUNDLE, Option("--rootless", help="generate a configuration for a rootless container")),
         usage="Writes config.json (runc's defaults: /bin/sh in ./rootfs) into the bundle directory.",
     ),
-    "features": Command(
+    "features": lambda: Command(
         "features", "show the enabled features", "",
         usage="Prints the runtime-spec features JSON: the OCI versions, hooks, mount options,\n"
               "namespaces, capabilities, cgroup, seccomp and idmapped-mount support of this pyrunc, and\n"
               "(annotation org.opencontainers.pyrunc.checkpoint) the criu checkpoint and restore would use.",
     ),
-    "check": Command(
+    "check": lambda: Command(
         "check", "validate a bundle without creating anything (pyrunc only)", "",
         (_BUNDLE, Option("--format, -f", "str", default="text", help="select one of: text or json")),
         usage="Lists every problem in one run, each with its JSON path, and exits 1 if there is any:\n"
@@ -233,6 +236,27 @@ COMMANDS = {
               "(valid, problems[] with kind, path and message, warnings[]) on stdout.",
     ),
 }
+
+_built_commands: dict = {}
+
+
+def _command(verb: str) -> Command | None:
+    command = _built_commands.get(verb)
+    if command is None and verb in _COMMAND_TABLE:
+        command = _built_commands[verb] = _COMMAND_TABLE[verb]()
+    return command
+
+
+def _all_commands() -> dict:
+    return {verb: _command(verb) for verb in _COMMAND_TABLE}
+
+
+def __getattr__(name: str):
+    # COMMANDS, every verb's Command by name (the help, the docs' tests).
+    if name == "COMMANDS":
+        return _all_commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Which module implements each verb: imported on demand.
 _HANDLERS = {
@@ -326,12 +350,12 @@ def parse(argv: list[str]) -> Parsed:
     if verb == "help":
         target = None
         if i + 1 < len(argv) and argv[i + 1] != "help":  # `help help`: the global help, as runc
-            target = COMMANDS.get(argv[i + 1])
+            target = _command(argv[i + 1])
             if target is None:  # runc's words and exit code (3) for an unknown topic
                 raise UnknownCommand(f"no help topic for {argv[i + 1]!r}; run `pyrunc --help` to see the commands")
         globals_["help"] = True
         return Parsed(globals_, target, {"help": True}, [])
-    command = COMMANDS.get(verb)
+    command = _command(verb)
     if command is None:
         raise UnknownCommand(f"no such command: {verb!r}; run `pyrunc --help` to see the commands")
     help_option = Option("--help, -h", help="show help")
@@ -372,8 +396,9 @@ def format_help(command: Command | None) -> str:
             "",
             "commands:",
         ]
-        width = max(len(n) for n in COMMANDS)
-        lines += [f"   {name.ljust(width)}   {c.summary}" for name, c in COMMANDS.items()]
+        commands = _all_commands()
+        width = max(len(n) for n in commands)
+        lines += [f"   {name.ljust(width)}   {c.summary}" for name, c in commands.items()]
         lines += ["", "global options:"]
         lines += _format_options(GLOBAL_OPTIONS)
         return "\n".join(lines) + "\n"

@@ -18,8 +18,8 @@ Status is derived, never trusted: a dead pid, or a live pid whose start time
 differs from the recorded one (pid reuse), means stopped; the fifo means
 created. Mutating commands take an flock on the container directory, so
 concurrent commands on one container are serialised.
-Paused is the cgroup manager's answer (linux.cgroups.manager).
-Imports: errors, files, jsonlite, record, status, linux.proc, linux.cgroups.manager.
+Paused is the freezer's answer (linux.cgroups.paused).
+Imports: errors, files, jsonlite, record, status, linux.proc, linux.cgroups (paused).
 """
 
 from __future__ import annotations
@@ -405,10 +405,10 @@ def fifo_has_reader(path: str) -> bool:
 
 
 def _paused(record: ContainerRecord) -> bool:
-    """Frozen by its own cgroup: the cgroup manager knows which file says so."""
-    from pyrunc.linux.cgroups import manager
+    """Frozen by its own cgroup (linux.cgroups knows which file says so)."""
+    from pyrunc.linux.cgroups import paused
 
-    return manager.from_state(record.cgroups).paused()
+    return paused((record.cgroups or {}).get("paths") or {})
 
 
 class Lock:

@@ -32,7 +32,6 @@ import errno
 import os
 import stat
 
-import _prctl  # noqa: F401  (loaded now: after pivot_root the host's library is out of reach)
 import _signal
 
 from pyrunc.errors import KernelError, ProgramError, PyruncError, SetupError

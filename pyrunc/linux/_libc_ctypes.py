@@ -104,6 +104,26 @@ def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 
     return result
 
 
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """The effective, permitted and inheritable sets, exactly (64-bit masks)."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)(_CapData(effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF),
+                          _CapData(effective >> 32, permitted >> 32, inheritable >> 32))
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        _fail()
+
+
 def pivot_root(new_root: str, put_old: str) -> None:
     if _syscall(_c_long(_NR["pivot_root"]), _b(new_root), _b(put_old)) != 0:
         _fail(new_root)

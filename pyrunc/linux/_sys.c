@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <sched.h>
 #include <signal.h>
+#include <linux/capability.h>
 
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
@@ -179,6 +180,23 @@ sys_prctl(PyObject *self, PyObject *args)
     if (result < 0)
         return fail(NULL);
     return PyLong_FromLong(result);
+}
+
+/* The effective, permitted and inheritable sets, exactly (64-bit masks). */
+static PyObject *
+sys_capset(PyObject *self, PyObject *args)
+{
+    unsigned long long eff, perm, inh;
+    if (!PyArg_ParseTuple(args, "KKK:capset", &eff, &perm, &inh))
+        return NULL;
+    struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2] = {
+        {(uint32_t)eff, (uint32_t)perm, (uint32_t)inh},
+        {(uint32_t)(eff >> 32), (uint32_t)(perm >> 32), (uint32_t)(inh >> 32)},
+    };
+    if (syscall(SYS_capset, &header, data) != 0)
+        return fail(NULL);
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -432,6 +450,7 @@ static PyMethodDef methods[] = {
     {"sethostname", sys_sethostname, METH_VARARGS, "sethostname(name)"},
     {"setdomainname", sys_setdomainname, METH_VARARGS, "setdomainname(name)"},
     {"prctl", sys_prctl, METH_VARARGS, "prctl(option, arg2=0, arg3=0, arg4=0, arg5=0) -> int"},
+    {"capset", sys_capset, METH_VARARGS, "capset(effective, permitted, inheritable) (masks)"},
     {"pivot_root", sys_pivot_root, METH_VARARGS, "pivot_root(new_root, put_old)"},
     {"close_range", sys_close_range, METH_VARARGS, "close_range(first, last, flags=0)"},
     {"openat2", sys_openat2, METH_VARARGS, "openat2(dir_fd, path, flags, resolve, mode=0) -> fd (O_CLOEXEC)"},

@@ -170,8 +170,7 @@ def _validate(record: ContainerRecord, process: dict, where: str) -> None:
 def _exec(st, record: ContainerRecord, process, detach: bool, console_socket: str | None,
           cgroup: list[str] | None, preserve_fds: int, pid_file: str | None) -> int:
     from pyrunc import launcher
-    import _prctl  # python-prctl's C module: no ctypes import for one prctl
-
+    from pyrunc.linux import _libc  # loaded for the exec'd process anyway
     from pyrunc.linux.cgroups import manager as cgroup_manager
 
     container_id = record.id
@@ -198,7 +197,7 @@ def _exec(st, record: ContainerRecord, process, detach: bool, console_socket: st
         if not detach:
             # The process is forked by an intermediate one; as subreaper we
             # adopt it when that exits, and can wait for its exit status.
-            _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+            _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
         pid = launcher.launch_exec(
             container_id, record.pid, record.start_time, process,
             cgroups=cgroups if cgroups.paths else None,
@@ -277,10 +276,8 @@ def run_start_container_hooks(st, record: ContainerRecord, hooks_list: list) -> 
     these), through exec's machinery, so never as a Python process in the
     container's pid namespace (CVE-2019-5736 class). Its path resolves in
     the container. The first failure raises HookError."""
-    import _prctl
-
     from pyrunc import hooks, launcher
-    from pyrunc.linux import proc
+    from pyrunc.linux import _libc, proc
     from pyrunc.linux.cgroups import manager as cgroup_manager
     from pyrunc.spec import model
 
@@ -292,7 +289,7 @@ def run_start_container_hooks(st, record: ContainerRecord, hooks_list: list) -> 
     seccomp_program = _container_seccomp(st, record)
     # The stub that forks the hook exits at once: as subreaper we adopt the
     # hook, to wait for it within its timeout.
-    _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+    _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
     for i, hook in enumerate(hooks_list):
         spec = dict(record.process)
         # Without `env`, the process's own (runc runs it from its init).

@@ -39,11 +39,11 @@ def run_container(st: Store, container_id: str, create_opts: CreateOptions, deta
     signal N), deleting the container unless `keep`. Detached: 0."""
     subreaper = subreaper and not detach
     if subreaper:
-        import _prctl  # python-prctl's C module: no ctypes import for one prctl
+        from pyrunc.linux import _libc  # loaded for the init anyway
 
         # Where stage1 forks the init (user namespaces, namespace paths), as
         # subreaper we adopt it when stage1 exits, and can wait for it.
-        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, 1)
+        _libc.prctl(_libc.PR_SET_CHILD_SUBREAPER, 1)
     relay_end = -1
     console_fd = -1
     if not detach and not create_opts.console_socket:

@@ -27,7 +27,7 @@ ALLOWED = {
                    "pyrunc.files", "pyrunc.status", "pyrunc.record", "pyrunc"),
     "pyrunc.hooks": ("pyrunc.errors", "pyrunc.jsonlite"),
     "pyrunc.store": ("pyrunc.status", "pyrunc.record", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.proc",
-                     "pyrunc.linux.cgroups.manager"),
+                     "pyrunc.linux.cgroups.paused"),
     "pyrunc.spec": ("pyrunc.spec", "pyrunc.errors", "pyrunc.jsonlite", "pyrunc.files", "pyrunc.linux.capabilities",
                     "pyrunc.linux.rlimits", "pyrunc.linux.sysctl", "pyrunc"),
     # pyrunc.hooks: loaded for the init before the fork (launcher.load_init_code).

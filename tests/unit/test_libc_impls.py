@@ -131,6 +131,41 @@ def test_clone3_forks_with_the_child_libc_knowing_its_tid(impl):
     assert report == "True"
 
 
+def _cap_masks() -> dict[str, int]:
+    with open("/proc/self/status") as f:
+        return {k: int(v, 16) for k, v in (line.split(":") for line in f) if k in ("CapInh", "CapPrm", "CapEff")}
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_capset_sets_the_three_masks_exactly(impl):
+    """In a child (the test process keeps its capabilities): the sets become
+    the masks given, the highest permitted capability dropped from all three
+    (root: CAP_CHECKPOINT_RESTORE, a bit of the upper 32); an effective set
+    beyond the permitted one is EPERM, in both implementations."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            before = _cap_masks()
+            keep = before["CapPrm"] & ~(1 << (before["CapPrm"].bit_length() - 1)) if before["CapPrm"] else 0
+            impl.capset(before["CapEff"] & keep, keep, before["CapInh"] & keep)
+            after = _cap_masks()
+            try:
+                impl.capset(after["CapPrm"] | (1 << 2), after["CapPrm"] & ~(1 << 2), 0)
+                refused = "none"
+            except OSError as err:
+                refused = str(err.errno)
+            expected = {"CapEff": before["CapEff"] & keep, "CapPrm": keep, "CapInh": before["CapInh"] & keep}
+            os.write(w, f"{after == expected} {refused}".encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r) as f:
+        report = f.read()
+    os.waitpid(pid, 0)
+    assert report == "True 1"  # EPERM
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 def test_the_new_mount_api_errors_alike(impl, tmp_path):
     # open_tree, move_mount and mount_setattr's userns_fd (idmapped mounts):

@@ -42,6 +42,26 @@ class Layout:
         self.mode = mode  # "legacy", "hybrid", "unified" or "none"
 
 
+def paused(paths: dict[str, str]) -> bool:
+    """Whether the cgroup a container's state names (`paths`, by hierarchy
+    key, whatever its driver) is frozen by itself: v2's cgroup.freeze, or v1's
+    freezer.state. One file read, what `state`, `start`, `kill` and `list`
+    ask of every running container: it lives here, not in the manager, so
+    they do not import the managers for it (0.3-0.4 ms a call)."""
+    if paths and all(key == V2_KEY for key in paths):
+        name = posixpath.join(paths[V2_KEY], "cgroup.freeze")
+    else:
+        name = next((posixpath.join(path, "freezer.state") for key, path in paths.items() if "freezer" in key.split(",")), "")
+    if not name:
+        return False
+    try:
+        with open(name) as f:
+            value = f.read().strip()
+    except OSError:
+        return False
+    return value in ("FROZEN", "FREEZING", "1")
+
+
 def parse_layout(mountinfo: list[dict]) -> Layout:
     """The cgroup hierarchies in `mountinfo` (as parsed by linux.proc)."""
     mounts: dict[str, str] = {}

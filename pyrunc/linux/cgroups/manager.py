@@ -142,17 +142,10 @@ class CgroupManager:
         apply.thaw(self.paths, timeout)
 
     def paused(self) -> bool:
-        """Whether the container is frozen (one file read: what `state`
-        and `list` ask for every container)."""
-        name = self._freezer_file()
-        if not name:
-            return False
-        try:
-            with open(name) as f:
-                value = f.read().strip()
-        except OSError:
-            return False
-        return value in ("FROZEN", "FREEZING", "1")
+        """Whether the container is frozen (see cgroups.paused)."""
+        from pyrunc.linux import cgroups
+
+        return cgroups.paused(self.paths)
 
     def frozen_dir(self) -> str:
         """A directory of the container's cgroup frozen now (by itself or an
@@ -217,9 +210,6 @@ class CgroupManager:
     def _write_resources(self, resources: dict, device_rules: list | None) -> list[str]:
         raise NotImplementedError
 
-    def _freezer_file(self) -> str:
-        raise NotImplementedError
-
     def _oom_file(self) -> str:
         raise NotImplementedError
 
@@ -265,9 +255,6 @@ class FsV2Manager(CgroupManager):
 
         return apply.apply_v2(self.paths[V2_KEY], resources, device_rules)
 
-    def _freezer_file(self) -> str:
-        return os.path.join(self.paths[V2_KEY], "cgroup.freeze")
-
     def _v2_mount(self) -> str:
         if not self.v2_mount:
             from pyrunc.linux import cgroups
@@ -294,12 +281,6 @@ class FsV1Manager(CgroupManager):
         from pyrunc.linux.cgroups import apply
 
         return apply.apply_v1(self.paths, resources, device_rules)
-
-    def _freezer_file(self) -> str:
-        for key, path in self.paths.items():
-            if "freezer" in key.split(","):
-                return os.path.join(path, "freezer.state")
-        return ""
 
     def _oom_file(self) -> str:
         for key, path in self.paths.items():

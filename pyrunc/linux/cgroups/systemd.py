@@ -718,9 +718,6 @@ class SystemdManager(CgroupManager):
     def _write_resources(self, resources: dict, device_rules: list | None) -> list[str]:
         return self.fs._write_resources(resources, device_rules)
 
-    def _freezer_file(self) -> str:
-        return self.fs._freezer_file()
-
     def _oom_file(self) -> str:
         return self.fs._oom_file()
 
