@@ -380,15 +380,15 @@ class _subreaper_kept:
     keep them as zombies, and their cgroups with them."""
 
     def __enter__(self):
-        import _prctl  # python-prctl's C module: PR_GET_CHILD_SUBREAPER answers through a pointer
+        import prctl  # python-prctl: PR_GET_CHILD_SUBREAPER answers through a pointer
 
-        self.was = _prctl.prctl(_prctl.PR_GET_CHILD_SUBREAPER)
+        self.was = prctl.get_child_subreaper()
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
-        import _prctl
+        import prctl
 
-        _prctl.prctl(_prctl.PR_SET_CHILD_SUBREAPER, self.was)
+        prctl.set_child_subreaper(self.was)
         return False
 
 

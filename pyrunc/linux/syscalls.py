@@ -22,7 +22,7 @@ and `_libc` themselves, so a call costs one attribute lookup more, and this
 module imports nothing the init's code did not load already (it is loaded
 before the fork with the rest, by linux.mounts; nothing may be imported
 after pivot_root). A few entries are a step's thin helper rather than one
-system call (capability sets through _prctl, the seccomp load, the fd
+system call (the capability sets, the seccomp load, the fd
 sweep, the stub's memfd, sendmsg with an fd): each is one request to the
 kernel about this process, which a test must not make on itself.
 Imports: linux.{_libc, capabilities, fds, proc, trampoline}.

@@ -40,9 +40,9 @@ def sh(bundle, script: str) -> None:
 
 
 def _subreaper() -> int:
-    import _prctl
+    import prctl
 
-    return _prctl.prctl(_prctl.PR_GET_CHILD_SUBREAPER)
+    return prctl.get_child_subreaper()
 
 
 def wait_for(rt, container_id: str, status: str, timeout: float = 10.0) -> pyrunc.ContainerState:
