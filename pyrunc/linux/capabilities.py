@@ -61,15 +61,6 @@ CAPABILITIES: dict[str, int] = {
 CAP_LAST_KNOWN = 40
 
 
-def cap_number(name: str) -> int | None:
-    """The kernel number of `name` ("CAP_SYS_ADMIN" → 21), or None when unknown.
-
-    Only the exact OCI spelling counts: "sys_admin", "SYS_ADMIN" and
-    "cap_sys_admin" are all None, as a config holding them is wrong.
-    """
-    return CAPABILITIES.get(name)
-
-
 def read_cap_last_cap(proc_root: str = "/proc") -> int:
     """The running kernel's highest capability number, from
     /proc/sys/kernel/cap_last_cap; CAP_LAST_KNOWN when that cannot be read."""

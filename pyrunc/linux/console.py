@@ -20,7 +20,6 @@ from pyrunc.linux import _libc, mounts
 from pyrunc.linux.syscalls import REAL, Kernel
 
 # ioctl numbers (asm-generic/ioctls.h; the same on x86_64 and arm64)
-TIOCSCTTY = 0x540E
 TIOCGWINSZ = 0x5413
 TIOCSWINSZ = 0x5414
 TIOCSPTLCK = 0x40045431
@@ -89,16 +88,6 @@ def receive_fd(sock_fd: int) -> int:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(payload) >= 4:
             return struct.unpack("i", payload[:4])[0]
     raise PyruncError("the container init sent no terminal")
-
-
-def become_controlling_terminal(slave: int) -> None:
-    """Make `slave` the session's controlling terminal and fds 0, 1, 2."""
-    try:
-        fcntl.ioctl(slave, TIOCSCTTY, 0)
-    except OSError as err:
-        raise KernelError("make the pty the controlling terminal", "", err.errno) from None
-    for target in (0, 1, 2):
-        os.dup2(slave, target)
 
 
 def bind_console(slave: int, slave_path: str, *, kernel: Kernel = REAL) -> None:

@@ -37,8 +37,3 @@ def parse_signal(text: str) -> int:
     raise ValueError(f"invalid signal {text!r}")
 
 
-def signal_name(number: int) -> str:
-    for name, value in SIGNALS.items():
-        if value == number:
-            return "SIG" + name
-    return f"signal {number}"

@@ -8,13 +8,13 @@ from __future__ import annotations
 import copy
 import json
 import pathlib
+import struct
 
 import pytest
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux.cgroups import devices, resources
-from pyrunc.linux.cgroups.devices import (build_device_filter, container_device_rules, describe_filter,
-                                          encode_insn, v1_device_writes)
+from pyrunc.linux.cgroups.devices import build_device_filter, container_device_rules, encode_insn, v1_device_writes
 from pyrunc.linux.cgroups.resources import (convert_blkio_weight_to_io_weight, convert_cpu_shares_to_weight,
                                             convert_cpu_shares_to_weight_linear, convert_memory_swap_to_v2,
                                             format_cpu_max, format_pids_limit, format_v2_limit,
@@ -23,6 +23,15 @@ from pyrunc.linux.cgroups.resources import (convert_blkio_weight_to_io_weight, c
 GOOD = pathlib.Path(__file__).parent / "configs" / "good"
 UNLIMITED = "9223372036854771712"
 MiB = 1 << 20
+
+
+def describe_filter(program: bytes) -> list[tuple[int, int, int, int, int]]:
+    """The eBPF program as (code, dst, src, off, imm) tuples."""
+    out = []
+    for i in range(0, len(program), 8):
+        code, regs, off, imm = struct.unpack_from("<BBhi", program, i)
+        out.append((code, regs & 0xF, regs >> 4, off, imm))
+    return out
 
 
 def good_resources(name: str) -> dict:

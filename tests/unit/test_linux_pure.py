@@ -14,7 +14,7 @@ from pyrunc.errors import KernelError, PyruncError
 from pyrunc.linux import _libc, cgroups, mounts, namespaces, proc, signals
 from pyrunc.linux.cgroups import fs as cgroup_fs
 from pyrunc.linux.cgroups.fs import CgroupDirs
-from pyrunc.linux.signals import parse_signal, signal_name
+from pyrunc.linux.signals import parse_signal
 
 # ---------------------------------------------------------------- signals
 
@@ -58,12 +58,6 @@ def test_signal_table_matches_host_signal_module():
 def test_signal_rt_range_matches_libc():
     assert signals.SIGRTMIN == std_signal.SIGRTMIN
     assert signals.SIGRTMAX == std_signal.SIGRTMAX
-
-
-@pytest.mark.parametrize("number, name", [(9, "SIGKILL"), (15, "SIGTERM"), (6, "SIGABRT"), (29, "SIGIO"),
-                                          (40, "signal 40"), (0, "signal 0")])
-def test_signal_name_number_name(number, name):
-    assert signal_name(number) == name
 
 
 # ---------------------------------------------------------------- /proc/<pid>/stat

@@ -1,7 +1,7 @@
 """The capability and rlimit name tables."""
 
 from pyrunc.linux import capabilities, rlimits
-from pyrunc.linux.capabilities import CAPABILITIES, cap_number, read_cap_last_cap
+from pyrunc.linux.capabilities import CAPABILITIES, read_cap_last_cap
 from pyrunc.linux.rlimits import RLIMITS
 
 
@@ -26,15 +26,15 @@ def test_capabilities_table_landmarks_match_kernel():
     assert CAPABILITIES["CAP_CHECKPOINT_RESTORE"] == 40
 
 
-def test_cap_number_oci_spelling_number():
-    assert cap_number("CAP_NET_ADMIN") == 12
+def test_capabilities_oci_spelling_number():
+    assert CAPABILITIES.get("CAP_NET_ADMIN") == 12
 
 
-def test_cap_number_other_spellings_none():
-    assert cap_number("NET_ADMIN") is None
-    assert cap_number("cap_net_admin") is None
-    assert cap_number("CAP_TEST") is None
-    assert cap_number("") is None
+def test_capabilities_other_spellings_unknown():
+    assert CAPABILITIES.get("NET_ADMIN") is None
+    assert CAPABILITIES.get("cap_net_admin") is None
+    assert CAPABILITIES.get("CAP_TEST") is None
+    assert CAPABILITIES.get("") is None
 
 
 def test_read_cap_last_cap_file_value(tmp_path):

@@ -306,17 +306,6 @@ def _rule_block(kind: str, major: int, minor: int, bits: int, verdict: int) -> l
     return block
 
 
-def describe_filter(program: bytes) -> list[tuple[int, int, int, int, int]]:
-    """The program as (code, dst, src, off, imm) tuples, for tests and logs."""
-    import struct
-
-    out = []
-    for i in range(0, len(program), 8):
-        code, regs, off, imm = struct.unpack_from("<BBhi", program, i)
-        out.append((code, regs & 0xF, regs >> 4, off, imm))
-    return out
-
-
 # bpf(2) commands, program and attach types, flags (linux/bpf.h).
 _BPF_PROG_LOAD = 5
 _BPF_PROG_ATTACH = 8
