@@ -102,6 +102,22 @@ def test_installed_command_runs_isolated_python_from_its_venv(venv):
     assert f"python: {sys.version.split()[0]}" in lines
 
 
+def test_installed_command_loads_its_modules_from_the_bytecode_pip_compiled(venv):
+    """pip compiles the wheel's modules at install; the command's entry
+    script (share/pyrunc/main.py) finds them through pyrunc.fastimport,
+    without the path machinery's per-module cost."""
+    main = venv / "share" / "pyrunc" / "main.py"
+    probe = ("import json, runpy, sys\n"
+             f"runpy.run_path({str(main)!r}, run_name='probe')['load_cli']()\n"
+             "import pyrunc.ops.run\n"
+             "print(json.dumps({n: [type(m.__spec__.loader).__name__, m.__file__] for n, m in sys.modules.items()"
+             " if n.startswith('pyrunc.') and n != 'pyrunc.fastimport' and m.__file__.endswith('.py')}))\n")
+    modules = json.loads(_check([str(venv / "bin" / "python"), "-I", "-S", "-c", probe]).stdout)
+    assert len(modules) > 10
+    assert {loader for loader, _ in modules.values()} == {"PycFinder"}, modules
+    assert modules["pyrunc.cli"][1] == str(venv / "lib" / VERSION_DIR / "site-packages" / "pyrunc" / "cli.py")
+
+
 def test_installed_command_reports_an_invalid_config(venv, tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({
         "ociVersion": "1.0.0", "process": {"args": [], "cwd": "rel"}, "root": {"path": "rootfs"}}))

@@ -106,10 +106,26 @@ def test_main_py_resolves_pth_lines_against_site_packages_not_the_cwd(tmp_path):
     (venv / "share" / "pyrunc").mkdir(parents=True)
     main = venv / "share" / "pyrunc" / "main.py"
     source = open(os.path.join(REPO, "share", "pyrunc", "main.py")).read()
-    main.write_text(source.split("\n_add_site_packages()")[0] + "\n_add_site_packages()\nimport os\nprint([os.path.abspath(p) for p in sys.path])\n")
+    main.write_text(source.split('\nif __name__ == "__main__":')[0]
+                    + "\n_add_site_packages()\nimport os\nprint([os.path.abspath(p) for p in sys.path])\n")
     cwd = tmp_path / "cwd"
     (cwd / "evil").mkdir(parents=True)
     result = subprocess.run([sys.executable, "-I", "-S", str(main)], cwd=cwd, capture_output=True, text=True,
                             check=True)
     assert str(cwd / "evil") not in result.stdout
     assert str(site_packages) in result.stdout
+
+
+def test_main_py_loads_pyrunc_through_the_pyc_finder():
+    """The command's modules come through pyrunc.fastimport (its docstring
+    says why). Run twice: the first run writes any .pyc the tree lacks."""
+    main = os.path.join(REPO, "share", "pyrunc", "main.py")
+    probe = ("import runpy, sys\n"
+             f"runpy.run_path({main!r}, run_name='probe')['load_cli']()\n"
+             "import pyrunc.ops.lifecycle\n"
+             "print(sorted({type(m.__spec__.loader).__name__ for n, m in sys.modules.items()"
+             " if n.startswith('pyrunc.') and n != 'pyrunc.fastimport' and hasattr(m, '__file__')"
+             " and m.__file__.endswith('.py')}))\n")
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-I", "-S", "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['PycFinder']"
