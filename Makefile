@@ -56,7 +56,7 @@ dist: setup
 # Not here (longer, or needing more of the machine): make e2e (adds Docker),
 # make stress (full size), make bench.
 test: setup
-	tools/install-deps zsh  # the zsh completion's test drives an interactive zsh
+	tools/install-deps zsh runc  # zsh: the completion test drives one; runc: the side-by-side compatibility tests
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-pythons
 	@if [ "$$(id -u)" = 0 ]; then \
