@@ -87,11 +87,15 @@ class PycFinder:
         return None  # the default module object
 
     def exec_module(self, module):
+        from _imp import _fix_co_filename
         from marshal import loads
 
         spec = module.__spec__
         code = loads(spec.loader_state)
         spec.loader_state = None
+        # As SourceFileLoader does: the code names the source where it is
+        # now (compileall may have recorded a relative or another path).
+        _fix_co_filename(code, spec.origin)
         exec(code, module.__dict__)
 
 

@@ -68,6 +68,23 @@ def test_modules_and_subpackages_load_from_their_pyc(package):
     assert a.__spec__.loader_state is None  # the code is not kept once run
 
 
+def test_code_names_the_source_where_it_is_now(package):
+    """As the path machinery does: a .pyc compiled under another path (a
+    relative one, as `compileall pyrunc` records) reports the real file in
+    tracebacks."""
+    name, root = package
+    (root / "c.py").write_text("def where():\n    return where.__code__.co_filename\n")
+    cwd = os.getcwd()
+    os.chdir(root.parent)
+    try:
+        assert compileall.compile_file(os.path.join(name, "c.py"), quiet=1)
+    finally:
+        os.chdir(cwd)
+    module = importlib.import_module(name + ".c")
+    assert loader_name(module) == "PycFinder"
+    assert module.where() == str(root / "c.py")
+
+
 def test_the_pyc_is_what_runs_when_its_header_matches_the_source(package):
     """It runs the bytecode, as the path machinery would, without compiling
     the source: a .pyc of other code under a matching header is executed."""
