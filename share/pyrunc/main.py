@@ -45,6 +45,9 @@ def _add_site_packages():
 def load_cli():
     """pyrunc.cli's run_and_exit, pyrunc found on sys.path and its modules
     through pyrunc.fastimport."""
+    import gc
+
+    gc.disable()  # from the first import on (pyrunc.cli.run_and_exit says why)
     _add_site_packages()
     try:
         from pyrunc.fastimport import install
