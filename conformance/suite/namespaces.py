@@ -54,6 +54,13 @@ def unlisted_namespaces_are_inherited(t):
         t.equal(seen.get(name), host_ns(name), f"{n} namespace (not listed: inherited)")
 
 
+def _link_or_none(path: str) -> str | None:
+    try:
+        return os.readlink(path)
+    except FileNotFoundError:
+        return None
+
+
 def join_by_path(t, ns_type: str, path_name: str | None = None):
     if not kernel_has(PROC_NAME[ns_type]):
         raise Skip(f"the kernel has no {ns_type} namespaces")
@@ -61,8 +68,11 @@ def join_by_path(t, ns_type: str, path_name: str | None = None):
     proc_name = path_name or PROC_NAME[ns_type]
     path = f"/proc/{holder.pid}/ns/{proc_name}"
     deadline = time.monotonic() + 5
-    while os.readlink(path) == host_ns(PROC_NAME[ns_type]) and time.monotonic() < deadline:
-        time.sleep(0.02)  # unshare(1) has not unshared yet
+    while _link_or_none(path) in (None, host_ns(PROC_NAME[ns_type])) and time.monotonic() < deadline:
+        # unshare(1) has not unshared yet; or, for pid_for_children, it has
+        # but not forked yet: the kernel hides a pid namespace without its
+        # init (no child reaper) and the link is ENOENT until then.
+        time.sleep(0.02)
     want = os.readlink(path)
     b = t.bundle("probe_ns")
     namespaces = [n for n in b.config["linux"]["namespaces"] if n["type"] != ns_type]
