@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -44,6 +46,7 @@ ALLOWED = {
     "pyrunc.record": (),
     "pyrunc.faults": (),
     "pyrunc.files": ("pyrunc.errors",),
+    "pyrunc.fastimport": (),  # the command's import hook, loaded by main.py before anything else
     "pyrunc": ("pyrunc.api",),
 }
 
@@ -96,3 +99,28 @@ def test_layering_imports_flow_one_way(module, path):
             continue
         bad.append(name)
     assert bad == [], f"{module} may not import {bad}"
+
+
+# What system calls with privilege go through, and the code that runs them.
+PRIVILEGED = ("pyrunc.linux._libc", "pyrunc.linux._sys", "pyrunc.linux._libc_ctypes", "pyrunc.linux.syscalls",
+              "pyrunc.linux.seccomp", "pyrunc.linux.mounts", "pyrunc.linux.rootfs", "pyrunc.init", "pyrunc.launcher",
+              "ctypes", "prctl", "_prctl", "seccomp")
+
+
+def test_validation_loads_no_privileged_module():
+    """spec reads the kernel's name tables (linux.capabilities, rlimits,
+    sysctl) but the code that applies them imports _libc and syscalls only
+    when called: validating a config that uses all three, and seccomp,
+    loads nothing that makes a privileged system call."""
+    code = ("import sys, pyrunc\n"
+            "cfg = pyrunc.default_spec()\n"
+            "cfg['linux']['sysctl'] = {'net.ipv4.ip_forward': '1'}\n"
+            "cfg['linux']['seccomp'] = {'defaultAction': 'SCMP_ACT_ALLOW',"
+            " 'syscalls': [{'names': ['mkdir'], 'action': 'SCMP_ACT_ERRNO'}]}\n"
+            "assert cfg['process']['capabilities'] and cfg['process']['rlimits']\n"
+            "assert pyrunc.validate(cfg) == []\n"
+            "assert pyrunc.validate({**cfg, 'ociVersion': 1}) != []\n"
+            "print(' '.join(sorted(sys.modules)))\n")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "pyrunc.linux.capabilities" in loaded and "pyrunc.linux.sysctl" in loaded
+    assert [m for m in loaded if m.startswith(PRIVILEGED)] == []
