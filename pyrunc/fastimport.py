@@ -33,7 +33,9 @@ class PycFinder:
         self.directory = directory
         self._spec_class = sys.modules["_frozen_importlib"].ModuleSpec
         self._magic = external.MAGIC_NUMBER
-        self._tag = sys.implementation.cache_tag
+        # Under -O or -OO the path machinery reads .opt-N.pyc files: leave
+        # those runs to it.
+        self._tag = None if sys.flags.optimize else sys.implementation.cache_tag
 
     def find_spec(self, name, path=None, target=None):
         if not name.startswith(self.prefix) or self._tag is None:

@@ -9,6 +9,7 @@ import compileall
 import importlib
 import os
 import py_compile
+import subprocess
 import sys
 import uuid
 
@@ -134,3 +135,19 @@ def test_other_packages_and_missing_modules_are_not_its_business(package):
     assert finder.find_spec(name + "._ext") is None  # a C extension
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module(name + ".missing")
+
+
+def test_optimized_runs_are_left_to_the_path_machinery(package):
+    """Under -O the path machinery reads .opt-1.pyc, whose asserts are gone:
+    the finder must not run the plain .pyc instead."""
+    name, root = package
+    code = ("import sys\n"
+            f"sys.path.insert(0, {str(root.parent)!r})\n"
+            "from pyrunc.fastimport import PycFinder\n"
+            f"sys.meta_path.insert(0, PycFinder({name!r}, {str(root)!r}))\n"
+            f"import {name}.a as a\n"
+            "print(type(a.__spec__.loader).__name__)\n")
+    for flags, expected in (([], "PycFinder"), (["-O"], "SourceFileLoader")):
+        result = subprocess.run([sys.executable, *flags, "-c", code], capture_output=True, text=True, check=True,
+                                cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        assert result.stdout.strip() == expected, (flags, result.stdout)
