@@ -41,7 +41,6 @@ def _add_site_packages():
                     sys.path.append(line)
 
 
-
 def load_cli():
     """pyrunc.cli's run_and_exit, pyrunc found on sys.path and its modules
     through pyrunc.fastimport."""
