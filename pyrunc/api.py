@@ -36,9 +36,9 @@ callers, beside the CLI; the CLI does not import this module).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
+from pyrunc import oslite as os
 from pyrunc.errors import (ConfigError, ContainerError, ContainerExists, ContainerNotFound, InvalidStatus,
                            KernelError, PyruncError, ThreadsRunning)
 from pyrunc import store as _store

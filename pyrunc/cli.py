@@ -437,7 +437,7 @@ def _reserve_std_fds() -> None:
     anything: otherwise the first file pyrunc opens (a log, a socket, the
     exec fifo) would become "stdout", be written to as such, and be handed
     to the container as its fd 1."""
-    import os
+    from pyrunc import oslite as os
 
     for fd in (0, 1, 2):
         try:
@@ -547,7 +547,7 @@ def run_and_exit():
     `run`. Commands that go on for long turn it back on
     (ops.common.long_wait_ahead)."""
     import gc
-    import os
+    from pyrunc import oslite as os
 
     gc.disable()
     code = main()

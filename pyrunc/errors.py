@@ -75,7 +75,7 @@ class KernelError(PyruncError):
     """A system call failed: `mount "proc" on "/proc": operation not permitted`."""
 
     def __init__(self, op: str, target: str, errno: int, detail: str = ""):
-        import os
+        from pyrunc import oslite as os
 
         self.op = op
         self.target = target

@@ -59,7 +59,7 @@ abrupt (no cleanup, no message).
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 ENV = "PYRUNC_FAULT"
 

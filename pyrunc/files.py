@@ -7,9 +7,9 @@ A leaf module: stdlib and errors only.
 
 from __future__ import annotations
 
-import os
 import stat
 
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
 
 # Far above any real config (Docker's seccomp profile makes one of ~60 KiB).

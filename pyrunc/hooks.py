@@ -31,10 +31,10 @@ Imports: errors, jsonlite.
 
 from __future__ import annotations
 
-import os
 import select
 import time
 
+from pyrunc import oslite as os
 from pyrunc import jsonlite
 from pyrunc.errors import PyruncError
 

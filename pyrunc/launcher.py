@@ -52,8 +52,7 @@ idmap}, errors.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import faults, log, sync
 from pyrunc.errors import InitError
 from pyrunc.init.context import InitContext

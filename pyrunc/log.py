@@ -13,8 +13,9 @@ touches it. Imports: stdlib only (time, os).
 
 from __future__ import annotations
 
-import os
 import time
+
+from pyrunc import oslite as os
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
 import time
 
+from pyrunc import oslite as os
 from pyrunc import jsonlite
 from pyrunc.errors import ContainerExists, ContainerNotFound, InvalidID, PyruncError
 from pyrunc.files import read_regular

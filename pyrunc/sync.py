@@ -48,9 +48,9 @@ Imports: errors, jsonlite, _socket.
 from __future__ import annotations
 
 import _socket
-import os
 import struct
 
+from pyrunc import oslite as os
 from pyrunc import jsonlite
 from pyrunc.errors import InitError
 

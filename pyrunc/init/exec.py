@@ -19,8 +19,7 @@ Imports: sync, init.{context, process}, linux.*.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import sync
 from pyrunc.init import process as process_steps
 from pyrunc.init.context import error_message

@@ -29,11 +29,11 @@ Imports: errors, linux.*, spec.model (types and DEFAULT_PATH).
 from __future__ import annotations
 
 import errno
-import os
 import stat
 
 import _signal
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError, ProgramError, PyruncError, SetupError
 from pyrunc.linux import _libc, capabilities, mounts, trampoline
 from pyrunc.linux.syscalls import REAL, Kernel

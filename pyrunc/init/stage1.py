@@ -30,8 +30,7 @@ Imports: sync, init.{context, process, stage2}, linux.namespaces.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import faults, sync
 from pyrunc.init import process as process_steps, stage2
 from pyrunc.init.context import InitContext, error_message

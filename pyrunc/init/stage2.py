@@ -19,10 +19,10 @@ Imports: sync, init.{context, process}, linux.* (no pyseccomp, nothing heavy).
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 
+from pyrunc import oslite as os
 from pyrunc import faults, sync
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.init import process as process_steps

@@ -11,7 +11,7 @@ Imports: _sys or _libc_ctypes.
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 # mount(2) flags (linux/mount.h)
 MS_RDONLY = 0x1

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import os
+
+from pyrunc import oslite as os
 
 _libc = ctypes.CDLL(None, use_errno=True)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import _socket
 import fcntl
-import os
 import struct
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.linux import _libc, mounts
 from pyrunc.linux.syscalls import REAL, Kernel

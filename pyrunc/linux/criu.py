@@ -11,11 +11,11 @@ Imports: errors, linux.protowire.
 from __future__ import annotations
 
 import array
-import os
 import shutil
 import socket
 import subprocess
 
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
 from pyrunc.linux.protowire import WireError, decode, encode
 

@@ -8,9 +8,9 @@ Imports: linux._libc, resource.
 
 from __future__ import annotations
 
-import os
 import resource
 
+from pyrunc import oslite as os
 from pyrunc.linux import _libc
 
 

@@ -12,8 +12,8 @@ Imports: errors.
 from __future__ import annotations
 
 import errno
-import os
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError, PyruncError
 
 HELPER_DIRS = "/usr/bin:/bin:/usr/sbin:/sbin"

@@ -16,8 +16,8 @@ Imports: errors, linux.{_libc, idmap}.
 from __future__ import annotations
 
 import errno
-import os
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError
 from pyrunc.linux import _libc
 from pyrunc.linux.idmap import format_id_map, write_map_file

@@ -8,7 +8,7 @@ Imports: stdlib only.
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 
 def apparmor_enabled() -> bool:

@@ -13,9 +13,9 @@ Imports: errors, linux.{_libc, syscalls}.
 from __future__ import annotations
 
 import errno
-import os
 import stat
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError
 from pyrunc.linux import _libc
 from pyrunc.linux.syscalls import REAL, Kernel

@@ -5,8 +5,7 @@ Imports: linux._libc.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError
 from pyrunc.linux import _libc
 

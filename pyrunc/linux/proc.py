@@ -7,7 +7,7 @@ Imports: stdlib only.
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 PROC = "/proc"
 

@@ -11,9 +11,9 @@ Imports: errors, spec.model (types only), linux.{_libc, mounts, proc, syscalls}.
 from __future__ import annotations
 
 import errno
-import os
 import stat
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.linux import _libc, mounts, proc
 from pyrunc.linux.syscalls import REAL, Kernel

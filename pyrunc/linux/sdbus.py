@@ -25,8 +25,8 @@ Imports: errors (ctypes).
 from __future__ import annotations
 
 import ctypes
-import os
 
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
 
 PRIVATE_SOCKET = "/run/systemd/private"

@@ -11,8 +11,8 @@ Imports: errors, linux._libc (loading only; compiling needs no ctypes of ours).
 from __future__ import annotations
 
 import errno
-import os
 
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
 
 EPERM = errno.EPERM
@@ -76,7 +76,13 @@ def libseccomp_version() -> str:
     for directory in _LIBRARY_DIRS:
         path = os.path.join(directory, "libseccomp.so.2")
         if os.path.exists(path):
-            name = os.path.basename(os.path.realpath(path))
+            # The name its chain of symlinks ends at (os.path.realpath would import os).
+            for _ in range(40):
+                try:
+                    path = os.path.join(os.path.dirname(path), os.readlink(path))
+                except OSError:
+                    break
+            name = os.path.basename(path)
             version = name.removeprefix("libseccomp.so.")
             if version.count(".") == 2 and version.replace(".", "").isdigit():
                 return version

@@ -33,10 +33,10 @@ from __future__ import annotations
 import _signal
 import _socket
 import fcntl
-import os
 import resource
 import struct
 
+from pyrunc import oslite as os
 from pyrunc.linux import _libc, capabilities, fds, proc, trampoline
 
 

@@ -19,7 +19,7 @@ Imports: errors, linux.{_libc, syscalls} (in the functions: spec imports this mo
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 # Sysctls of the IPC namespace outside fs/mqueue (kernel/ipc_sysctl.c).
 IPC_KEYS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",

@@ -37,9 +37,9 @@ Imports: stdlib, errors, linux._libc (for fstatfs), jsonlite.
 from __future__ import annotations
 
 import fcntl
-import os
 import struct
 
+from pyrunc import oslite as os
 from pyrunc.errors import program_exit_code
 
 NAME = "pyrunc-stub"

@@ -11,9 +11,9 @@ JSON path. Exit 1 if there is any; `--format json` prints them for tools.
 
 from __future__ import annotations
 
-import os
 import stat
 
+from pyrunc import oslite as os
 from pyrunc import log
 from pyrunc.errors import PyruncError
 

@@ -16,9 +16,9 @@ Imports: errors, log, store, ops.{common, create, lifecycle}, linux.{criu, cgrou
 
 from __future__ import annotations
 
-import os
 import stat
 
+from pyrunc import oslite as os
 from pyrunc import jsonlite, log, status, store as store_mod
 from pyrunc.errors import PyruncError, UsageError
 from pyrunc.ops.common import load_config, one_id, rootless_cgroups, store_for

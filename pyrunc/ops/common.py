@@ -39,7 +39,7 @@ def rootless_cgroups(parsed) -> bool:
 def rootless_setting(value: str) -> bool:
     """What a --rootless value ("auto", or Go's boolean spellings) means here."""
     from pyrunc.linux import proc
-    import os
+    from pyrunc import oslite as os
 
     if value in _TRUE:
         return True
@@ -80,7 +80,7 @@ def check_preserved_fds(count: int, flag: str = "--preserve-fds") -> None:
     verbs call this first). Otherwise a number would name one of pyrunc's
     own files (the --log file, the sync socket, a stub's memfd) and hand
     it to the container."""
-    import os
+    from pyrunc import oslite as os
 
     for fd in range(3, 3 + count):
         try:

@@ -8,9 +8,9 @@ Imports: errors, log, store, ops.common, launcher, init.context, linux.cgroups.
 
 from __future__ import annotations
 
-import os
 import time
 
+from pyrunc import oslite as os
 from pyrunc import faults, log, store as store_mod
 from pyrunc.errors import ConfigError, PyruncError
 from pyrunc.ops.common import check_preserved_fds, load_config, one_id, rootless_cgroups, store_for

@@ -13,8 +13,7 @@ Imports: errors, log, store, ops.{common, lifecycle, run}, spec.*, init.exec, li
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import log, status as status_rules
 from pyrunc.errors import ConfigError, InitError, ProgramError, PyruncError, UsageError
 from pyrunc.ops.common import check_preserved_fds, store_for, validate_config

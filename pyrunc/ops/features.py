@@ -6,7 +6,7 @@ Imports: linux.{capabilities, mounts, seccomp}, jsonlite.
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 OCI_VERSION_MIN = "1.0.0"
 OCI_VERSION_MAX = "1.2.1"
@@ -97,7 +97,7 @@ def checkout_commit(source_root: str | None = None) -> str | None:
     """The commit checked out where pyrunc runs from source (an editable
     install of a git checkout or worktree), read from .git without running
     git; None for an installed package or anything unexpected."""
-    import os
+    from pyrunc import oslite as os
 
     if source_root is None:
         source_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

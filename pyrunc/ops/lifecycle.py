@@ -9,8 +9,7 @@ Imports: errors, faults, log, record, status, store, ops.common, linux.{proc, si
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import log, status as status_rules, store as store_mod
 from pyrunc.errors import ContainerNotFound, PyruncError, UsageError
 from pyrunc.ops.common import one_id, store_for

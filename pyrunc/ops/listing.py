@@ -4,8 +4,7 @@ Imports: errors, log, store, ops.{common, lifecycle}.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import log
 from pyrunc.errors import ContainerNotFound, PyruncError
 from pyrunc.ops.common import no_arguments, output_format, store_for

@@ -11,8 +11,7 @@ Imports: errors, log, store, ops.common, linux.cgroups, jsonlite.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import log, status as status_rules
 from pyrunc.errors import ConfigError, PyruncError, UsageError
 from pyrunc.ops.common import long_wait_ahead, one_id, output_format, store_for, validate_config

@@ -12,8 +12,7 @@ Imports: errors, log, store, ops.{common, create, lifecycle}, linux.{_libc, cons
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import log
 from pyrunc.errors import PyruncError
 from pyrunc.ops.common import SignalForwarder, one_id, rootless_cgroups, store_for

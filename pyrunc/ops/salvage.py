@@ -8,8 +8,7 @@ Imports: errors, log, record, store, ops.lifecycle, linux.{cgroups, proc}.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import log, store as store_mod
 from pyrunc.errors import PyruncError
 from pyrunc.ops.lifecycle import _kill_and_wait as kill_and_wait, destroy_container
@@ -57,8 +56,6 @@ def salvage_record(container_id: str, raw: dict) -> ContainerRecord:
     (under this host's cgroup mounts): every process in those is the
     container's, so they are emptied (shared_pid_namespace) and removed; a
     cgroup it did not make is left alone."""
-    import posixpath
-
     from pyrunc.linux import cgroups
 
     record = ContainerRecord(container_id)
@@ -69,7 +66,7 @@ def salvage_record(container_id: str, raw: dict) -> ContainerRecord:
     mounts = [m.rstrip("/") + "/" for m in cgroups.detect_layout().mounts.values()]
 
     def under_mount(path) -> bool:
-        return isinstance(path, str) and posixpath.normpath(path) == path and any(path.startswith(m) for m in mounts)
+        return isinstance(path, str) and os.path.normpath(path) == path and any(path.startswith(m) for m in mounts)
 
     created = info.get("created") if isinstance(info.get("created"), list) else []
     created = [d for d in created if under_mount(d)]

@@ -6,8 +6,7 @@ three capabilities, the usual masked paths), with our runtime-spec version.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import OCI_VERSION
 from pyrunc.errors import PyruncError, UsageError
 

@@ -8,8 +8,7 @@ Imports: errors, files, jsonlite.
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc import jsonlite
 from pyrunc.errors import PyruncError
 from pyrunc.files import read_regular

@@ -8,7 +8,7 @@ profile, kept as the dicts the spec defines. Stdlib only.
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

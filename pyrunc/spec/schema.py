@@ -7,7 +7,7 @@ for people: `process.args: must be an array, not a string`.
 
 from __future__ import annotations
 
-import os
+from pyrunc import oslite as os
 
 CONFIG_SCHEMA = "config-schema.json"
 STATE_SCHEMA = "state-schema.json"

@@ -19,25 +19,38 @@ import sys
 
 
 def _add_site_packages():
-    import os
+    # posix, not os: the command never imports os (pyrunc.oslite says why).
+    from posix import getcwd, listdir, stat
 
-    # This file is <venv>/share/pyrunc/main.py.
-    venv = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    site_packages = os.path.join(venv, "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
-    if not os.path.isdir(site_packages):
+    # This file is <venv>/share/pyrunc/main.py; its path may hold "." and "..".
+    parts = []
+    for part in (__file__ if __file__.startswith("/") else getcwd() + "/" + __file__).split("/")[:-3]:
+        if part == "..":
+            parts = parts[:-1]
+        elif part and part != ".":
+            parts.append(part)
+    site_packages = "/%s/lib/python%d.%d/site-packages" % ("/".join(parts), *sys.version_info[:2])
+    try:
+        names = listdir(site_packages)
+    except OSError:
         return
     sys.path.append(site_packages)
-    for name in sorted(os.listdir(site_packages)):
+    for name in sorted(names):
         if not name.endswith(".pth"):
             continue
-        with open(os.path.join(site_packages, name)) as f:
+        with open(site_packages + "/" + name) as f:
             for line in f:
                 line = line.strip()
                 if not line or line.startswith(("#", "import")):
                     continue
                 # As site.py does: relative to site-packages, never to the caller's cwd.
-                line = os.path.join(site_packages, line)
-                if os.path.isdir(line):
+                if not line.startswith("/"):
+                    line = site_packages + "/" + line
+                try:
+                    is_dir = stat(line).st_mode & 0o170000 == 0o040000
+                except (OSError, ValueError):
+                    continue
+                if is_dir:
                     sys.path.append(line)
 
 

@@ -47,6 +47,7 @@ ALLOWED = {
     "pyrunc.faults": (),
     "pyrunc.files": ("pyrunc.errors",),
     "pyrunc.fastimport": (),  # the command's import hook, loaded by main.py before anything else
+    "pyrunc.oslite": (),  # the os module for pyrunc's modules: any of them may import it
     "pyrunc": ("pyrunc.api",),
 }
 
@@ -88,7 +89,7 @@ def test_layering_imports_flow_one_way(module, path):
     allowed = rule_for(module)
     bad = []
     for name in imported(path, module):
-        if name == module or name.startswith(module + "."):
+        if name == module or name.startswith(module + ".") or name == "pyrunc.oslite":
             continue
         parent = name.rsplit(".", 1)[0]
         # `from pyrunc.linux import proc` names the module pyrunc.linux.proc;
@@ -99,6 +100,46 @@ def test_layering_imports_flow_one_way(module, path):
             continue
         bad.append(name)
     assert bad == [], f"{module} may not import {bad}"
+
+
+def stdlib_os_imports(path: str) -> list[str]:
+    """`import os`, `from os import ...`, `import posixpath`: what loads the real os."""
+    found = []
+    for node in ast.walk(ast.parse(open(path).read())):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and not node.level else []
+        found += [f"line {node.lineno}: {n}" for n in names if n in ("os", "posixpath", "genericpath", "os.path")]
+    return found
+
+
+@pytest.mark.parametrize("module, path", sorted(modules()))
+def test_modules_take_os_from_oslite(module, path):
+    """`import os` costs every command 4.4M instructions (pyrunc.oslite):
+    pyrunc's modules import `from pyrunc import oslite as os`, which loads
+    the real os only for what it does not have."""
+    if module == "pyrunc.oslite":
+        return
+    assert stdlib_os_imports(path) == []
+
+
+def test_the_command_modules_load_without_os():
+    """What state, start, kill, delete, create and run import leaves the
+    real os unloaded (the whole command is checked by
+    tests/integration/test_no_os_import.py)."""
+    code = ("import sys\n"
+            "from pyrunc import cli, store, ops\n"
+            "from pyrunc.ops import lifecycle, create, run, common\n"
+            "from pyrunc.linux.cgroups import manager, fs\n"
+            "from pyrunc import launcher\n"
+            "from pyrunc.init import stage2\n"
+            "from pyrunc.spec import model, check\n"
+            "from pyrunc.oslite import environ, path\n"
+            "path.join('/a', 'b'), path.isdir('/'), environ.get('HOME')\n"
+            "print(' '.join(sorted(sys.modules)))\n")
+    loaded = subprocess.run([sys.executable, "-I", "-S", "-c", "import sys; sys.path[:0] = %r; " % sys.path + code],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert "pyrunc.launcher" in loaded and "pyrunc.oslite" in loaded
+    assert [m for m in ("os", "posixpath", "genericpath", "_collections_abc") if m in loaded] == []
 
 
 # What system calls with privilege go through, and the code that runs them.

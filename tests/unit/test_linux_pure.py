@@ -607,6 +607,25 @@ def test_cgroup_dirs_destroy_removes_only_created(hierarchy):
     assert (hierarchy / "unified").is_dir()
 
 
+def test_cgroup_dirs_destroy_removes_nested_sub_cgroups_children_first(hierarchy):
+    # exec --cgroup's (or the container's own) sub-cgroups, nested, go with it.
+    dirs = CgroupDirs({"": str(hierarchy / "unified/c1")})
+    dirs.create()
+    for sub in ("a/b/c", "a/d", "e"):
+        (hierarchy / "unified/c1" / sub).mkdir(parents=True)
+    (hierarchy / "unified/c1/a/file").write_text("")  # not a cgroup: left for rmdir to refuse
+    (hierarchy / "unified/c1/e/link").symlink_to(hierarchy / "memory")  # never followed
+    tree = cgroup_fs.subtree(str(hierarchy / "unified/c1"))
+    assert tree[0] == str(hierarchy / "unified/c1")
+    assert sorted(tree[1:]) == sorted(str(hierarchy / "unified/c1" / s) for s in ("a", "a/b", "a/b/c", "a/d", "e"))
+    assert all(tree.index(os.path.dirname(d)) < tree.index(d) for d in tree[1:])
+    os.unlink(hierarchy / "unified/c1/a/file")
+    os.unlink(hierarchy / "unified/c1/e/link")
+    assert dirs.destroy() == []
+    assert not (hierarchy / "unified/c1").exists()
+    assert (hierarchy / "memory").is_dir()
+
+
 def test_cgroup_dirs_destroy_parent_in_use_kept_quietly(hierarchy):
     dirs = CgroupDirs({"memory": str(hierarchy / "memory/shared/c1")})
     dirs.create()

@@ -49,14 +49,14 @@ def test_default_root_without_xdg_runtime_dir_is_run_pyrunc(monkeypatch):
 
 def test_default_root_for_a_user_is_under_xdg_runtime_dir(monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(store.os, "geteuid", lambda: 1000)
     assert store.default_root() == "/run/user/1000/pyrunc"
 
 
 def test_default_root_for_host_root_ignores_xdg_runtime_dir(monkeypatch):
     # runc's rule: root on the host keeps /run/runc whatever /run/user/0 says.
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/0")
-    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setattr(store.os, "geteuid", lambda: 0)
     monkeypatch.setattr(proc, "in_user_namespace", lambda: False)
     assert store.default_root() == "/run/pyrunc"
 

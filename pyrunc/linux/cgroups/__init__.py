@@ -16,8 +16,7 @@ Imports: errors, linux.proc.
 
 from __future__ import annotations
 
-import posixpath
-
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
 from pyrunc.linux import proc
 
@@ -49,9 +48,9 @@ def paused(paths: dict[str, str]) -> bool:
     ask of every running container: it lives here, not in the manager, so
     they do not import the managers for it (0.3-0.4 ms a call)."""
     if paths and all(key == V2_KEY for key in paths):
-        name = posixpath.join(paths[V2_KEY], "cgroup.freeze")
+        name = os.path.join(paths[V2_KEY], "cgroup.freeze")
     else:
-        name = next((posixpath.join(path, "freezer.state") for key, path in paths.items() if "freezer" in key.split(",")), "")
+        name = next((os.path.join(path, "freezer.state") for key, path in paths.items() if "freezer" in key.split(",")), "")
     if not name:
         return False
     try:
@@ -93,7 +92,7 @@ def detect_layout() -> Layout:
 
 def clean_path(path: str) -> str:
     """Normalise a cgroup path so it stays under its hierarchy's root."""
-    return posixpath.normpath("/" + path.lstrip("/"))
+    return os.path.normpath("/" + path.lstrip("/"))
 
 
 def resolve_paths(layout: Layout, cgroups_path: str, container_id: str,
@@ -116,8 +115,8 @@ def resolve_paths(layout: Layout, cgroups_path: str, container_id: str,
             if mount_root != "/" and (base == mount_root or base.startswith(mount_root + "/")):
                 base = "/" + base[len(mount_root):].lstrip("/")
             if layout.mode == "unified":
-                base = posixpath.dirname(base)
-        joined = clean_path(posixpath.join(base, sub.lstrip("/")))
+                base = os.path.dirname(base)
+        joined = clean_path(os.path.join(base, sub.lstrip("/")))
         paths[key] = mount_point.rstrip("/") + (joined if joined != "/" else "")
     if not paths:
         raise PyruncError("cgroups: no cgroup hierarchy is mounted on this host")

@@ -18,9 +18,9 @@ Imports: errors, linux.cgroups.{resources, devices}.
 from __future__ import annotations
 
 import errno as errnos
-import os
 import time
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError, PyruncError
 from pyrunc.linux.cgroups import resources as conv
 

@@ -325,7 +325,7 @@ class _Bpf:
 
     def __init__(self):
         import ctypes
-        import os
+        from pyrunc import oslite as os
 
         self.ctypes = ctypes
         self.nr = _SYS_BPF.get(os.uname().machine)
@@ -408,7 +408,7 @@ def attach_device_filter(cgroup_dir_fd: int, program: bytes) -> None:
     filter; an old program the caller may not open is left, it can only
     restrict more). Raises KernelError naming the bpf(2) step that failed.
     """
-    import os
+    from pyrunc import oslite as os
 
     bpf = _Bpf()
     try:

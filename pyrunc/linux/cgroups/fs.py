@@ -8,9 +8,9 @@ Imports: errors.
 from __future__ import annotations
 
 import errno
-import os
 import time
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError
 
 
@@ -108,7 +108,7 @@ class CgroupDirs:
         if path is None:
             return []
         result = []
-        for directory, _, _ in os.walk(path):
+        for directory in subtree(path):
             try:
                 with open(os.path.join(directory, "cgroup.procs")) as f:
                     result.extend(int(line) for line in f if line.strip())
@@ -177,10 +177,23 @@ class CgroupDirs:
         return problems
 
 
+def subtree(directory: str) -> list[str]:
+    """`directory` and every directory below it, each before its own
+    subdirectories (what os.walk gives, without importing os: pyrunc.oslite)."""
+    found = [directory]
+    for parent in found:  # grows as it goes: breadth first
+        try:
+            with os.scandir(parent) as entries:
+                found.extend(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return found
+
+
 def _remove_sub_cgroups(directory: str) -> None:
-    for parent, subdirs, _ in os.walk(directory, topdown=False):
-        if parent != directory:
-            _rmdir_retrying(parent)
+    """Every cgroup below `directory`, children first (only an empty one can go)."""
+    for subdir in reversed(subtree(directory)[1:]):
+        _rmdir_retrying(subdir)
 
 
 def _rmdir_retrying(directory: str, attempts: int = 50) -> bool:

@@ -41,8 +41,7 @@ Imports: errors, linux.cgroups (fs, apply, devices and systemd lazily).
 
 from __future__ import annotations
 
-import os
-
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
 from pyrunc.linux.cgroups.fs import CgroupDirs
 
@@ -411,9 +410,7 @@ def parse_sub_cgroup_args(args: list[str]) -> dict[str, str]:
 
 def _sub_path(base: str, sub: str) -> str:
     """`sub` under `base`, never out of it (runc checks the same)."""
-    import posixpath
-
-    joined = posixpath.normpath(posixpath.join(base, sub.lstrip("/"))) if sub else base
+    joined = os.path.normpath(os.path.join(base, sub.lstrip("/"))) if sub else base
     if joined != base and not joined.startswith(base.rstrip("/") + "/"):
         raise PyruncError(f"exec: --cgroup: {sub} is not a sub cgroup path")
     return joined

@@ -12,8 +12,8 @@ Imports: errors, linux.{mounts, _libc, syscalls}.
 from __future__ import annotations
 
 import errno
-import os
 
+from pyrunc import oslite as os
 from pyrunc.errors import KernelError
 from pyrunc.linux import mounts
 from pyrunc.linux.syscalls import REAL, Kernel

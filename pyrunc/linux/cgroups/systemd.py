@@ -33,11 +33,11 @@ Imports: errors, linux.{proc, sdbus}, linux.cgroups.{fs, manager, resources}.
 
 from __future__ import annotations
 
-import os
 import time
 
+from pyrunc import oslite as os
 from pyrunc.errors import PyruncError
-from pyrunc.linux.cgroups.fs import CgroupDirs
+from pyrunc.linux.cgroups.fs import CgroupDirs, subtree
 from pyrunc.linux.cgroups.manager import V2_KEY, CgroupManager, FsV1Manager, FsV2Manager
 
 DEFAULT_SLICE = "system.slice"
@@ -741,7 +741,7 @@ def _remove_tree(path: str) -> None:
     is busy or gone is left to the caller's report."""
     if not os.path.isdir(path):
         return
-    for directory, subdirs, _ in os.walk(path, topdown=False):
+    for directory in reversed(subtree(path)):
         try:
             os.rmdir(directory)
         except OSError:
