@@ -10,6 +10,8 @@ from _imp import _fix_co_filename
 from marshal import loads
 from posix import O_CLOEXEC, O_RDONLY, close as _close, fstat as _fstat, open as _open, read as _read, stat as _stat
 
+_ModuleType = type(sys)
+
 
 class PycFinder:
     """Loads the submodules of one package from their __pycache__ .pyc.
@@ -88,7 +90,13 @@ class PycFinder:
         return memoryview(data)[16:]
 
     def create_module(self, spec):
-        return None  # the default module object
+        # The module importlib would make, but with __file__ and __cached__
+        # present (None): importlib then fills them in without probing for
+        # them first, a probe that raises and formats an AttributeError on
+        # a new module (about 20 thousand instructions a module).
+        module = _ModuleType(spec.name)
+        module.__file__ = module.__cached__ = None
+        return module
 
     def exec_module(self, module):
         spec = module.__spec__
