@@ -12,9 +12,10 @@ Python and pyrunc's common commands use is here:
   as posixpath defines them, for str and bytes (tests/unit/test_oslite.py
   compares them with posixpath);
 - `environ`, read-only, over the bytes dict that os.environ writes through,
-  so it sees every change made through os.environ.
+  so it sees every change made through os.environ;
+- `makedirs`, `fsencode` and `fsdecode`, as os has them.
 
-Anything else (os.walk, os.makedirs, os.path.realpath, ...) is the real os's,
+Anything else (os.walk, os.fdopen, os.path.realpath, ...) is the real os's,
 imported on first use. pyrunc's modules import this as
 `from pyrunc import oslite as os`, so their call sites read as os's.
 Imports: posix and sys only (a leaf).
