@@ -445,9 +445,18 @@ def test_enable_v2_controllers_refused_batch_one_by_one(tmp_path, monkeypatch):
     assert tried == ["+cpu +memory", "+cpu", "+memory"]
 
 
-def test_enable_v2_controllers_outside_mount_error(tmp_path):
+@pytest.mark.parametrize("where", ["elsewhere/c", "m", "m/", "m/../elsewhere/c", "mx/c"])
+def test_enable_v2_controllers_outside_mount_error(tmp_path, where):
     with pytest.raises(PyruncError, match="is not under the cgroup2 mount"):
-        apply.enable_v2_controllers(str(tmp_path / "m"), str(tmp_path / "elsewhere" / "c"))
+        apply.enable_v2_controllers(str(tmp_path / "m"), f"{tmp_path}/{where}")
+
+
+def test_enable_v2_controllers_under_a_mount_written_unnormalised(tmp_path):
+    mount = tmp_path / "cgroup"
+    seed(mount, {"cgroup.controllers": "pids\n", "cgroup.subtree_control": ""})
+    seed(mount / "a", {"cgroup.controllers": "", "cgroup.subtree_control": ""})
+    apply.enable_v2_controllers(f"{mount}//", f"{mount}/./a/b/../c")
+    assert read(str(mount / "a"), "cgroup.subtree_control") == "+pids"
 
 
 # ---------------------------------------------------------------- freezer

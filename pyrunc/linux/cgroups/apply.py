@@ -163,10 +163,12 @@ def enable_v2_controllers(mount_point: str, path: str) -> None:
     mount point down to `path`'s parent (one by one when the kernel refuses
     the batch; what stays unavailable is reported by apply_v2, by name).
     runc's fs2 CreateCgroupPath does this for every container it creates."""
-    mount_point = mount_point.rstrip("/") or "/"
-    relative = os.path.relpath(path, mount_point)
-    if relative == "." or relative.startswith(".."):
+    mount_point = os.path.normpath(mount_point)
+    path = os.path.normpath(path)
+    below = mount_point.rstrip("/") + "/"
+    if not path.startswith(below):
         raise PyruncError(f"cgroup {path} is not under the cgroup2 mount {mount_point}")
+    relative = path[len(below):]
     controllers = (_read_text(os.path.join(mount_point, "cgroup.controllers")) or "").split()
     if not controllers:
         return
