@@ -205,20 +205,16 @@ def _islink(path) -> bool:
     return _mode_is(path, _S_IFLNK, follow=False)
 
 
-def _exists(path) -> bool:
+def _exists(path, follow: bool = True) -> bool:
     try:
-        stat(path)  # noqa: F405
+        stat(path, follow_symlinks=follow)  # noqa: F405
     except (OSError, ValueError):
         return False
     return True
 
 
 def _lexists(path) -> bool:
-    try:
-        lstat(path)  # noqa: F405
-    except (OSError, ValueError):
-        return False
-    return True
+    return _exists(path, follow=False)
 
 
 def _rest_of_posixpath(attribute: str):

@@ -22,14 +22,15 @@ def _add_site_packages():
     # posix, not os: the command never imports os (pyrunc.oslite says why).
     from posix import getcwd, listdir, stat
 
-    # This file is <venv>/share/pyrunc/main.py; its path may hold "." and "..".
+    # This file is <venv>/share/pyrunc/main.py; its path may hold "." and "..":
+    # normalise it first (as os.path.abspath), then drop share/pyrunc/main.py.
     parts = []
-    for part in (__file__ if __file__.startswith("/") else getcwd() + "/" + __file__).split("/")[:-3]:
+    for part in (__file__ if __file__.startswith("/") else getcwd() + "/" + __file__).split("/"):
         if part == "..":
             parts = parts[:-1]
         elif part and part != ".":
             parts.append(part)
-    site_packages = "/%s/lib/python%d.%d/site-packages" % ("/".join(parts), *sys.version_info[:2])
+    site_packages = "/%s/lib/python%d.%d/site-packages" % ("/".join(parts[:-3]), *sys.version_info[:2])
     try:
         names = listdir(site_packages)
     except OSError:
