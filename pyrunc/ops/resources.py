@@ -165,6 +165,10 @@ def container_events(st: Store, container_id: str, interval: float):
                 yield {"type": "oom", "id": container_id}
                 ooms = count
             if st.status(record) == STOPPED:
+                # The kill may have landed between that count and this
+                # status: read once more while the cgroup may still be there.
+                if watch.count() > ooms:
+                    yield {"type": "oom", "id": container_id}
                 return
             now = time.monotonic()
             if now >= next_stats:

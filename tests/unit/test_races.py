@@ -239,3 +239,43 @@ def test_lock_of_a_container_deleted_meanwhile_is_not_found(tmp_path, monkeypatc
     monkeypatch.setattr(store.os.path, "isdir", lambda path: True)
     with pytest.raises(ContainerNotFound):
         st.lock("gone")
+
+
+# ---------------------------------------------------------------- events: an OOM kill that stops the container
+
+
+def test_events_reports_an_oom_kill_that_lands_between_its_count_and_the_status(monkeypatch):
+    """The init OOM-killed just after `events` read the count: the status it
+    reads next says stopped, and the kill must still be reported (seen in the
+    systemd VM lane, where the scope's cgroup goes moments later)."""
+    from pyrunc.ops import resources
+
+    counts = iter([0, 0, 1])  # the start, the loop's read, the read after "stopped"
+
+    class Watch:
+        def count(self):
+            return next(counts)
+
+        def wait(self, timeout):
+            raise AssertionError("the container stopped: no wait")
+
+        def close(self):
+            pass
+
+    class Cgroups:
+        def watch_ooms(self):
+            return Watch()
+
+        def stats(self):
+            raise AssertionError("the container stopped: no stats")
+
+    class StoppedStore:
+        def load_record(self, container_id):
+            return object()
+
+        def status(self, record):
+            return STOPPED
+
+    monkeypatch.setattr(resources, "_cgroups", lambda record: Cgroups())
+    records = list(resources.container_events(StoppedStore(), "c1", 1.0))
+    assert records == [{"type": "oom", "id": "c1"}]

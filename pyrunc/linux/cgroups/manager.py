@@ -431,6 +431,7 @@ class OomWatch:
         import select
 
         self.fd = -1
+        self._woke_at = float("-inf")
         self._poller = select.poll()
         if path:
             try:
@@ -452,14 +453,21 @@ class OomWatch:
         return _field_in(text, "oom_kill")
 
     def wait(self, timeout: float) -> None:
+        """Return at a change (the caller reads at once: the cgroup may go
+        within milliseconds of the kill) or after `timeout` seconds."""
         import time
 
         if self.fd < 0:
             time.sleep(timeout)
-        elif self._poller.poll(int(timeout * 1000)):
-            # memory.events also counts "max" and "high" events, which come
-            # in bursts under memory pressure: wake at most every 5 ms.
-            time.sleep(0.005)
+            return
+        # memory.events also counts "max" and "high" events, which come in
+        # bursts under memory pressure: poll at most every 5 ms, the pause
+        # taken before the poll, never between a wake and the read.
+        since_wake = time.monotonic() - self._woke_at
+        if since_wake < 0.005:
+            time.sleep(0.005 - since_wake)
+        if self._poller.poll(int(timeout * 1000)):
+            self._woke_at = time.monotonic()
 
     def close(self) -> None:
         if self.fd >= 0:
