@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 
@@ -47,6 +48,28 @@ def needs_cgroupfs_driver() -> None:
     """For tests about cgroupfs paths (a cgroupsPath of a given form)."""
     if SYSTEMD:
         pytest.skip("about the cgroupfs driver's cgroupsPath (this session runs --systemd-cgroup)")
+
+
+# A test stuck this long fails with its stack instead of silently holding up
+# the whole run (the VM lane has one time limit for every job).
+TEST_TIME_LIMIT = float(os.environ.get("PYRUNC_TEST_TIME_LIMIT", "600"))
+
+
+@pytest.fixture(autouse=True)
+def _time_limit():
+    """SIGALRM, not faulthandler's watchdog thread: pyrunc's in-process
+    create refuses to fork while other threads run. The timer spans the
+    test's fixtures too (this one is set up first, torn down last)."""
+    def expired(signum, frame):
+        raise TimeoutError(f"the test ran past its {TEST_TIME_LIMIT:.0f} s limit (PYRUNC_TEST_TIME_LIMIT)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, TEST_TIME_LIMIT)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pytest_collection_modifyitems(config, items):

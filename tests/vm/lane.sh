@@ -19,7 +19,7 @@
 # Jobs (tests/vm/jobs/NAME.sh): the arguments, else $VM_JOBS, else the default
 # set below; "a+b" runs a and b at the same time. Reports of
 # the last run (console log, job output, junit XML) stay in $CACHE/run/.
-# Env: VM_JOBS, VM_TIMEOUT (seconds for the whole boot, default 3000),
+# Env: VM_JOBS, VM_TIMEOUT (seconds for the whole boot, default 4200),
 # VM_MEM, VM_SMP, VM_ACCEL (see run-in-vm.sh), PYRUNC_VM_CACHE.
 set -uo pipefail
 
@@ -63,7 +63,7 @@ log "image $image, jobs: $JOBS; preparation $((T2 - T0)) s (image and wheelhouse
 
 # The runner in the background, so that a TERM to this script reaches it (its
 # trap stops the qemu it started).
-VM_FOLLOW=1 VM_TIMEOUT=${VM_TIMEOUT:-3000} "$HERE/run-in-vm.sh" "$image" "$SHARE" &
+VM_FOLLOW=1 VM_TIMEOUT=${VM_TIMEOUT:-4200} "$HERE/run-in-vm.sh" "$image" "$SHARE" &
 runner=$!
 trap 'kill -TERM "$runner" 2>/dev/null; wait "$runner"; exit 143' TERM HUP
 trap 'kill -INT "$runner" 2>/dev/null; wait "$runner"; exit 130' INT
@@ -73,6 +73,18 @@ trap - TERM HUP INT
 T3=$(date +%s)
 
 # ---- the report
+if [ "$vm_rc" = 124 ]; then
+    # Out of time: where each job running at the same time as another stood
+    # (a job run alone streamed its output above).
+    for live in "$SHARE"/live/*.log; do
+        [ -f "$live" ] || continue
+        name=$(basename "$live" .log)
+        [ -f "$SHARE/results/$name.result" ] && continue
+        echo
+        log "job $name did not finish; the last 60 lines of its output:"
+        tail -n 60 "$live"
+    done
+fi
 vm_time() { sed -n "s/^$1=//p" "$SHARE/vm-times" 2>/dev/null | grep . || echo n/a; }
 boot_s=$(vm_time boot_s) job_s=$(vm_time job_s) shutdown_s=$(vm_time shutdown_s)
 echo

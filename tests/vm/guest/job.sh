@@ -89,6 +89,9 @@ run_job() {
 
 # One group a line: a group's jobs ("a+b") run at the same time, each with
 # its output in a file shown when it ends; the groups run one after another.
+# Those files are on the share (live/NAME.log), so that the host can show
+# where a job stood when the VM's time ran out.
+mkdir -p "$SHARE/live"
 for group in $(cat "$SHARE/jobs"); do
     names=${group//+/ }
     echo
@@ -100,7 +103,7 @@ for group in $(cat "$SHARE/jobs"); do
     say "=== jobs $names, at the same time"
     pids=()
     for name in $names; do
-        run_job "$name" > "/var/tmp/pyrunc-vm-$name.log" 2>&1 &
+        run_job "$name" > "$SHARE/live/$name.log" 2>&1 &
         pids+=($!)
     done
     for i in "${!pids[@]}"; do
@@ -109,7 +112,7 @@ for group in $(cat "$SHARE/jobs"); do
     for name in $names; do
         echo
         say "=== output of job $name"
-        cat "/var/tmp/pyrunc-vm-$name.log"
+        cat "$SHARE/live/$name.log"
     done
 done
 failed_jobs=0
