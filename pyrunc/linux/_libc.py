@@ -88,16 +88,16 @@ PR_SET_NO_NEW_PRIVS = 38
 
 try:
     from pyrunc.linux._sys import (
-        capset, clone3_fork as _clone3_fork, close_range, fstatfs_type, ioprio_set, join_session_keyring, mount,
-        mount_setattr, move_mount, open_tree, openat2, personality, pivot_root, prctl, sched_setattr,
+        bpf, capset, clone3_fork as _clone3_fork, close_range, fstatfs_type, ioprio_set, join_session_keyring,
+        mount, mount_setattr, move_mount, open_tree, openat2, personality, pivot_root, prctl, sched_setattr,
         seccomp_set_mode_filter, setdomainname, sethostname, setns, umount2, unshare,
     )
 
     IMPLEMENTATION = "c"
 except ImportError:
     from pyrunc.linux._libc_ctypes import (  # noqa: F401 (re-exported)
-        capset, clone3_fork as _clone3_fork, close_range, fstatfs_type, ioprio_set, join_session_keyring, mount,
-        mount_setattr, move_mount, open_tree, openat2, personality, pivot_root, prctl, sched_setattr,
+        bpf, capset, clone3_fork as _clone3_fork, close_range, fstatfs_type, ioprio_set, join_session_keyring,
+        mount, mount_setattr, move_mount, open_tree, openat2, personality, pivot_root, prctl, sched_setattr,
         seccomp_set_mode_filter, setdomainname, sethostname, setns, umount2, unshare,
     )
 

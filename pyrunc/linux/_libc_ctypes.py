@@ -271,6 +271,35 @@ def seccomp_set_mode_filter(flags: int, bpf: bytes) -> int:
     return result
 
 
+# ---- bpf(2)
+
+_BPF_NR = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351, "armv7l": 386,
+           "i686": 357}
+_MAX_POINTERS = 4
+
+
+def bpf(cmd: int, attr: bytearray, pointers=()) -> int:
+    """bpf(2) with `attr` (the union bpf_attr's prefix) as given, after
+    writing into it the address of each (offset, writable buffer) of
+    `pointers`."""
+    if ARCH not in _BPF_NR:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+    if len(pointers) > _MAX_POINTERS:
+        raise ValueError("bpf: too many pointers")
+    attr_view = (ctypes.c_char * len(attr)).from_buffer(attr)
+    held = []  # alive until the call returns
+    for offset, buffer in pointers:
+        if offset < 0 or offset + 8 > len(attr):
+            raise ValueError("bpf: pointer offset outside attr")
+        view = (ctypes.c_char * len(buffer)).from_buffer(buffer)
+        held.append(view)
+        attr[offset:offset + 8] = ctypes.addressof(view).to_bytes(8, "little")
+    result = _syscall(_c_long(_BPF_NR[ARCH]), _c_int(cmd), attr_view, ctypes.c_uint(len(attr)))
+    if result < 0:
+        _fail()
+    return result
+
+
 # ---- fork straight into new namespaces and a cgroup v2 directory
 
 CLONE_CHILD_CLEARTID = 0x00200000

@@ -388,6 +388,58 @@ sys_seccomp_set_mode_filter(PyObject *self, PyObject *args)
     return PyLong_FromLong(result);
 }
 
+/* bpf(cmd, attr, pointers=()): bpf(2) with `attr` (a bytearray, the
+ * union bpf_attr's prefix the command reads) as given, after writing into it
+ * the address of each buffer of `pointers`, a sequence of (offset, writable
+ * buffer): the program, its license, the verifier's log, the id array. */
+#define BPF_MAX_POINTERS 4
+static PyObject *
+sys_bpf(PyObject *self, PyObject *args)
+{
+    int cmd;
+    Py_buffer attr;
+    PyObject *pointers = NULL, *seq = NULL, *result = NULL;
+    Py_buffer views[BPF_MAX_POINTERS];
+    Py_ssize_t held = 0;
+    if (!PyArg_ParseTuple(args, "iw*|O:bpf", &cmd, &attr, &pointers))
+        return NULL;
+    if (pointers != NULL) {
+        seq = PySequence_Fast(pointers, "bpf: pointers must be a sequence of (offset, buffer)");
+        if (seq == NULL)
+            goto done;
+        if (PySequence_Fast_GET_SIZE(seq) > BPF_MAX_POINTERS) {
+            PyErr_SetString(PyExc_ValueError, "bpf: too many pointers");
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+            Py_ssize_t offset;
+            PyObject *buffer;
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "nO:bpf pointer", &offset, &buffer))
+                goto done;
+            if (offset < 0 || offset + 8 > attr.len) {
+                PyErr_SetString(PyExc_ValueError, "bpf: pointer offset outside attr");
+                goto done;
+            }
+            if (PyObject_GetBuffer(buffer, &views[held], PyBUF_WRITABLE) != 0)
+                goto done;
+            uint64_t address = (uint64_t)(uintptr_t)views[held].buf;
+            held++;
+            memcpy((char *)attr.buf + offset, &address, sizeof(address));
+        }
+    }
+    long rc = syscall(SYS_bpf, cmd, attr.buf, (unsigned int)attr.len);
+    if (rc < 0)
+        fail(NULL);
+    else
+        result = PyLong_FromLong(rc);
+done:
+    while (held > 0)
+        PyBuffer_Release(&views[--held]);
+    Py_XDECREF(seq);
+    PyBuffer_Release(&attr);
+    return result;
+}
+
 /* Where glibc keeps the calling thread's tid (struct pthread.tid, whose
  * offset it publishes for debuggers as _thread_db_pthread_tid): its fork()
  * has the kernel write the child's tid there, and so must clone3. */
@@ -465,6 +517,7 @@ static PyMethodDef methods[] = {
     {"personality", sys_personality, METH_VARARGS, "personality(persona)"},
     {"seccomp_set_mode_filter", sys_seccomp_set_mode_filter, METH_VARARGS,
      "seccomp_set_mode_filter(flags, bpf) -> listener fd or 0"},
+    {"bpf", sys_bpf, METH_VARARGS, "bpf(cmd, attr, pointers=()) -> int (attr: bytearray; pointers: (offset, buffer))"},
     {"clone3_fork", sys_clone3_fork, METH_VARARGS, "clone3_fork(namespace_flags, cgroup_dir_fd) -> pid"},
     {NULL, NULL, 0, NULL},
 };

@@ -6,6 +6,7 @@ same error (errno and target) on a target that cannot exist."""
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -180,3 +181,54 @@ def test_the_new_mount_api_errors_alike(impl, tmp_path):
     with pytest.raises(OSError) as err:
         impl.mount_setattr(-1, "", 0x1000, 0x100000, 0, 0, 7)  # AT_EMPTY_PATH, MOUNT_ATTR_IDMAP
     assert err.value.errno in (9, 22)
+
+
+# bpf(2): BPF_PROG_LOAD of a cgroup device program the verifier refuses (it
+# returns nothing set in r0), its log buffer passed by pointer.
+_BPF_PROG_LOAD, _BPF_PROG_QUERY = 5, 16
+_EXIT_ONLY = bytes((0x95, 0, 0, 0, 0, 0, 0, 0))  # BPF_JMP | BPF_EXIT
+
+
+def _load_attr(program: bytearray, license: bytearray, log: bytearray) -> tuple[bytearray, list]:
+    attr = bytearray(72)
+    attr[0:8] = (15).to_bytes(4, "little") + (len(program) // 8).to_bytes(4, "little")  # CGROUP_DEVICE
+    attr[24:32] = (1).to_bytes(4, "little") + len(log).to_bytes(4, "little")  # log_level, log_size
+    return attr, [(8, program), (16, license), (32, log)]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="loading a device program needs root")
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bpf_passes_its_buffers_by_pointer(impl):
+    log = bytearray(4096)
+    attr, pointers = _load_attr(bytearray(_EXIT_ONLY), bytearray(b"Apache\0"), log)
+    with pytest.raises(OSError) as caught:
+        impl.bpf(_BPF_PROG_LOAD, attr, pointers)
+    assert caught.value.errno == errno.EACCES
+    # the kernel wrote the verifier's reason through the log pointer
+    assert b"R0 !read_ok" in log, log.rstrip(b"\0")
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_bpf_refuses_what_it_cannot_pass(impl):
+    attr = bytearray(32)
+    with pytest.raises(ValueError):
+        impl.bpf(_BPF_PROG_QUERY, attr, [(28, bytearray(4))])  # the address would not fit in attr
+    with pytest.raises((TypeError, BufferError)):
+        impl.bpf(_BPF_PROG_QUERY, attr, [(16, b"read-only")])  # the kernel would write into it
+    with pytest.raises(ValueError):
+        impl.bpf(_BPF_PROG_QUERY, attr, [(0, bytearray(4))] * 5)
+
+
+def test_bpf_errors_alike():
+    """A query of a descriptor that is no cgroup: EBADF as root, EPERM
+    without CAP_NET_ADMIN; the same from both."""
+    if _sys is None:
+        pytest.skip("C module not built")
+    errors = []
+    for impl in (_sys, _libc_ctypes):
+        attr = bytearray(32)
+        attr[0:8] = (0xFFFFFFFF).to_bytes(4, "little") + (6).to_bytes(4, "little")
+        with pytest.raises(OSError) as caught:
+            impl.bpf(_BPF_PROG_QUERY, attr, [(16, bytearray(64 * 4))])
+        errors.append(caught.value.errno)
+    assert errors[0] == errors[1] and errors[0] in (errno.EBADF, errno.EPERM)

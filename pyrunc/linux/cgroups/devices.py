@@ -15,7 +15,7 @@ or deny everything) plus per-device exceptions. From that state:
 the devices runc always allows (DEFAULT_DEVICES) -- appended after, as runc
 does, so a config's leading {"allow": false, "access": "rwm"} still leaves
 /dev/null usable.
-Imports: errors (ctypes, struct, resource lazily, for bpf(2)).
+Imports: errors; lazily, for bpf(2): linux._libc, resource.
 """
 
 from __future__ import annotations
@@ -243,11 +243,10 @@ LICENSE = "Apache"
 def encode_insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
     """One struct bpf_insn: u8 code, u8 dst:4 | src:4 << 4, s16 off, s32 imm
     (little-endian, the byte order of every architecture pyrunc runs on)."""
-    import struct
-
     if imm > 0x7FFFFFFF:
         imm -= 1 << 32
-    return struct.pack("<BBhi", code, (src << 4) | dst, off, imm)
+    return bytes((code, (src << 4) | dst)) + off.to_bytes(2, "little", signed=True) + imm.to_bytes(4, "little",
+                                                                                                 signed=True)
 
 
 def build_device_filter(rules) -> bytes:
@@ -315,90 +314,74 @@ _BPF_PROG_QUERY = 16
 _BPF_PROG_TYPE_CGROUP_DEVICE = 15
 _BPF_CGROUP_DEVICE = 6
 _BPF_F_ALLOW_MULTI = 2
-_SYS_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351, "armv7l": 386,
-            "i686": 357}
 
 
 class _Bpf:
-    """bpf(2) through ctypes: each call takes a zeroed `union bpf_attr`
-    prefix with the fields it needs packed in."""
+    """The bpf(2) commands the device filter needs, each a zeroed `union
+    bpf_attr` prefix with its fields packed in, through _libc.bpf (the C
+    module; ctypes only where it was not built)."""
 
     def __init__(self):
-        import ctypes
-        from pyrunc import oslite as os
+        from pyrunc.linux import _libc
 
-        self.ctypes = ctypes
-        self.nr = _SYS_BPF.get(os.uname().machine)
-        if self.nr is None:
-            raise PyruncError(f"device filter: bpf(2) syscall number unknown on {os.uname().machine}")
-        self.libc = ctypes.CDLL(None, use_errno=True)
-        self.libc.syscall.restype = ctypes.c_long
+        self.call = _libc.bpf
 
-    def call(self, cmd: int, attr) -> int:
-        ctypes = self.ctypes
-        result = self.libc.syscall(ctypes.c_long(self.nr), ctypes.c_long(cmd), ctypes.byref(attr),
-                                   ctypes.c_uint(ctypes.sizeof(attr)))
-        if result < 0:
-            raise OSError(ctypes.get_errno(), "bpf")
-        return result
-
-    def load(self, program: bytes, log_size: int = 0):
+    def load(self, program: bytes, log_size: int = 0) -> int:
         """BPF_PROG_LOAD: the program's fd, or OSError (with the verifier log
         as .filename when `log_size` asks for one)."""
-        import struct
-
-        ctypes = self.ctypes
-        insns = ctypes.create_string_buffer(program, len(program))
-        license = ctypes.create_string_buffer(LICENSE.encode())
-        log = ctypes.create_string_buffer(log_size) if log_size else None
-        attr = ctypes.create_string_buffer(72)
+        insns = bytearray(program)
+        license = bytearray(LICENSE.encode() + b"\0")
+        log = bytearray(log_size)
+        attr = bytearray(72)
         # prog_type, insn_cnt, insns, license, log_level, log_size, log_buf
-        struct.pack_into("<IIQQIIQ", attr, 0, _BPF_PROG_TYPE_CGROUP_DEVICE, len(program) // 8,
-                         ctypes.addressof(insns), ctypes.addressof(license), 1 if log else 0, log_size,
-                         ctypes.addressof(log) if log else 0)
+        _pack(attr, 0, 4, _BPF_PROG_TYPE_CGROUP_DEVICE, 4, len(program) // 8)
+        _pack(attr, 24, 4, 1 if log_size else 0, 4, log_size)
+        pointers = [(8, insns), (16, license)] + ([(32, log)] if log_size else [])
         try:
-            return self.call(_BPF_PROG_LOAD, attr)
+            return self.call(_BPF_PROG_LOAD, attr, pointers)
         except OSError as err:
-            if log is not None:
-                err.filename = log.value.decode(errors="replace").strip()
+            if log_size:
+                err.filename = log.split(b"\0", 1)[0].decode(errors="replace").strip()
             raise
 
     def attach_cmd(self, cmd: int, target_fd: int, prog_fd: int, flags: int = 0) -> None:
-        import struct
-
-        attr = self.ctypes.create_string_buffer(20)
+        attr = bytearray(20)
         # target_fd, attach_bpf_fd, attach_type, attach_flags, replace_bpf_fd
-        struct.pack_into("<IIII", attr, 0, target_fd, prog_fd, _BPF_CGROUP_DEVICE, flags)
+        _pack(attr, 0, 4, target_fd, 4, prog_fd, 4, _BPF_CGROUP_DEVICE, 4, flags)
         self.call(cmd, attr)
 
     def query(self, target_fd: int) -> list[int]:
         """BPF_PROG_QUERY: the ids of the device programs attached to the cgroup."""
-        import struct
-
-        ctypes = self.ctypes
         count = 64
         for _ in range(10):
-            ids = (ctypes.c_uint32 * count)()
-            attr = ctypes.create_string_buffer(32)
-            # target_fd, attach_type, query_flags, attach_flags, prog_ids, prog_cnt
-            struct.pack_into("<IIIIQI", attr, 0, target_fd, _BPF_CGROUP_DEVICE, 0, 0, ctypes.addressof(ids), count)
+            ids = bytearray(4 * count)
+            attr = bytearray(32)
+            # target_fd, attach_type, query_flags, attach_flags, prog_ids (at 16), prog_cnt (at 24)
+            _pack(attr, 0, 4, target_fd, 4, _BPF_CGROUP_DEVICE)
+            _pack(attr, 24, 4, count)
             try:
-                self.call(_BPF_PROG_QUERY, attr)
+                self.call(_BPF_PROG_QUERY, attr, [(16, ids)])
             except OSError as err:
                 if err.errno == 28:  # ENOSPC: more than `count`; prog_cnt has the number
-                    count = struct.unpack_from("<I", attr, 24)[0]
+                    count = int.from_bytes(attr[24:28], "little")
                     continue
                 raise
-            found = struct.unpack_from("<I", attr, 24)[0]
-            return list(ids[:found])
+            found = int.from_bytes(attr[24:28], "little")
+            return [int.from_bytes(ids[4 * i:4 * i + 4], "little") for i in range(found)]
         raise OSError(28, "bpf")
 
     def fd_by_id(self, prog_id: int) -> int:
-        import struct
-
-        attr = self.ctypes.create_string_buffer(12)
-        struct.pack_into("<I", attr, 0, prog_id)
+        attr = bytearray(12)
+        _pack(attr, 0, 4, prog_id)
         return self.call(_BPF_PROG_GET_FD_BY_ID, attr)
+
+
+def _pack(buffer: bytearray, offset: int, *sizes_and_values: int) -> None:
+    """Little-endian unsigned fields, (size, value) pairs, from `offset` on
+    (struct.pack_into without importing struct)."""
+    for size, value in zip(sizes_and_values[::2], sizes_and_values[1::2]):
+        buffer[offset:offset + size] = value.to_bytes(size, "little")
+        offset += size
 
 
 def attach_device_filter(cgroup_dir_fd: int, program: bytes) -> None:
