@@ -2,10 +2,9 @@
 share/pyrunc/main.py), never loads the standard library's os module itself:
 pyrunc's modules take it from pyrunc.oslite, which saves every command 4.4M
 instructions (issue 20). A module that imports os again, or a call that falls
-back to the real os on a common path, fails here. The one importer allowed is
-ctypes, which needs os, and only under the systemd driver: its sd-bus calls go
-through ctypes. With the cgroupfs driver no verb loads ctypes either, the
-cgroup v2 device filter included (bpf(2) is in the C module _sys)."""
+back to the real os on a common path, fails here, and so does one that loads
+ctypes (which needs os): the cgroup v2 device filter calls bpf(2) through the
+C module _sys, and the systemd driver speaks D-Bus itself."""
 
 from __future__ import annotations
 
@@ -70,8 +69,5 @@ def test_no_command_of_a_container_lifecycle_loads_os(runtime, bundle, tmp_path,
     loaded["run"] = imported_by(runtime, tmp_path, "run", "--bundle", bundle.path, run_id)
     assert runtime.ids() == []
     assert all(any(m == "pyrunc.oslite" for m, _ in modules) for modules in loaded.values()), loaded
-    assert {verb: [(m, by) for m, by in modules if m == "os" and by != "ctypes"] for verb, modules in loaded.items()} \
-        == {verb: [] for verb in loaded}
-    if not SYSTEMD:  # with the cgroupfs driver none needs ctypes either
-        assert {verb: [m for m, _ in modules if m in OS_MODULES + ("ctypes",)] for verb, modules in loaded.items()} \
-            == {verb: [] for verb in loaded}
+    assert {verb: [(m, by) for m, by in modules if m in OS_MODULES + ("ctypes",)]
+            for verb, modules in loaded.items()} == {verb: [] for verb in loaded}

@@ -207,7 +207,7 @@ def test_parse_gvariant_refuses(text):
         sd.parse_gvariant(text)
 
 
-# ---------------------------------------------------------------- the sd-bus binding
+# ---------------------------------------------------------------- the D-Bus client, against dbus-daemon
 
 
 @pytest.fixture
@@ -215,8 +215,8 @@ def private_bus(tmp_path):
     """A dbus-daemon of this test's own (no systemd on it) and a monitor
     printing every message it carries."""
     daemon, monitor = shutil.which("dbus-daemon"), shutil.which("dbus-monitor")
-    if not daemon or not monitor or not os.path.exists("/lib/x86_64-linux-gnu/libsystemd.so.0"):
-        pytest.skip("needs dbus-daemon, dbus-monitor and libsystemd0 (apt-get install dbus-daemon dbus-bin)")
+    if not daemon or not monitor:
+        pytest.skip("needs dbus-daemon and dbus-monitor (apt-get install dbus-daemon dbus-bin)")
     socket = tmp_path / "bus"
     config = tmp_path / "bus.conf"
     config.write_text(f"""<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -282,8 +282,6 @@ def test_sdbus_sends_start_transient_unit_as_systemd_reads_it(private_bus):
 def test_sdbus_unreachable_names_every_socket_tried(tmp_path):
     from pyrunc.linux import sdbus
 
-    if not os.path.exists("/lib/x86_64-linux-gnu/libsystemd.so.0"):
-        pytest.skip("needs libsystemd0")
     with pytest.raises(sdbus.Unreachable) as err:
         sdbus.connect([(str(tmp_path / "none"), False), (str(tmp_path / "nor-this"), True)])
     assert str(tmp_path / "none") in str(err.value) and str(tmp_path / "nor-this") in str(err.value)
@@ -363,8 +361,6 @@ def test_sdbus_address_of_a_target(target, expected):
 def test_user_manager_unreachable_is_one_line_naming_the_sockets_and_what_to_check(tmp_path):
     from pyrunc.linux import sdbus
 
-    if not os.path.exists("/lib/x86_64-linux-gnu/libsystemd.so.0"):
-        pytest.skip("needs libsystemd0")
     with pytest.raises(sdbus.Unreachable) as err:
         sdbus.connect_user(4242, {"XDG_RUNTIME_DIR": str(tmp_path)})
     message = str(err.value)
