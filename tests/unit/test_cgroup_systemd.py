@@ -1,6 +1,6 @@
 """The systemd cgroup driver's pure parts: cgroupsPath → slice, unit and
 paths; linux.resources, `unified` and annotations → unit properties; and
-the sd-bus binding's messages, sent through a private dbus-daemon and read
+the D-Bus client's messages, sent through a private dbus-daemon and read
 back with dbus-monitor (skipped where those are not installed). The driver
 itself runs against a real systemd in the VM lane (tests/integration/test_systemd.py)."""
 
@@ -349,7 +349,7 @@ def test_user_bus_targets(env, expected):
 @pytest.mark.parametrize("target, expected", [
     ("/run/user/1000/bus", ("unix:path=/run/user/1000/bus", "/run/user/1000/bus")),
     ("unix:path=/run/user/1000/bus", ("unix:path=/run/user/1000/bus", "/run/user/1000/bus")),
-    ("unix:path=/a,guid=0123", ("unix:path=/a,guid=0123", "")),  # an address with keys: sd-bus reads it
+    ("unix:path=/a,guid=0123", ("unix:path=/a,guid=0123", "")),  # an address with keys: socket_addresses reads it
     ("unix:abstract=/tmp/x;unix:path=/b", ("unix:abstract=/tmp/x;unix:path=/b", "")),
 ])
 def test_sdbus_address_of_a_target(target, expected):
