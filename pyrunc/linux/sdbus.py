@@ -26,7 +26,10 @@ uid outside. Every call waits at most CALL_TIMEOUT; a job at most
 JOB_TIMEOUT (runc waits 30 s too). No thread, no fd passing.
 
 Errors: Unreachable (one line naming the sockets tried) and BusError (the
-D-Bus error's name and message), both PyruncErrors.
+D-Bus error's name and message; a call whose connection failed or timed out
+too, named as sd-bus names it: Disconnected, Timeout), both PyruncErrors.
+systemd before 242 answered the authentication differently; both forms are
+read.
 Imports: errors (_socket).
 """
 
@@ -94,6 +97,8 @@ def _type_end(signature: str, i: int) -> int:
     if code in "({":
         close = ")" if code == "(" else "}"
         i += 1
+        if signature[i:i + 1] == close:
+            raise PyruncError(f"systemd D-Bus: an empty struct in {signature!r}")
         while i < len(signature) and signature[i] != close:
             i = _type_end(signature, i)
         if i >= len(signature):
@@ -102,6 +107,13 @@ def _type_end(signature: str, i: int) -> int:
     if code in _ALIGN:
         return i + 1
     raise PyruncError(f"systemd D-Bus: unsupported type {code!r} in {signature!r}")
+
+
+def _one_type(signature: str) -> str:
+    """`signature`, if it is one single complete type (a variant's)."""
+    if not signature or _type_end(signature, 0) != len(signature):
+        raise PyruncError(f"systemd D-Bus: a variant of type {signature!r}")
+    return signature
 
 
 class _Writer:
@@ -118,20 +130,25 @@ class _Writer:
         """One value of the single complete type `signature`: ints and bools,
         str for s/o/g, bytes for ay, lists for arrays, dicts for a{..},
         tuples for structs, (signature, value) for v."""
+        try:
+            self._put(signature, value)
+        except (TypeError, ValueError, OverflowError, UnicodeError, IndexError, KeyError):  # PyruncError is none
+            raise PyruncError(f"systemd D-Bus: {value!r} is no value of type {signature!r}") from None
+
+    def _put(self, signature: str, value) -> None:
         code = signature[0]
+        if code not in _ALIGN:
+            raise PyruncError(f"systemd D-Bus: unsupported type {code!r} in {signature!r}")
         self.pad(_ALIGN[code])
         data = self.data
         if code in _INTEGERS:
             size, signed = _INTEGERS[code]
-            try:
-                data += int(bool(value) if code == "b" else value).to_bytes(size, "little", signed=signed)
-            except OverflowError:
-                raise PyruncError(f"systemd D-Bus: {value!r} does not fit type {code!r}") from None
+            data += int(bool(value) if code == "b" else value).to_bytes(size, "little", signed=signed)
         elif code in "sog":
             text = str(value).encode()
             if b"\0" in text:
                 raise PyruncError("systemd D-Bus: a string with a NUL byte")
-            data += (bytes((len(text),)) if code == "g" else len(text).to_bytes(4, "little")) + text + b"\0"
+            data += (len(text).to_bytes(1 if code == "g" else 4, "little")) + text + b"\0"
         elif code == "d":
             import struct
 
@@ -146,18 +163,19 @@ class _Writer:
                 data += bytes(value)
             else:
                 for item in (value.items() if element[0] == "{" else value):
-                    self.put(element, item)
+                    self._put(element, item)
             data[length_at:length_at + 4] = (len(data) - start).to_bytes(4, "little")
         elif code in "({":
             fields = split_signature(signature[1:-1])
-            if len(fields) != len(value):
+            if not fields or len(fields) != len(value):
                 raise PyruncError(f"systemd D-Bus: {value!r} is no {signature}")
             for field, item in zip(fields, value):
-                self.put(field, item)
+                self._put(field, item)
         else:  # "v": (signature, value)
             inner, item = value
-            self.put("g", inner)
-            self.put(inner, item)
+            _one_type(inner)
+            self._put("g", inner)
+            self._put(inner, item)
 
 
 class _Reader:
@@ -208,7 +226,7 @@ class _Reader:
             return dict(items) if signature[1] == "{" else items
         if code in "({":
             return tuple(self.get(field) for field in split_signature(signature[1:-1]))
-        inner = self.get("g")  # "v"
+        inner = _one_type(self.get("g"))  # "v"
         return inner, self.get(inner)
 
 
@@ -277,7 +295,7 @@ class Bus:
                        (_JOB_REMOVED_MATCH,))
 
     def fileno(self) -> int:
-        return self._sock.fileno()
+        return self._sock.fileno() if self._sock is not None else -1
 
     def close(self) -> None:
         if self._sock is not None:
@@ -330,23 +348,22 @@ class Bus:
         error reply. Signals that come meanwhile are kept (JobRemoved)."""
         import time
 
-        if self._sock is None:
-            raise PyruncError(f"systemd D-Bus: {member}: the connection is closed")
         self._serial += 1
         serial = self._serial
         message = _message(_METHOD_CALL, serial, [(_F_PATH, "o", path), (_F_INTERFACE, "s", interface),
                                                   (_F_MEMBER, "s", member), (_F_DESTINATION, "s", destination)],
                            signature, args)
-        try:
-            self._sock.settimeout(CALL_TIMEOUT)
-            self._sock.sendall(message)
-        except OSError as err:
-            raise PyruncError(f"systemd D-Bus: {member}: {_reason(err)}") from None
         deadline = time.monotonic() + CALL_TIMEOUT
+        sock = self._connected(member)
+        try:
+            sock.settimeout(CALL_TIMEOUT)
+            sock.sendall(message, _MSG_NOSIGNAL)
+        except OSError as err:
+            raise _transport_error(member, err) from None
         while True:
             received = self._receive(deadline, member)
             if received is None:
-                raise PyruncError(f"systemd D-Bus: {member}: no answer in {CALL_TIMEOUT:.0f} s")
+                raise BusError(_TIMEOUT, f"systemd D-Bus: {member}: no answer in {CALL_TIMEOUT:.0f} s")
             kind, fields, reader = received
             if fields.get(_F_REPLY_SERIAL) != serial or kind not in (_METHOD_RETURN, _ERROR):
                 continue
@@ -356,17 +373,24 @@ class Bus:
                 raise BusError(str(fields.get(_F_ERROR_NAME, "")), text)
             return body
 
+    def _connected(self, what: str):
+        if self._sock is None:
+            raise BusError(_DISCONNECTED, f"systemd D-Bus: {what}: the connection is closed")
+        return self._sock
+
     def _receive(self, deadline: float, what: str):
         """The next message (type, header fields, a reader at its body),
         having noted a JobRemoved; None once `deadline` (time.monotonic())
-        has passed."""
+        has passed. A failed connection is a BusError, as sd-bus reports it
+        (systemd.py's clean-up tells those from its own errors)."""
         import time
 
+        sock = self._connected(what)
         while True:
             if len(self._buffer) >= 16:
                 length = _message_length(self._buffer[:16])
                 if length > _MAX_MESSAGE:
-                    raise PyruncError(f"systemd D-Bus: {what}: a message of {length} bytes")
+                    raise BusError("System.Error.EBADMSG", f"systemd D-Bus: {what}: a message of {length} bytes")
                 if len(self._buffer) >= length:
                     data = bytes(self._buffer[:length])
                     del self._buffer[:length]
@@ -384,14 +408,14 @@ class Bus:
             if left <= 0:
                 return None
             try:
-                self._sock.settimeout(left)
-                chunk = self._sock.recv(65536)
+                sock.settimeout(left)
+                chunk = sock.recv(65536)
             except TimeoutError:
                 return None
             except OSError as err:
-                raise PyruncError(f"systemd D-Bus: {what}: {_reason(err)}") from None
+                raise _transport_error(what, err) from None
             if not chunk:
-                raise PyruncError(f"systemd D-Bus: {what}: systemd closed the connection")
+                raise BusError(_DISCONNECTED, f"systemd D-Bus: {what}: systemd closed the connection")
             self._buffer += chunk
 
 
@@ -408,6 +432,25 @@ def _first(body: list, member: str):
 
 def _reason(err: OSError) -> str:
     return (err.strerror or str(err)).lower()
+
+
+_TIMEOUT = "org.freedesktop.DBus.Error.Timeout"
+_DISCONNECTED = "org.freedesktop.DBus.Error.Disconnected"
+_MSG_NOSIGNAL = 0x4000  # a closed peer is an EPIPE, never a SIGPIPE (sd-bus sends so too)
+
+
+def _transport_error(what: str, err: OSError) -> BusError:
+    """The BusError sd-bus gives a call whose connection failed: its
+    errno's D-Bus name (a lost connection is Disconnected)."""
+    import errno
+
+    if err.errno in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN):
+        name = _DISCONNECTED
+    elif isinstance(err, TimeoutError) or err.errno == errno.ETIMEDOUT:
+        name = _TIMEOUT
+    else:
+        name = "System.Error." + errno.errorcode.get(err.errno or 0, "EIO")
+    return BusError(name, f"systemd D-Bus: {what}: {_reason(err)}")
 
 
 # ---------------------------------------------------------------- where systemd answers
@@ -482,9 +525,11 @@ def _unescape(value: str) -> str:
 
 def _open(socket_address: str):
     """A connected socket, authenticated (EXTERNAL, no identity: the daemon
-    reads the peer's credentials), and the bytes read past "OK"."""
+    reads the peer's credentials), and the bytes read past the last "OK"."""
     import _socket
+    import time
 
+    deadline = time.monotonic() + CALL_TIMEOUT
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(CALL_TIMEOUT)
@@ -492,23 +537,32 @@ def _open(socket_address: str):
         # The whole exchange at once, as sd-bus sends it: the credentials
         # byte, AUTH with no initial response, the empty DATA answering the
         # daemon's challenge, and BEGIN (which takes effect after its OK).
-        sock.sendall(b"\0AUTH EXTERNAL\r\nDATA\r\nBEGIN\r\n")
+        sock.sendall(b"\0AUTH EXTERNAL\r\nDATA\r\nBEGIN\r\n", _MSG_NOSIGNAL)
+        # Two answers, as sd-bus expects them: "DATA" (the challenge) then
+        # "OK <guid>"; or, from systemd before 242, "OK" to the AUTH and
+        # "OK" again to the DATA.
+        answers = []
         received = b""
-        while True:
+        while len(answers) < 2:
             end = received.find(b"\r\n")
             if end < 0:
                 if len(received) > 4096:
                     raise OSError(0, "an unreadable authentication answer")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise OSError(0, "no authentication answer in time")
+                sock.settimeout(left)
                 chunk = sock.recv(4096)
                 if not chunk:
                     raise OSError(0, "closed during authentication")
                 received += chunk
                 continue
             line, received = received[:end], received[end + 2:]
-            if line.startswith(b"OK"):
-                return sock, received
-            if line != b"DATA" and not line.startswith(b"DATA "):
+            word = line.split(b" ", 1)[0]
+            if word not in ((b"DATA", b"OK") if not answers else (b"OK",)):
                 raise OSError(0, "authentication refused (" + line.decode(errors="replace")[:80] + ")")
+            answers.append(word)
+        return sock, received
     except BaseException:
         sock.close()
         raise
@@ -543,6 +597,9 @@ def connect(sockets=((PRIVATE_SOCKET, False), (SYSTEM_BUS_SOCKET, True)), manage
             except PyruncError as err:
                 sock.close()
                 tried.append(f"{label}: {err}")
+            except BaseException:
+                sock.close()
+                raise
     if manager:
         raise Unreachable(f"--systemd-cgroup: cannot reach {manager} ({'; '.join(tried)}){hint}")
     running = "" if os.path.isdir("/run/systemd/system") else "systemd is not running on this host; "

@@ -59,7 +59,8 @@ def test_signatures_split_into_complete_types():
 
 
 def test_values_that_do_not_fit_are_one_clear_error():
-    for signature, value in (("y", 256), ("u", -1), ("s", "a\0b"), ("(ss)", ("a",))):
+    for signature, value in (("y", 256), ("u", -1), ("s", "a\0b"), ("(ss)", ("a",)), ("t", "x"), ("s", "\udcff"),
+                             ("g", "s" * 256), ("v", ("", 1)), ("v", ("ss", ("a", "b"))), ("h", 1), ("()", ())):
         with pytest.raises(PyruncError, match="systemd D-Bus"):
             sdbus._Writer().put(signature, value)
 
@@ -183,11 +184,27 @@ def test_a_job_that_never_ends_is_a_timeout_not_a_hang(bus_and_systemd):
     assert bus.wait_for_job(JOB, timeout=0) == "timeout waiting for systemd"
 
 
-def test_systemd_going_away_mid_call_is_one_clear_error(bus_and_systemd):
+def test_systemd_going_away_mid_call_is_a_bus_error_as_sd_bus_reports_it(bus_and_systemd):
+    """systemd.py's clean-up (delete) turns BusErrors into warnings and goes
+    on removing what is left: a lost connection must be one too."""
     bus, systemd = bus_and_systemd
     systemd.sock.close()
-    with pytest.raises(PyruncError, match="systemd D-Bus: ResetFailedUnit: "):
+    with pytest.raises(sdbus.BusError, match="systemd D-Bus: ResetFailedUnit: ") as caught:
         bus.reset_failed_unit("x.scope")
+    assert caught.value.name == "org.freedesktop.DBus.Error.Disconnected"
+    bus.close()
+    with pytest.raises(sdbus.BusError) as caught:
+        bus.wait_for_job(JOB)
+    assert caught.value.name == "org.freedesktop.DBus.Error.Disconnected"
+
+
+def test_a_call_systemd_never_answers_is_a_timeout_bus_error(bus_and_systemd, monkeypatch):
+    bus, _ = bus_and_systemd
+    monkeypatch.setattr(sdbus, "CALL_TIMEOUT", 0.2)
+    with pytest.raises(sdbus.BusError) as caught:
+        bus.stop_unit("x.scope")
+    assert caught.value.name == "org.freedesktop.DBus.Error.Timeout"
+    assert "StopUnit: no answer in" in str(caught.value)
 
 
 def _daemon_answering(tmp_path, answer: bytes):
@@ -230,6 +247,20 @@ def test_authentication_is_external_with_no_identity(tmp_path):
     # the credentials byte, AUTH EXTERNAL with no identity, the empty DATA, BEGIN
     assert heard == [b"\0AUTH EXTERNAL\r\nDATA\r\nBEGIN\r\n"]
     assert pending == b"l\x04\x00"  # the start of the message stream
+
+
+def test_systemd_before_242_answering_ok_twice_is_understood(tmp_path):
+    """Its server answered a bare AUTH EXTERNAL with OK at once, and the
+    DATA that follows with a second OK (systemd PR 11785 changed it): both
+    are the authentication's, none the message stream's."""
+    path, listener, thread, _ = _daemon_answering(tmp_path, b"OK 0123\r\nOK 0123\r\nl\x02")
+    try:
+        sock, pending = sdbus._open(path)
+        sock.close()
+    finally:
+        thread.join()
+        listener.close()
+    assert pending == b"l\x02"
 
 
 def test_a_refused_authentication_names_the_daemons_answer(tmp_path):
