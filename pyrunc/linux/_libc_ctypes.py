@@ -17,10 +17,10 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 # Syscall numbers the C library does not wrap, per architecture.
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "open_tree": 428, "move_mount": 429, "clone3": 435, "close_range": 436,
-               "openat2": 437, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "open_tree": 428, "move_mount": 429, "clone3": 435, "close_range": 436,
-                "openat2": 437, "mount_setattr": 442},
+    "x86_64": {"pivot_root": 155, "bpf": 321, "open_tree": 428, "move_mount": 429, "clone3": 435,
+               "close_range": 436, "openat2": 437, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "bpf": 280, "open_tree": 428, "move_mount": 429, "clone3": 435,
+                "close_range": 436, "openat2": 437, "mount_setattr": 442},
 }
 ARCH = os.uname().machine
 _NR = _SYSCALLS.get(ARCH, {})
@@ -273,8 +273,6 @@ def seccomp_set_mode_filter(flags: int, bpf: bytes) -> int:
 
 # ---- bpf(2)
 
-_BPF_NR = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351, "armv7l": 386,
-           "i686": 357}
 _MAX_POINTERS = 4
 
 
@@ -282,8 +280,8 @@ def bpf(cmd: int, attr: bytearray, pointers=()) -> int:
     """bpf(2) with `attr` (the union bpf_attr's prefix) as given, after
     writing into it the address of each (offset, writable buffer) of
     `pointers`."""
-    if ARCH not in _BPF_NR:
-        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+    if "bpf" not in _NR:
+        raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))  # no number known for this architecture
     if len(pointers) > _MAX_POINTERS:
         raise ValueError("bpf: too many pointers")
     attr_view = (ctypes.c_char * len(attr)).from_buffer(attr)
@@ -294,7 +292,7 @@ def bpf(cmd: int, attr: bytearray, pointers=()) -> int:
         view = (ctypes.c_char * len(buffer)).from_buffer(buffer)
         held.append(view)
         attr[offset:offset + 8] = ctypes.addressof(view).to_bytes(8, "little")
-    result = _syscall(_c_long(_BPF_NR[ARCH]), _c_int(cmd), attr_view, ctypes.c_uint(len(attr)))
+    result = _syscall(_c_long(_NR["bpf"]), _c_int(cmd), attr_view, ctypes.c_uint(len(attr)))
     if result < 0:
         _fail()
     return result

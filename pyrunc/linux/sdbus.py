@@ -271,12 +271,6 @@ def _body(fields: dict, reader: _Reader) -> list:
     return [reader.get(field) for field in split_signature(fields.get(_F_SIGNATURE, ""))]
 
 
-def _parse(data: bytes) -> tuple[int, dict, list]:
-    """(type, header fields by code, body values) of one whole message."""
-    kind, fields, reader = _parse_header(data)
-    return kind, fields, _body(fields, reader)
-
-
 # ---------------------------------------------------------------- the connection
 
 
@@ -323,7 +317,9 @@ class Bus:
     def manager_property(self, name: str) -> str:
         """A string property of systemd's Manager object (Version)."""
         reply = self._call(_DEST, _PATH, "org.freedesktop.DBus.Properties", "Get", "ss", (_MANAGER, name))
-        signature, value = _first(reply, "Get")
+        if not reply:
+            raise PyruncError("systemd D-Bus: Get: an empty reply")
+        signature, value = reply[0]
         return str(value)
 
     def wait_for_job(self, job: str, timeout: float = JOB_TIMEOUT) -> str:
@@ -422,12 +418,6 @@ class Bus:
 def _variants(properties: list[tuple[str, str, object]]) -> list[tuple[str, tuple[str, object]]]:
     """a(sv) from (name, D-Bus signature, value) triples."""
     return [(name, (signature, value)) for name, signature, value in properties]
-
-
-def _first(body: list, member: str):
-    if not body:
-        raise PyruncError(f"systemd D-Bus: {member}: an empty reply")
-    return body[0]
 
 
 def _reason(err: OSError) -> str:

@@ -6,12 +6,19 @@ dbus-daemon; the VM lane's systemd jobs to a real systemd."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import pytest
 
 from pyrunc.errors import PyruncError
 from pyrunc.linux import sdbus
+
+
+def _parse(data: bytes) -> tuple[int, dict, list]:
+    """(type, header fields, body values) of one whole message."""
+    kind, fields, reader = sdbus._parse_header(data)
+    return kind, fields, sdbus._body(fields, reader)
 
 
 def _round_trip(signature: str, value):
@@ -71,7 +78,7 @@ def test_a_method_call_has_the_header_the_specification_fixes():
     assert int.from_bytes(message[4:8], "little") == 6  # the body: "x" as a string
     assert int.from_bytes(message[8:12], "little") == 5  # the serial
     assert len(message) == sdbus._message_length(message[:16])
-    kind, fields, body = sdbus._parse(message)
+    kind, fields, body = _parse(message)
     assert (kind, fields, body) == (sdbus._METHOD_CALL, {sdbus._F_MEMBER: "Ping", sdbus._F_SIGNATURE: "s"}, ["x"])
 
 
@@ -81,14 +88,14 @@ def test_a_big_endian_message_is_read_too():
     header = b"B\x02\x00\x01" + (7).to_bytes(4, "big") + (1).to_bytes(4, "big") + len(fields).to_bytes(4, "big")
     data = header + fields + bytes(-(len(header) + len(fields)) % 8) + (2).to_bytes(4, "big") + b"ok\x00"
     assert sdbus._message_length(data[:16]) == len(data)
-    assert sdbus._parse(data) == (sdbus._METHOD_RETURN, {sdbus._F_REPLY_SERIAL: 9, sdbus._F_SIGNATURE: "s"},
+    assert _parse(data) == (sdbus._METHOD_RETURN, {sdbus._F_REPLY_SERIAL: 9, sdbus._F_SIGNATURE: "s"},
                                   ["ok"])
 
 
 def test_a_truncated_message_is_refused():
     message = sdbus._message(sdbus._SIGNAL, 1, [(sdbus._F_MEMBER, "s", "X")], "s", ("long enough",))
     with pytest.raises(PyruncError, match="malformed"):
-        sdbus._parse(message[:-6])
+        _parse(message[:-6])
 
 
 @pytest.mark.parametrize("address, expected", [
@@ -112,14 +119,14 @@ class FakeSystemd:
         self.sock = sock
         self.serial = 100
 
-    def read_call(self, client) -> tuple[int, dict, list]:
+    def read_call(self) -> tuple[int, dict, list]:
         data = b""
         while len(data) < 16 or len(data) < sdbus._message_length(data[:16]):
             data += self.sock.recv(65536)
         message = data[:sdbus._message_length(data[:16])]
         assert message[1] == sdbus._METHOD_CALL
         serial = int.from_bytes(message[8:12], "little")
-        return (serial, *sdbus._parse(message)[1:])
+        return (serial, *_parse(message)[1:])
 
     def send(self, kind: int, fields: list, signature: str = "", args: tuple = ()) -> None:
         self.serial += 1
@@ -152,7 +159,7 @@ def test_start_returns_the_job_and_its_result_comes_by_signal(bus_and_systemd):
     systemd.send(sdbus._METHOD_RETURN, [(sdbus._F_REPLY_SERIAL, "u", 1)], "o", (JOB,))
     _job_removed(systemd, JOB, "failed")
     assert bus.start_transient_unit("x.scope", [("Delegate", "b", True)]) == JOB
-    serial, fields, body = systemd.read_call(bus)
+    serial, fields, body = systemd.read_call()
     assert serial == 1 and fields[sdbus._F_MEMBER] == "StartTransientUnit"
     assert fields[sdbus._F_DESTINATION] == "org.freedesktop.systemd1"
     assert body == ["x.scope", "replace", [("Delegate", ("b", True))], []]
@@ -174,7 +181,7 @@ def test_a_property_read_through_its_variant(bus_and_systemd):
     bus, systemd = bus_and_systemd
     systemd.send(sdbus._METHOD_RETURN, [(sdbus._F_REPLY_SERIAL, "u", 1)], "v", (("s", "252.38-1~deb12u1"),))
     assert bus.manager_property("Version") == "252.38-1~deb12u1"
-    _, fields, body = systemd.read_call(bus)
+    _, fields, body = systemd.read_call()
     assert fields[sdbus._F_INTERFACE] == "org.freedesktop.DBus.Properties"
     assert body == ["org.freedesktop.systemd1.Manager", "Version"]
 
@@ -207,10 +214,11 @@ def test_a_call_systemd_never_answers_is_a_timeout_bus_error(bus_and_systemd, mo
     assert "StopUnit: no answer in" in str(caught.value)
 
 
+@contextlib.contextmanager
 def _daemon_answering(tmp_path, answer: bytes):
-    """A listening socket and a thread that accepts one client, reads its
-    opening up to BEGIN, sends `answer` and closes; what it read is in the
-    returned list once the thread is joined."""
+    """(its socket path, what it heard): a daemon thread that accepts one
+    client, reads its opening up to BEGIN, sends `answer` and closes; joined
+    and its socket closed when the block ends."""
     import threading
 
     path = str(tmp_path / "private")
@@ -233,17 +241,23 @@ def _daemon_answering(tmp_path, answer: bytes):
 
     thread = threading.Thread(target=serve)
     thread.start()
-    return path, listener, thread, heard
-
-
-def test_authentication_is_external_with_no_identity(tmp_path):
-    path, listener, thread, heard = _daemon_answering(tmp_path, b"DATA\r\nOK 0123456789abcdef\r\nl\x04\x00")
     try:
-        sock, pending = sdbus._open(path)
-        sock.close()
+        yield path, heard
     finally:
         thread.join()
         listener.close()
+
+
+def _open_against(tmp_path, answer: bytes) -> tuple[bytes, list]:
+    """(what _open read past the authentication, what the daemon heard)."""
+    with _daemon_answering(tmp_path, answer) as (path, heard):
+        sock, pending = sdbus._open(path)
+        sock.close()
+    return pending, heard
+
+
+def test_authentication_is_external_with_no_identity(tmp_path):
+    pending, heard = _open_against(tmp_path, b"DATA\r\nOK 0123456789abcdef\r\nl\x04\x00")
     # the credentials byte, AUTH EXTERNAL with no identity, the empty DATA, BEGIN
     assert heard == [b"\0AUTH EXTERNAL\r\nDATA\r\nBEGIN\r\n"]
     assert pending == b"l\x04\x00"  # the start of the message stream
@@ -253,24 +267,14 @@ def test_systemd_before_242_answering_ok_twice_is_understood(tmp_path):
     """Its server answered a bare AUTH EXTERNAL with OK at once, and the
     DATA that follows with a second OK (systemd PR 11785 changed it): both
     are the authentication's, none the message stream's."""
-    path, listener, thread, _ = _daemon_answering(tmp_path, b"OK 0123\r\nOK 0123\r\nl\x02")
-    try:
-        sock, pending = sdbus._open(path)
-        sock.close()
-    finally:
-        thread.join()
-        listener.close()
+    pending, _ = _open_against(tmp_path, b"OK 0123\r\nOK 0123\r\nl\x02")
     assert pending == b"l\x02"
 
 
 def test_a_refused_authentication_names_the_daemons_answer(tmp_path):
-    path, listener, thread, _ = _daemon_answering(tmp_path, b"REJECTED EXTERNAL\r\n")
-    try:
+    with _daemon_answering(tmp_path, b"REJECTED EXTERNAL\r\n") as (path, _):
         with pytest.raises(sdbus.Unreachable, match="private: authentication refused \\(rejected external\\)"):
             sdbus.connect([(path, False)])
-    finally:
-        thread.join()
-        listener.close()
 
 
 def test_signals_of_no_interest_are_skipped_unread(bus_and_systemd):
